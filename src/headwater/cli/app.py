@@ -1,0 +1,44 @@
+"""The `headwater` command: the root Typer app and its global options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from headwater import __version__
+from headwater.cli import stack
+
+app = typer.Typer(
+    name="headwater",
+    help="GitOps continuous delivery: a Concourse-style CI engine and a Flux-style CD "
+    "controller in one tool.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"headwater {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """GitOps continuous delivery: Git is the single source of truth."""
+
+
+stack.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,148 @@
+"""Local verbs for the dev stack: `up`, `down`, `status`, `kubeconfig`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from headwater import devstack
+from headwater.devstack.layout import default_state_dir
+
+out = Console()
+err = Console(stderr=True)
+
+StateDir = Annotated[
+    Path,
+    typer.Option("--state-dir", envvar="HEADWATER_STATE_DIR",
+                 help="Where the stack keeps its files (one stack per directory)."),
+]
+
+
+def _state_dir(value: Path | None) -> Path:
+    return (value or default_state_dir()).expanduser().resolve()
+
+
+def _fail(e: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {e}", highlight=False)
+    return typer.Exit(1)
+
+
+def print_access(info: devstack.StackInfo) -> None:
+    git, reg = info.git, info.registry
+    rows = [
+        ("git", f"{git.git_url('<repo>.git')}   (anonymous read/write)"),
+        ("", f"{git.ssh_url('<repo>.git')}   with the deploy key:"),
+        ("", f"GIT_SSH_COMMAND='{git.ssh_command()}'"),
+        ("", f"read-only key: {git.readonly_key}   repositories: {git.repos}"),
+        ("registry", f"{reg.url}   e.g. buildah push --tls-verify=false {reg.host}/app:1.0.0"),
+    ]
+    if reg.auth:
+        rows.append(("", f"user {reg.auth[0]}, password in "
+                         f"{info.layout.sub('registry', 'password')}"))
+    if info.kubeconfig:
+        rows.append(("kubernetes", f"export KUBECONFIG={info.kubeconfig}"))
+        if info.kubectl:
+            rows.append(("", f"kubectl: {info.kubectl}"))
+    rows.append(("state", f"{info.state_dir}   logs: {info.layout.logs}"))
+    for label, text in rows:
+        out.print(f"[bold]{label:<11}[/bold]{text}", highlight=False, soft_wrap=True)
+
+
+def up(
+    state_dir: StateDir = None,  # type: ignore[assignment]
+    kubeconfig: Annotated[Path | None, typer.Option(
+        help="Use this cluster (kind, k3d, a real one) instead of starting one.",
+        exists=True, dir_okay=False)] = None,
+    no_cluster: Annotated[bool, typer.Option(
+        "--no-cluster", help="Git server and registry only.")] = False,
+    no_node: Annotated[bool, typer.Option(
+        "--no-node", help="Control plane without a node (no root needed; pods stay Pending)."
+    )] = False,
+    registry_auth: Annotated[bool, typer.Option(
+        "--registry-auth", help="Protect the registry with htpasswd basic auth.")] = False,
+) -> None:
+    """Start the local stack: Git server, OCI registry and a single-node Kubernetes cluster."""
+    opts = devstack.Options(cluster=not no_cluster, node=not no_node, kubeconfig=kubeconfig,
+                            registry_auth=registry_auth)
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  transient=True) as bar:
+        task = None
+
+        def build(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("building Kubernetes (once, then cached): packages",
+                                    total=total)
+            bar.update(task, completed=done)
+
+        def step(name: str, detail: str) -> None:
+            bar.console.print(f"[green]✓[/green] {name:<24} {detail}", highlight=False,
+                              soft_wrap=True)
+
+        try:
+            info = devstack.up(_state_dir(state_dir), opts, devstack.Reporter(step, build))
+        except devstack.AlreadyUp as e:
+            err.print(f"[yellow]{e}[/yellow]; nothing started. `headwater status` shows it.")
+            print_access(e.info)
+            return
+        except devstack.StackError as e:
+            raise _fail(e) from None
+    print_access(info)
+
+
+def down(
+    state_dir: StateDir = None,  # type: ignore[assignment]
+    purge: Annotated[bool, typer.Option(
+        "--purge", help="Also delete the state directory (repositories, images, cluster data)."
+    )] = False,
+) -> None:
+    """Stop everything `up` started and remove what it made outside its directory."""
+    try:
+        done = devstack.down(_state_dir(state_dir), purge=purge)
+    except devstack.StackError as e:
+        raise _fail(e) from None
+    for line in done:
+        out.print(line, highlight=False)
+    if not done:
+        out.print("no stack here; nothing to stop")
+
+
+def status(state_dir: StateDir = None) -> None:  # type: ignore[assignment]
+    """Say what runs where, and whether each part is healthy. Exit 1 if something is not."""
+    info = devstack.load(_state_dir(state_dir))
+    if info is None or not info.components:
+        err.print(f"no stack is running from {_state_dir(state_dir)}; start one with "
+                  "`headwater up`")
+        raise typer.Exit(1)
+    rows = devstack.check(info)
+    t = Table("component", "pid", "endpoint", "state")
+    for r in rows:
+        state = ("[green]healthy[/green]" if r.healthy else
+                 "[yellow]running, not healthy[/yellow]" if r.running else "[red]stopped[/red]")
+        t.add_row(r.name, str(r.pid or "-"), r.endpoint, state)
+    out.print(t)
+    if info.options.get("kubeconfig"):
+        out.print(f"kubernetes: your cluster, KUBECONFIG={info.kubeconfig}")
+    if not all(r.healthy for r in rows):
+        raise typer.Exit(1)
+
+
+def kubeconfig(state_dir: StateDir = None) -> None:  # type: ignore[assignment]
+    """Print the path of the stack's kubeconfig (for KUBECONFIG=...)."""
+    info = devstack.load(_state_dir(state_dir))
+    if info is None or not info.kubeconfig or not os.path.exists(info.kubeconfig):
+        err.print("this stack has no Kubernetes cluster; start one with `headwater up`")
+        raise typer.Exit(1)
+    out.print(info.kubeconfig, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (up, down, status, kubeconfig):
+        app.command(fn.__name__)(fn)

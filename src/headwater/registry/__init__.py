@@ -1,0 +1,1 @@
+"""OCI distribution client: auth, tags, manifests, blobs, push."""
