@@ -74,9 +74,15 @@ def up(
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                   transient=True) as bar:
         task = None
+        shown = -1
 
         def build(done: int, total: int) -> None:
-            nonlocal task
+            nonlocal task, shown
+            if not err.is_terminal:  # a log file: a line every 10% instead of a bar
+                if (tenth := done * 10 // total) > shown:
+                    shown = tenth
+                    err.print(f"building Kubernetes: {done}/{total} packages")
+                return
             if task is None:
                 task = bar.add_task("building Kubernetes (once, then cached): packages",
                                     total=total)
@@ -122,11 +128,13 @@ def status(state_dir: StateDir = None) -> None:  # type: ignore[assignment]
                   "`headwater up`")
         raise typer.Exit(1)
     rows = devstack.check(info)
-    t = Table("component", "pid", "endpoint", "state")
+    t = Table("component", "pid", "memory", "endpoint", "state")
     for r in rows:
         state = ("[green]healthy[/green]" if r.healthy else
                  "[yellow]running, not healthy[/yellow]" if r.running else "[red]stopped[/red]")
-        t.add_row(r.name, str(r.pid or "-"), r.endpoint, state)
+        t.add_row(r.name, str(r.pid or "-"), f"{r.rss / 2**20:.0f} MiB", r.endpoint, state)
+    t.add_row("total", "", f"{sum(r.rss for r in rows) / 2**20:.0f} MiB", "", "",
+              style="bold")
     out.print(t)
     if info.options.get("kubeconfig"):
         out.print(f"kubernetes: your cluster, KUBECONFIG={info.kubeconfig}")

@@ -51,7 +51,7 @@ _IDENTITIES = {
 }
 
 
-def _tokens(pki: Path) -> dict[str, str]:
+def load_tokens(pki: Path) -> dict[str, str]:
     path = pki / "tokens.csv"
     tokens: dict[str, str] = {}
     if path.exists():
@@ -94,7 +94,7 @@ def prepare(
     ca.issue("kubelet", cn=f"system:node:{NODE_NAME}", org="system:nodes", server=True,
              hosts=(NODE_NAME, "127.0.0.1"))
     service_account_keys(pki)
-    tokens = _tokens(pki)
+    tokens = load_tokens(pki)
     cp = ControlPlane(api_port, etcd_port, etcd_peer_port, cm_port, scheduler_port,
                       ca.cert_path, tokens["admin"])
     kube = layout.sub("kube")

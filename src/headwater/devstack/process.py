@@ -43,6 +43,17 @@ def is_alive(proc: Proc) -> bool:
     return st is not None and st[0] not in ("Z", "X") and st[1] == proc.start_time
 
 
+def rss_bytes(proc: Proc) -> int:
+    """Resident memory of a live process, 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tail(path: Path, lines: int = 25) -> str:
     try:
         with path.open("rb") as f:

@@ -88,7 +88,7 @@ class StackInfo:
     def control_plane(self) -> controlplane.ControlPlane | None:
         if "kube-apiserver" not in self.components:
             return None
-        token = controlplane._tokens(self.layout.pki)["admin"]
+        token = controlplane.load_tokens(self.layout.pki)["admin"]
         p = self.ports
         return controlplane.ControlPlane(p["apiserver"], p["etcd"], p["etcd-peer"], p["cm"],
                                          p["scheduler"], self.layout.pki / "ca.crt", token)
@@ -172,6 +172,9 @@ def up(state_dir: Path, opts: Options, report: Reporter | None = None) -> StackI
         info = StackInfo(state_dir=str(layout.root), options=_opts_dict(opts),
                          user=pwd.getpwuid(os.geteuid()).pw_name)
         if local_cluster:
+            if kubebuild.cached() is None:
+                report.step("kubernetes", f"building {kubebuild.VERSION} from source, once "
+                            f"(~6 min on 2 cores); log: {kubebuild.cache_root() / 'build.log'}")
             info.kube_bin = str(kubebuild.ensure(report.build))
             report.step("kubernetes", f"{kubebuild.VERSION} binaries in {info.kube_bin}")
         elif opts.kubeconfig:

@@ -17,6 +17,7 @@ class ComponentStatus:
     running: bool
     endpoint: str
     healthy: bool
+    rss: int  # resident memory in bytes
 
 
 def check(info: StackInfo) -> list[ComponentStatus]:
@@ -52,5 +53,7 @@ def check(info: StackInfo) -> list[ComponentStatus]:
             healthy = alive and probe()
         except OSError:
             healthy = False
-        out.append(ComponentStatus(name, proc.pid if proc else None, alive, endpoint, healthy))
+        rss = process.rss_bytes(proc) if proc and alive else 0
+        out.append(ComponentStatus(name, proc.pid if proc else None, alive, endpoint, healthy,
+                                   rss))
     return out
