@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from headwater import __version__
-from headwater.cli import stack
+from headwater.cli import cd, stack
 
 app = typer.Typer(
     name="headwater",
@@ -38,6 +38,7 @@ def root(
 
 
 stack.register(app)
+cd.register(app)
 
 
 def main() -> None:

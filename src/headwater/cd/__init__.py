@@ -1,0 +1,1 @@
+"""The GitOps controller: render, sync, image automation."""

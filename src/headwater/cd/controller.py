@@ -1,0 +1,98 @@
+"""The CD controller: one loop per source, polling Git and syncing on a timer.
+
+Each loop wakes for the first of: its Git poll (fetch; sync when the revision moved),
+its sync interval (sync again: this is what resets drift), or a request (`headwater
+sync`), which fetches and syncs at once and hands the result back. A failed sync is
+retried at the next poll or interval: user errors wait for a new commit, since the
+poll only syncs a new revision, while the timer keeps retrying everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from headwater.cd.metrics import SyncMetrics
+from headwater.cd.sync import Syncer, SyncResult
+from headwater.gitrepo import GitError
+
+
+@dataclass
+class _Request:
+    done: asyncio.Future[SyncResult]
+
+
+@dataclass
+class SourceLoop:
+    syncer: Syncer
+    metrics: SyncMetrics
+    log: Any
+    last: SyncResult | None = None
+    _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
+
+    async def request(self) -> SyncResult:
+        """Fetch and sync now; the result of that sync."""
+        req = _Request(asyncio.get_running_loop().create_future())
+        await self._requests.put(req)
+        return await req.done
+
+    async def sync_once(self, *, fetch: bool = True) -> SyncResult:
+        result = await self.syncer.sync(fetch=fetch)
+        self.metrics.observe(result)
+        self.last = result
+        return result
+
+    async def run(self) -> None:
+        src = self.syncer.source
+        next_poll = next_sync = 0.0
+        while True:
+            now = time.monotonic()
+            wait = max(0.0, min(next_poll, next_sync) - now)
+            req: _Request | None = None
+            with contextlib.suppress(TimeoutError):
+                req = await asyncio.wait_for(self._requests.get(), timeout=wait)
+            now = time.monotonic()
+            if req is not None:
+                result = await self.sync_once(fetch=True)
+                if not req.done.done():
+                    req.done.set_result(result)
+                next_poll, next_sync = now + src.git_poll_interval, now + src.sync_interval
+            elif now >= next_poll:
+                next_poll = now + src.git_poll_interval
+                before = self.syncer.revision
+                try:
+                    revision = await self.syncer.fetch()
+                except GitError as e:  # reported; retried at the next poll
+                    self.log.warning("git fetch failed", source=src.name, err=str(e))
+                    continue
+                if revision != before or self.syncer.synced != revision:
+                    await self.sync_once(fetch=False)
+                    next_sync = time.monotonic() + src.sync_interval
+            elif now >= next_sync:
+                await self.sync_once(fetch=False)
+                next_sync = time.monotonic() + src.sync_interval
+
+
+class Controller:
+    def __init__(self, loops: list[SourceLoop], metrics: SyncMetrics) -> None:
+        self.loops = {loop.syncer.source.name: loop for loop in loops}
+        self.metrics = metrics
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for loop in self.loops.values():
+                tg.create_task(loop.run(), name=f"source {loop.syncer.source.name}")
+
+    async def sync(self, source: str | None = None) -> list[SyncResult]:
+        """Sync one source (or all) now and return the results."""
+        if source is not None and source not in self.loops:
+            raise KeyError(source)
+        chosen = [self.loops[source]] if source else list(self.loops.values())
+        return list(await asyncio.gather(*(loop.request() for loop in chosen)))
+
+    def status(self) -> list[dict[str, Any]]:
+        return [{"source": name, "last": loop.last.to_json() if loop.last else None}
+                for name, loop in self.loops.items()]

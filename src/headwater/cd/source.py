@@ -1,0 +1,123 @@
+"""A sync source: one Git branch and paths, with fluxd's flag names and defaults.
+
+Sources come from `headwater cd` flags (one source) or from a YAML file listing
+several, whose keys are the same flag names without dashes' prefix:
+
+    sources:
+      - name: app
+        git-url: ssh://git@example.com/app.git
+        git-path: [deploy]
+        sync-garbage-collection: true
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+class SourceError(Exception):
+    """A bad source definition; the message names the file, the source and the key."""
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Go-style durations as fluxd takes them: "5m", "1h30m", "20s", or seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    m = _DURATION.match(text.strip())
+    if not text.strip() or not m or not any(m.groups()):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h)")
+    h, mi, s = m.groups()
+    return int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
+
+
+@dataclass(frozen=True)
+class Source:
+    git_url: str
+    name: str = "default"
+    git_branch: str = "master"
+    git_path: tuple[str, ...] = ()
+    git_poll_interval: float = 300.0
+    git_timeout: float = 20.0
+    sync_interval: float = 300.0
+    sync_garbage_collection: bool = False
+    sync_garbage_collection_dry: bool = False
+    git_sync_tag: str = "headwater-sync"
+    git_readonly: bool = False
+    git_user: str = "headwater"
+    git_email: str = "headwater@localhost"
+    k8s_allow_namespace: tuple[str, ...] = ()
+    git_ssh_key: Path | None = None
+    git_known_hosts: Path | None = None
+    git_token: str | None = field(default=None, repr=False)
+    wait: bool = False
+    wait_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise SourceError(f"source name {self.name!r}: use lowercase letters, digits and "
+                              "dashes (at most 40), as it names a ConfigMap and a label value")
+        if not self.git_url:
+            raise SourceError(f"source {self.name!r}: git-url is required")
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return self.git_path or (".",)
+
+
+_KEYS = {f.name.replace("_", "-"): f for f in fields(Source)}
+
+
+def _convert(name: str, kind: object, value: Any) -> Any:
+    if name.endswith(("interval", "timeout")):
+        return parse_duration(value)
+    if name in ("git_path", "k8s_allow_namespace"):
+        return tuple([value] if isinstance(value, str) else value)
+    if name in ("git_ssh_key", "git_known_hosts"):
+        return Path(value).expanduser()
+    if kind == "bool" and not isinstance(value, bool):
+        raise ValueError(f"expected true or false, not {value!r}")
+    return value
+
+
+def from_mapping(data: dict[str, Any], *, where: str) -> Source:
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        f = _KEYS.get(str(key))
+        if f is None:
+            raise SourceError(f"{where}: unknown key {key!r}; known keys: "
+                              + ", ".join(sorted(_KEYS)))
+        try:
+            values[f.name] = _convert(f.name, f.type, value)
+        except (ValueError, TypeError) as e:
+            raise SourceError(f"{where}: {key}: {e}") from None
+    try:
+        return Source(**values)
+    except TypeError as e:
+        raise SourceError(f"{where}: {e}") from None
+
+
+def load_file(path: Path) -> list[Source]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise SourceError(f"{path}{line}: not valid YAML: {e}") from None
+    except OSError as e:
+        raise SourceError(f"{path}: {e.strerror}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list):
+        raise SourceError(f"{path}: expected a mapping with a `sources:` list")
+    sources = [from_mapping(s if isinstance(s, dict) else {}, where=f"{path}: sources[{i}]")
+               for i, s in enumerate(doc["sources"])]
+    names = [s.name for s in sources]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise SourceError(f"{path}: source names must be unique: {', '.join(dupes)}")
+    return sources

@@ -1,0 +1,181 @@
+"""One sync of one source: a straight line of named steps, as Flux's reconcilers.
+
+fetch (git) -> render (YAML, kustomize) -> apply (plan, dry run, write) -> inventory ->
+prune -> health -> status (move the sync tag). Each failing step ends the sync with
+its reason constant and a message a person can act on; nothing after it runs, so a
+failed or partial apply never prunes. The result is reported once, at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater.cd import reasons
+from headwater.cd.render import RenderErrors, render
+from headwater.cd.source import Source
+from headwater.gitrepo import Checkout, GitAuth, GitError
+from headwater.kube import health, inventory, prune
+from headwater.kube.apply import Applier, ApplyFailed, ApplyResult, Desired
+from headwater.kube.client import Kube
+from headwater.kube.discovery import Discovery
+from headwater.kube.errors import ApiError
+from headwater.kube.objects import ObjId
+
+
+@dataclass
+class SyncResult:
+    source: str
+    revision: str = ""
+    reason: str = reasons.SUCCEEDED
+    message: str = ""
+    applied: list[ObjId] = field(default_factory=list)    # created or configured
+    unchanged: int = 0
+    pruned: list[ObjId] = field(default_factory=list)     # or, in dry mode, would be
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == reasons.SUCCEEDED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "revision": self.revision, "ok": self.ok,
+            "reason": self.reason, "message": self.message,
+            "applied": [str(i) for i in self.applied], "unchanged": self.unchanged,
+            "pruned": [str(i) for i in self.pruned], "seconds": round(self.seconds, 3),
+        }
+
+
+class _Stop(Exception):
+    """Ends a sync at the failing step (control flow inside `sync`, never escapes it)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason, self.message = reason, message
+
+
+class Syncer:
+    """Keeps one source's cluster objects equal to its Git path."""
+
+    def __init__(self, source: Source, *, kube: Kube, discovery: Discovery, workdir: Path,
+                 kubectl: str | None, inventory_namespace: str, log: Any) -> None:
+        self.source = source
+        self.kube, self.discovery = kube, discovery
+        self.kubectl = kubectl
+        self.inventory_namespace = inventory_namespace
+        self.log = log.bind(source=source.name)
+        self.checkout = Checkout(
+            source.git_url, source.git_branch, workdir / source.name,
+            auth=GitAuth(ssh_key=source.git_ssh_key, known_hosts=source.git_known_hosts,
+                         token=source.git_token),
+            timeout=source.git_timeout, user=source.git_user, email=source.git_email)
+        self.applier = Applier(kube, discovery, source=source.name,
+                               allow_namespaces=source.k8s_allow_namespace)
+        self.revision = ""       # the revision checked out
+        self.synced = ""         # the last revision synced successfully
+        self._lock = asyncio.Lock()
+
+    async def fetch(self) -> str:
+        """Bring the working copy to the branch head; GitError if that fails."""
+        self.revision = await self.checkout.sync()
+        return self.revision
+
+    async def sync(self, *, fetch: bool = True) -> SyncResult:
+        async with self._lock:
+            started = time.monotonic()
+            result = SyncResult(self.source.name)
+            try:
+                await self._sync(result, fetch=fetch)
+            except _Stop as stop:
+                result.reason, result.message = stop.reason, stop.message
+            result.seconds = time.monotonic() - started
+            self._report(result)
+            return result
+
+    async def _sync(self, result: SyncResult, *, fetch: bool) -> None:
+        if fetch or not self.revision:
+            try:
+                await self.fetch()
+            except GitError as e:
+                raise _Stop(reasons.ARTIFACT_FAILED, str(e)) from None
+        result.revision = self.revision
+        desired = self._render()
+        applied = await self._apply(desired)
+        result.applied = applied.changed
+        result.unchanged = len(applied.objects) - len(result.applied)
+        ids = {p.id for p in applied.objects}
+        previous = await self._inventory(ids)
+        if self.source.sync_garbage_collection or self.source.sync_garbage_collection_dry:
+            result.pruned = await self._prune(inventory.stale(previous, ids))
+        if self.source.wait:
+            await self._health([p.id for p in applied.objects])
+        await self._status()
+        self.synced = self.revision
+
+    def _render(self) -> list[Desired]:
+        try:
+            manifests = render(self.checkout.path, self.source.paths, kubectl=self.kubectl)
+        except RenderErrors as e:
+            raise _Stop(reasons.BUILD_FAILED, str(e)) from None
+        return [Desired(m.obj, m.location) for m in manifests]
+
+    async def _apply(self, desired: list[Desired]) -> ApplyResult:
+        try:
+            await self.discovery.refresh(self.kube)
+            return await self.applier.apply(desired)
+        except ApplyFailed as e:
+            reason = reasons.APPLY_FAILED if e.stage == "apply" else reasons.VALIDATION_FAILED
+            raise _Stop(reason, str(e)) from None
+        except ApiError as e:
+            raise _Stop(reasons.APPLY_FAILED, f"{e.method} {e.path}: {e}") from None
+
+    async def _inventory(self, ids: set[ObjId]) -> inventory.Inventory | None:
+        try:
+            previous = await inventory.load(self.kube, self.inventory_namespace,
+                                            self.source.name)
+            await inventory.save(self.kube, self.inventory_namespace, inventory.Inventory(
+                self.source.name, self.revision, frozenset(ids)))
+        except ApiError as e:
+            raise _Stop(reasons.STATUS_FAILED, f"writing the inventory: {e}") from None
+        return previous
+
+    async def _prune(self, candidates: list[ObjId]) -> list[ObjId]:
+        dry = self.source.sync_garbage_collection_dry and not self.source.sync_garbage_collection
+        try:
+            pruned = await prune.prune(self.kube, self.discovery, candidates,
+                                       source=self.source.name, dry_run=dry)
+        except ApiError as e:
+            raise _Stop(reasons.PRUNE_FAILED, f"{e.method} {e.path}: {e}") from None
+        for obj_id, why in pruned.skipped:
+            self.log.info("not deleting resource", resource=str(obj_id), reason=why)
+        for obj_id in pruned.deleted:
+            self.log.info("cluster resource not in resources to be synced; deleting",
+                          resource=str(obj_id), dry_run=dry)
+        return pruned.deleted
+
+    async def _health(self, ids: list[ObjId]) -> None:
+        problems = await health.wait_ready(self.kube, ids, timeout=self.source.wait_timeout)
+        if problems:
+            raise _Stop(reasons.HEALTH_CHECK_FAILED, "\n".join(problems))
+
+    async def _status(self) -> None:
+        if self.source.git_readonly:
+            return  # the inventory in the cluster holds the synced revision
+        try:
+            await self.checkout.move_tag(self.source.git_sync_tag, self.revision)
+        except GitError as e:
+            raise _Stop(reasons.STATUS_FAILED, f"moving the sync tag: {e}") from None
+
+    def _report(self, result: SyncResult) -> None:
+        short = result.revision[:7] or "<none>"
+        if result.ok:
+            changed = ", ".join(str(i) for i in result.applied)
+            self.log.info(f"Sync: {short}" + (f", {changed}" if changed else ""),
+                          applied=len(result.applied), unchanged=result.unchanged,
+                          pruned=len(result.pruned), duration=round(result.seconds, 3))
+        else:
+            self.log.error("sync failed", revision=short, reason=result.reason,
+                           err=result.message)

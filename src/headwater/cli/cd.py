@@ -1,0 +1,237 @@
+"""CD verbs, with fluxd's and fluxctl's names: `cd` (run the controller), `sync`, `identity`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from aiohttp import web
+from rich.console import Console
+
+from headwater import log as hwlog
+from headwater.cd.controller import Controller, SourceLoop
+from headwater.cd.metrics import SyncMetrics
+from headwater.cd.source import Source, SourceError, load_file, parse_duration
+from headwater.cd.sync import Syncer
+from headwater.devstack import kubebuild
+from headwater.devstack.errors import StackError
+from headwater.gitrepo.keys import ensure_ed25519
+from headwater.kube.client import Kube
+from headwater.kube.discovery import Discovery
+from headwater.web.cdapi import is_loopback, make_app
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "headwater"
+
+
+def default_identity() -> Path:
+    return _data_dir() / "identity" / "id_ed25519"
+
+
+def _kubectl(given: str | None) -> str | None:
+    if given:
+        return given
+    try:
+        built = kubebuild.cached()
+    except StackError:  # not a source checkout: fall back to PATH
+        built = None
+    return str(built / "kubectl") if built else shutil.which("kubectl")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def cd(
+    git_url: Annotated[str | None, typer.Option(help="The Git repository to sync from.")] = None,
+    git_branch: Annotated[str, typer.Option(help="Branch to sync.")] = "master",
+    git_path: Annotated[list[str] | None, typer.Option(
+        help="Path(s) in the repository holding manifests (repeatable; default: all).")] = None,
+    git_poll_interval: Annotated[str, typer.Option(help="How often to fetch Git.")] = "5m",
+    git_timeout: Annotated[str, typer.Option(help="Timeout of each git command.")] = "20s",
+    sync_interval: Annotated[str, typer.Option(
+        help="How often to sync even without a new commit (resets drift).")] = "5m",
+    sync_garbage_collection: Annotated[bool, typer.Option(
+        help="Delete objects that left Git (only ours).")] = False,
+    sync_garbage_collection_dry: Annotated[bool, typer.Option(
+        help="Only log what garbage collection would delete.")] = False,
+    git_sync_tag: Annotated[str, typer.Option(
+        help="Tag moved to the last synced revision.")] = "headwater-sync",
+    git_label: Annotated[str | None, typer.Option(help="Old name of --git-sync-tag.")] = None,
+    git_readonly: Annotated[bool, typer.Option(
+        help="Never push to Git: keep the synced revision in the cluster.")] = False,
+    git_user: Annotated[str, typer.Option(help="Committer name for tags.")] = "headwater",
+    git_email: Annotated[str, typer.Option(help="Committer email.")] = "headwater@localhost",
+    git_ssh_key: Annotated[Path | None, typer.Option(
+        help="Deploy key for ssh URLs (default: the key `headwater identity` prints).")] = None,
+    git_known_hosts: Annotated[Path | None, typer.Option(
+        help="known_hosts for ssh (default: trust on first use).")] = None,
+    git_token: Annotated[str | None, typer.Option(
+        envvar="HEADWATER_GIT_TOKEN", help="Token for https URLs.")] = None,
+    k8s_allow_namespace: Annotated[list[str] | None, typer.Option(
+        help="Only sync objects in these namespaces (repeatable or comma-separated).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="A YAML file listing several sources.")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG")] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context.")] = None,
+    kubectl: Annotated[str | None, typer.Option(help="kubectl used for kustomize.")] = None,
+    wait: Annotated[bool, typer.Option(
+        help="Wait for workloads to roll out; a sync fails if they do not.")] = False,
+    wait_timeout: Annotated[str, typer.Option(help="How long --wait waits.")] = "5m",
+    inventory_namespace: Annotated[str, typer.Option(
+        help="Namespace of the inventories.")] = "headwater-system",
+    workdir: Annotated[Path | None, typer.Option(help="Where working copies live.")] = None,
+    listen: Annotated[str, typer.Option(help="API address (host:port).")] = "127.0.0.1:3030",
+    api_token: Annotated[str | None, typer.Option(
+        envvar="HEADWATER_API_TOKEN", help="Bearer token the API requires.")] = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Sync every source once and exit (1 if one failed).")] = False,
+) -> None:
+    """Run the CD controller: keep the cluster equal to Git paths (fluxd's flags)."""
+    hwlog.setup()
+    hwlog.redact(git_token, api_token)
+    if not config and not git_url:
+        err.print("[red]error:[/red] give --git-url (and friends) or --config FILE")
+        raise typer.Exit(2)
+    try:
+        if config:
+            sources = load_file(config)
+        else:
+            assert git_url
+            namespaces = tuple(n for v in (k8s_allow_namespace or []) for n in v.split(",") if n)
+            sources = [Source(
+                git_url=git_url, git_branch=git_branch, git_path=tuple(git_path or ()),
+                git_poll_interval=_duration(git_poll_interval),
+                git_timeout=_duration(git_timeout), sync_interval=_duration(sync_interval),
+                sync_garbage_collection=sync_garbage_collection,
+                sync_garbage_collection_dry=sync_garbage_collection_dry,
+                git_sync_tag=git_label or git_sync_tag, git_readonly=git_readonly,
+                git_user=git_user, git_email=git_email, k8s_allow_namespace=namespaces,
+                git_ssh_key=git_ssh_key, git_known_hosts=git_known_hosts, git_token=git_token,
+                wait=wait, wait_timeout=_duration(wait_timeout))]
+    except SourceError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    sources = [_with_identity(s) for s in sources]
+    host, _, port = listen.rpartition(":")
+    if not api_token and not is_loopback(host):
+        err.print("[red]error:[/red] --api-token is required to listen beyond loopback")
+        raise typer.Exit(2)
+    workdir = workdir or _data_dir() / "cd"
+    workdir.mkdir(parents=True, exist_ok=True)
+    code = asyncio.run(_run(
+        sources, kubeconfig=kubeconfig, context=context, kubectl=_kubectl(kubectl),
+        inventory_namespace=inventory_namespace, workdir=workdir, host=host, port=int(port),
+        token=api_token, once=once))
+    raise typer.Exit(code)
+
+
+def _with_identity(s: Source) -> Source:
+    """fluxd always has an identity: ssh URLs use it unless a key was given."""
+    if s.git_ssh_key or not (s.git_url.startswith("ssh://") or "@" in s.git_url.split("/")[0]):
+        return s
+    ensure_ed25519(_mkdir(default_identity()), "headwater")
+    return replace(s, git_ssh_key=default_identity())
+
+
+def _mkdir(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str | None,
+               kubectl: str | None, inventory_namespace: str, workdir: Path, host: str,
+               port: int, token: str | None, once: bool) -> int:
+    logger = hwlog.get("sync")
+    async with await Kube.connect(kubeconfig, context=context) as kube:
+        discovery = Discovery()
+        metrics = SyncMetrics()
+        loops = [SourceLoop(Syncer(s, kube=kube, discovery=discovery, workdir=workdir,
+                                   kubectl=kubectl, inventory_namespace=inventory_namespace,
+                                   log=logger), metrics, logger) for s in sources]
+        controller = Controller(loops, metrics)
+        if once:
+            results = [await loop.sync_once() for loop in loops]
+            print(json.dumps([r.to_json() for r in results], indent=2))
+            return 0 if all(r.ok for r in results) else 1
+        runner = web.AppRunner(make_app(controller, token=token), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        hwlog.get("api").info("listening", address=f"http://{host}:{port}",
+                              auth="token" if token else "none (loopback dev mode)")
+        try:
+            await controller.run()
+        finally:
+            await runner.cleanup()
+    return 0
+
+
+def sync(
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    url: Annotated[str, typer.Option(envvar="HEADWATER_CD_URL",
+                                     help="The controller's API.")] = "http://127.0.0.1:3030",
+    api_token: Annotated[str | None, typer.Option(envvar="HEADWATER_API_TOKEN")] = None,
+    timeout: Annotated[str, typer.Option(help="How long to wait.")] = "10m",
+) -> None:
+    """Ask the running controller to sync now (fluxctl sync); exit 1 if it failed."""
+    params = {"wait": "true" if wait else "false"} | ({"source": source} if source else {})
+    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
+    try:
+        r = httpx.post(f"{url}/api/v1/sync", params=params, headers=headers,
+                       timeout=_duration(timeout))
+    except httpx.HTTPError as e:
+        err.print(f"[red]error:[/red] cannot reach the controller at {url}: {e}")
+        raise typer.Exit(2) from None
+    if r.status_code >= 400:
+        err.print(f"[red]error:[/red] {r.json().get('error', r.text)}", highlight=False)
+        raise typer.Exit(2)
+    if not wait:
+        out.print("sync requested")
+        return
+    failed = False
+    for res in r.json()["results"]:
+        rev = res["revision"][:7]
+        if res["ok"]:
+            out.print(f"{res['source']}: synced {rev} ({len(res['applied'])} applied, "
+                      f"{res['unchanged']} unchanged, {len(res['pruned'])} pruned)")
+        else:
+            failed = True
+            err.print(f"{res['source']}: {res['reason']} at {rev or '?'}:\n{res['message']}",
+                      highlight=False, markup=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+def identity(
+    regenerate: Annotated[bool, typer.Option(help="Make a new key (the old one stops "
+                                             "working where it was installed).")] = False,
+    path: Annotated[Path | None, typer.Option(help="Key file.")] = None,
+) -> None:
+    """Print the public ssh key to install as a deploy key (created on first use)."""
+    key = _mkdir(path or default_identity())
+    if regenerate:
+        key.unlink(missing_ok=True)
+        key.with_name(key.name + ".pub").unlink(missing_ok=True)
+    sys.stdout.write(ensure_ed25519(key, "headwater") + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cd")(cd)
+    app.command("sync")(sync)
+    app.command("identity")(identity)

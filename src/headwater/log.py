@@ -1,0 +1,52 @@
+"""Logs as logfmt lines in Flux's style: `ts=... level=info component=sync event="Sync: ..."`.
+
+Secrets never reach a log line: values registered with `redact()` are replaced by
+`((redacted))` in every rendered line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRETS: set[str] = set()
+
+
+def redact(*secrets: str | None) -> None:
+    """Never print these values (tokens, passwords), whatever logs them."""
+    _SECRETS.update(s for s in secrets if s and len(s) >= 4)
+
+
+def _scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if _SECRETS:
+        for key, value in event.items():
+            text = str(value)
+            for secret in _SECRETS:
+                if secret in text:
+                    text = text.replace(secret, "((redacted))")
+                    event[key] = text
+    return event
+
+
+def setup(level: str = "info", stream: Any = None) -> None:
+    structlog.configure(
+        processors=[
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            structlog.processors.add_log_level,
+            _scrub,
+            structlog.processors.LogfmtRenderer(key_order=["ts", "level", "component",
+                                                           "event"], drop_missing=True),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(component: str) -> Any:
+    return structlog.get_logger().bind(component=component)

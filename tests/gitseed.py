@@ -1,0 +1,50 @@
+"""A plain git clone, outside the code under test, that writes commits to a stack repo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from headwater.devstack import StackInfo
+
+
+def plain_git(*args: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, text=True, capture_output=True,
+                          check=True)
+    return done.stdout.strip()
+
+
+class Seed:
+    """Commits pushed anonymously over git:// to branch main of `repo`."""
+
+    def __init__(self, stack: StackInfo, repo: str, work: Path) -> None:
+        self.work = work
+        plain_git("clone", "-q", stack.git.git_url(repo), str(work))
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Write (or delete, for None) each file, commit, push; return the revision."""
+        for name, text in files.items():
+            path = self.work / name
+            if text is None:
+                path.unlink()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        plain_git("add", "-A", cwd=self.work)
+        plain_git("commit", "-q", "-m", message, cwd=self.work)
+        plain_git("push", "-q", "origin", "HEAD:main", cwd=self.work)
+        return plain_git("rev-parse", "HEAD", cwd=self.work)
+
+
+def server_tag(stack: StackInfo, repo: str, tag: str) -> tuple[str, str] | None:
+    """(object type, peeled commit) of `tag` in the server's bare repository, or None."""
+    bare = ["--git-dir", str(stack.git.repos / repo)]
+    ref = f"refs/tags/{tag}"
+    try:
+        kind = plain_git(*bare, "cat-file", "-t", ref)
+    except subprocess.CalledProcessError:
+        return None
+    return kind, plain_git(*bare, "rev-parse", f"{ref}^{{commit}}")
