@@ -51,3 +51,14 @@ def test_up_status_down_of_a_stack_without_cluster(tmp_path: Path) -> None:
     assert r.exit_code == 0
     assert "stopped git-daemon" in r.output
     assert not state.exists()
+
+
+def test_identity_creates_an_ed25519_key_once_and_prints_it(tmp_path: Path) -> None:
+    key = tmp_path / "id" / "id_ed25519"
+    first = runner.invoke(app, ["identity", "--path", str(key)])
+    assert first.exit_code == 0
+    assert first.output.startswith("ssh-ed25519 ")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert runner.invoke(app, ["identity", "--path", str(key)]).output == first.output
+    new = runner.invoke(app, ["identity", "--path", str(key), "--regenerate"])
+    assert new.output != first.output

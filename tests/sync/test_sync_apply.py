@@ -160,3 +160,16 @@ async def test_sync_over_ssh_with_the_deploy_key(env: Env, repo: Repo, git_repo:
     assert result.ok, result.message
     assert result.revision == rev
     assert repo.server_ref("refs/tags/headwater-sync^{}") == rev  # pushed over ssh
+
+
+async def test_objects_outside_the_allowed_namespaces_are_left_alone(env: Env, repo: Repo
+                                                                      ) -> None:
+    other = f"{env.ns}-other"
+    repo.commit({"ns.yaml": namespace(env.ns), "other.yaml": namespace(other),
+                 "a.yaml": configmap("a", env.ns, {"v": "1"}),
+                 "b.yaml": configmap("b", other, {"v": "1"})})
+    result = await env.syncer(env.source(repo, k8s_allow_namespace=(env.ns,))).sync()
+    assert result.ok, result.message
+    assert sorted(map(str, result.applied)) == [f"<cluster>:namespace/{env.ns}",
+                                                f"{env.ns}:configmap/a"]
+    assert await env.get(f"/api/v1/namespaces/{other}") is None
