@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from headwater.gitrepo.auth import GitAuth, transport
@@ -110,6 +111,40 @@ class Checkout:
             found[name] = sha
         return found.get(f"{ref}^{{}}") or found.get(ref)
 
+    async def commit_and_push(
+        self, edit: Callable[[Path], Iterable[str]], *, message: str, attempts: int = 3,
+    ) -> str | None:
+        """Apply `edit` to the working tree at the branch head, commit, push; the new
+        revision, or None when the edit changed nothing.
+
+        `edit(path)` changes files under the working tree and returns the paths it
+        changed. When the push is refused because someone pushed first, the working
+        copy is reset to the new head and the edit made again (at most `attempts`
+        times): nobody's commit is lost, and ours applies to what is there now.
+        """
+        for attempt in range(1, attempts + 1):
+            await self.sync()
+            async with self._lock:
+                paths = sorted(set(edit(self._dir)))
+                if not paths:
+                    return None
+                await self._git("add", "--all", "--", *paths)
+                if not await self._git("status", "--porcelain", "--", *paths):
+                    return None
+                await self._git(*self._identity, "commit", "--quiet", "--no-verify",
+                                "--message", message)
+                revision = await self._rev_parse("HEAD")
+                try:
+                    await self._git("push", "--porcelain", "origin",
+                                    f"HEAD:refs/heads/{self.branch}",
+                                    remote=f"git push to {redact_url(self.url)}")
+                except GitError as e:
+                    if attempt < attempts and _rejected(e):
+                        continue
+                    raise
+                return revision
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     async def _clone(self, where: str) -> None:
         if (self._dir / ".git").exists():  # a clone of another remote: ours to replace
             await asyncio.to_thread(shutil.rmtree, self._dir)
@@ -141,6 +176,13 @@ class Checkout:
             *args, cwd=cwd or self._dir, env=self._env, timeout=self._timeout,
             url=self.url if remote else None, what=remote, secrets=self._secrets,
         )
+
+
+def _rejected(e: GitError) -> bool:
+    """Whether a push failed because the remote branch moved (someone pushed first)."""
+    words = e.stderr.lower()  # (with --porcelain the "[rejected]" line is on stdout)
+    return any(w in words for w in ("updates were rejected", "non-fast-forward",
+                                    "fetch first", "cannot lock ref", "stale info"))
 
 
 def _ref_name(kind: str, name: str) -> str:
