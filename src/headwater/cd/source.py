@@ -76,6 +76,8 @@ _KEYS = {f.name.replace("_", "-"): f for f in fields(Source)}
 
 
 def _convert(name: str, kind: object, value: Any) -> Any:
+    if kind in ("str", "str | None") and not isinstance(value, str):
+        raise ValueError(f"expected a string, not {value!r} (quote it in YAML)")
     if name.endswith(("interval", "timeout")):
         return parse_duration(value)
     if name in ("git_path", "k8s_allow_namespace"):
@@ -98,6 +100,8 @@ def from_mapping(data: dict[str, Any], *, where: str) -> Source:
             values[f.name] = _convert(f.name, f.type, value)
         except (ValueError, TypeError) as e:
             raise SourceError(f"{where}: {key}: {e}") from None
+    if "git_url" not in values:
+        raise SourceError(f"{where}: git-url is required")
     try:
         return Source(**values)
     except TypeError as e:

@@ -2,10 +2,11 @@
 
 Only what the desired object says is compared: the API server adds defaults, status
 and metadata of its own, and other managers may own other fields. Values compare as
-the server stores them: quantities ("500m" and "0.5"), and Secret `stringData`
-(written into `data`). A desired null means "not ours to care about" (kustomize's
-`creationTimestamp: null`). Lists compare element by element: the server does not
-reorder them.
+the server stores them: quantities under resources ("500m" and "0.5"; elsewhere text
+is text), numbers by value, Secret `stringData` (written into `data`), and empty
+values (`[]`, `{}`, `false`, `0`, `""`) the server leaves out. A desired null means
+"not ours to care about" (kustomize's `creationTimestamp: null`). Lists compare
+element by element: the server does not reorder them.
 """
 
 from __future__ import annotations
@@ -38,18 +39,34 @@ def quantity(value: object) -> Decimal | None:
         return None
 
 
-def _same_scalar(want: object, have: object) -> bool:
-    if want == have and type(want) is type(have):
-        return True
+# Keys under which the API server canonicalises quantities (resources, quotas, volumes).
+_QUANTITY_PARENTS = frozenset({"limits", "requests", "hard", "capacity", "allocatable"})
+_QUANTITY_KEYS = frozenset({"storage", "sizeLimit"})
+
+
+def _holds_quantity(path: str) -> bool:
+    parts = path.rsplit(".", 2)
+    return parts[-1] in _QUANTITY_KEYS or (len(parts) > 1 and parts[-2] in _QUANTITY_PARENTS)
+
+
+def _same_scalar(want: object, have: object, path: str) -> bool:
     if isinstance(want, bool) or isinstance(have, bool):
-        return False
-    q1, q2 = quantity(want), quantity(have)
-    return q1 is not None and q1 == q2
+        return want is have
+    if want == have and (type(want) is type(have) or not isinstance(want, str | bytes)):
+        return True  # 1 == 1.0: JSON numbers
+    if _holds_quantity(path):
+        q1, q2 = quantity(want), quantity(have)
+        return q1 is not None and q1 == q2
+    return False
+
+
+def _empty(value: object) -> bool:
+    return value in ([], {}, "", 0)  # False == 0 too
 
 
 def first_difference(want: Any, have: Any, path: str = "") -> str | None:
     """The path of the first desired value the live object lacks, or None if none."""
-    if want is None:
+    if want is None or (have is None and _empty(want)):  # omitempty: the server drops it
         return None
     if isinstance(want, dict):
         if not isinstance(have, dict):
@@ -65,7 +82,7 @@ def first_difference(want: Any, have: Any, path: str = "") -> str | None:
             if (found := first_difference(w, h, f"{path}[{i}]")) is not None:
                 return found
         return None
-    return None if _same_scalar(want, have) else path
+    return None if _same_scalar(want, have, path) else path
 
 
 def drifted(desired: dict[str, Any], live: dict[str, Any]) -> str | None:

@@ -28,17 +28,19 @@ def rollout_problem(kind: str, obj: dict[str, Any]) -> str | None:
         want = status.get("desiredNumberScheduled", 0)
         updated, available = status.get("updatedNumberScheduled", 0), status.get(
             "numberAvailable", 0)
+        to_update = want
     else:
         want = spec.get("replicas", 1)
         updated, available = status.get("updatedReplicas", 0), status.get(
             "availableReplicas" if kind == "Deployment" else "readyReplicas", 0)
-        if kind == "Deployment" and status.get("replicas", 0) > want:
-            return f"{status['replicas'] - want} old replica(s) still terminating"
-        if kind == "StatefulSet" and status.get("currentRevision") != status.get(
-                "updateRevision") and updated < want:
-            return f"{updated}/{want} replicas updated"
-    if updated < want:
-        return f"{updated}/{want} replicas updated"
+        # A partitioned StatefulSet updates only the ordinals >= partition (kubectl agrees).
+        partition = (((spec.get("updateStrategy") or {}).get("rollingUpdate") or {})
+                     .get("partition", 0)) if kind == "StatefulSet" else 0
+        to_update = max(0, want - partition)
+    if updated < to_update:  # checked first, as `kubectl rollout status` does
+        return f"{updated}/{to_update} replicas updated"
+    if kind == "Deployment" and status.get("replicas", 0) > want:
+        return f"{status['replicas'] - want} old replica(s) still terminating"
     if available < want:
         return f"{available}/{want} replicas available"
     return None
