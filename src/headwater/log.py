@@ -43,10 +43,12 @@ def setup(level: str = "info", stream: Any = None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        # Resolved at each log call: sys.stderr may be swapped (tests, daemons).
+        logger_factory=lambda *_: structlog.PrintLogger(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
 
 
 def get(component: str) -> Any:
-    return structlog.get_logger().bind(component=component)
+    """A logger for `component`; lazy, so module-level loggers follow `setup()`."""
+    return structlog.get_logger(component=component)

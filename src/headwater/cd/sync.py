@@ -76,6 +76,8 @@ class Syncer:
                                allow_namespaces=source.k8s_allow_namespace)
         self.revision = ""       # the revision checked out
         self.synced = ""         # the last revision synced successfully
+        self._tagged = ""        # the revision the sync tag was last pushed to
+        self._rendered: tuple[str, list[Desired]] | None = None  # per revision
         self._lock = asyncio.Lock()
 
     async def fetch(self) -> str:
@@ -116,11 +118,16 @@ class Syncer:
         self.synced = self.revision
 
     def _render(self) -> list[Desired]:
+        # A resync of the same revision (drift correction) reuses what Git rendered to.
+        if self._rendered and self._rendered[0] == self.revision:
+            return self._rendered[1]
         try:
             manifests = render(self.checkout.path, self.source.paths, kubectl=self.kubectl)
         except RenderErrors as e:
             raise _Stop(reasons.BUILD_FAILED, str(e)) from None
-        return [Desired(m.obj, m.location) for m in manifests]
+        desired = [Desired(m.obj, m.location) for m in manifests]
+        self._rendered = (self.revision, desired)
+        return desired
 
     async def _apply(self, desired: list[Desired]) -> ApplyResult:
         try:
@@ -136,8 +143,9 @@ class Syncer:
         try:
             previous = await inventory.load(self.kube, self.inventory_namespace,
                                             self.source.name)
-            await inventory.save(self.kube, self.inventory_namespace, inventory.Inventory(
-                self.source.name, self.revision, frozenset(ids)))
+            current = inventory.Inventory(self.source.name, self.revision, frozenset(ids))
+            if current != previous:  # a no-op resync writes nothing
+                await inventory.save(self.kube, self.inventory_namespace, current)
         except ApiError as e:
             raise _Stop(reasons.STATUS_FAILED, f"writing the inventory: {e}") from None
         return previous
@@ -162,12 +170,13 @@ class Syncer:
             raise _Stop(reasons.HEALTH_CHECK_FAILED, "\n".join(problems))
 
     async def _status(self) -> None:
-        if self.source.git_readonly:
-            return  # the inventory in the cluster holds the synced revision
+        if self.source.git_readonly or self._tagged == self.revision:
+            return  # read-only: the inventory in the cluster holds the synced revision
         try:
             await self.checkout.move_tag(self.source.git_sync_tag, self.revision)
         except GitError as e:
             raise _Stop(reasons.STATUS_FAILED, f"moving the sync tag: {e}") from None
+        self._tagged = self.revision
 
     def _report(self, result: SyncResult) -> None:
         short = result.revision[:7] or "<none>"

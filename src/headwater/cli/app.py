@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from headwater import __version__
-from headwater.cli import cd, stack
+from headwater import log as hwlog
+from headwater.cli import cd, policy, stack
 
 app = typer.Typer(
     name="headwater",
@@ -33,12 +34,16 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True,
                            help="Print the version and exit.")
     ] = False,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="debug, info, warning or error (logs go to stderr).")] = "info",
 ) -> None:
     """GitOps continuous delivery: Git is the single source of truth."""
+    hwlog.setup(log_level)
 
 
 stack.register(app)
 cd.register(app)
+policy.register(app)
 
 
 def main() -> None:

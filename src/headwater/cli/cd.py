@@ -104,7 +104,6 @@ def cd(
         "--once", help="Sync every source once and exit (1 if one failed).")] = False,
 ) -> None:
     """Run the CD controller: keep the cluster equal to Git paths (fluxd's flags)."""
-    hwlog.setup()
     hwlog.redact(git_token, api_token)
     if not config and not git_url:
         err.print("[red]error:[/red] give --git-url (and friends) or --config FILE")

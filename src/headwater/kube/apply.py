@@ -243,8 +243,10 @@ class Applier:
         todo = [p for p in planned if p.writes]
         new_namespaces = {p.id.name for p in todo if (p.id.group, p.id.kind) == NAMESPACE
                           and p.action == "create"}
-        deferred = [p for p in todo if p.rt is None or p.id.namespace in new_namespaces]
-        now = [p for p in todo if p not in deferred]
+        deferred: list[Planned] = []
+        now: list[Planned] = []
+        for p in todo:  # one pass: comparing Planned objects pairwise was O(n^2)
+            (deferred if p.rt is None or p.id.namespace in new_namespaces else now).append(p)
         if failures := await self._dry_run(now):
             raise ApplyFailed("server-side dry run", failures, [])
         written: list[ObjId] = []
@@ -262,7 +264,8 @@ class Applier:
                         failures.append(Failure(p.desired.location, p.id, str(e)))
             if failures or (failures := await self._dry_run(deferred)):
                 raise ApplyFailed("server-side dry run", failures, written)
-            now = [p for p in now if p not in first]
+            first_ids = {p.id for p in first}
+            now = [p for p in now if p.id not in first_ids]
         if failures := await self._write(now + deferred):
             # The dry run passed, so this is the cluster changing under us; say what failed.
             raise ApplyFailed("apply", failures, written)
