@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer, SyncResult
 from headwater.gitrepo import GitError
+from headwater.registry import RegistryError
 
 
 @dataclass
@@ -30,6 +32,7 @@ class SourceLoop:
     syncer: Syncer
     metrics: SyncMetrics
     log: Any
+    automator: Automator | None = None
     last: SyncResult | None = None
     _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
 
@@ -48,9 +51,10 @@ class SourceLoop:
     async def run(self) -> None:
         src = self.syncer.source
         next_poll = next_sync = 0.0
+        next_scan = 0.0 if self.automator else float("inf")
         while True:
             now = time.monotonic()
-            wait = max(0.0, min(next_poll, next_sync) - now)
+            wait = max(0.0, min(next_poll, next_sync, next_scan) - now)
             req: _Request | None = None
             with contextlib.suppress(TimeoutError):
                 req = await asyncio.wait_for(self._requests.get(), timeout=wait)
@@ -74,6 +78,21 @@ class SourceLoop:
             elif now >= next_sync:
                 await self.sync_once(fetch=False)
                 next_sync = time.monotonic() + src.sync_interval
+            elif now >= next_scan and self.automator:
+                next_scan = now + src.registry_poll_interval
+                if await self._automate():
+                    await self.sync_once(fetch=True)  # apply the release at once
+                    next_sync = time.monotonic() + src.sync_interval
+
+    async def _automate(self) -> str | None:
+        """One round of image automation; errors are logged and retried next round."""
+        assert self.automator is not None
+        try:
+            return await self.automator.run_once()
+        except (GitError, RegistryError, OSError) as e:
+            self.log.warning("image automation failed", source=self.syncer.source.name,
+                             err=str(e))
+            return None
 
 
 class Controller:

@@ -59,6 +59,10 @@ class Source:
     git_token: str | None = field(default=None, repr=False)
     wait: bool = False
     wait_timeout: float = 300.0
+    git_ci_skip: bool = False
+    git_ci_skip_message: str = "[ci skip]"
+    registry_poll_interval: float = 300.0
+    registry_disable_scanning: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

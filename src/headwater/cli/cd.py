@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +17,7 @@ from aiohttp import web
 from rich.console import Console
 
 from headwater import log as hwlog
+from headwater.cd.automation import Automator
 from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source, SourceError, load_file, parse_duration
@@ -26,6 +27,7 @@ from headwater.devstack.errors import StackError
 from headwater.gitrepo.keys import ensure_ed25519
 from headwater.kube.client import Kube
 from headwater.kube.discovery import Discovery
+from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, Scanner, load_docker_config
 from headwater.web.cdapi import is_loopback, make_app
 
 out = Console()
@@ -91,6 +93,23 @@ def cd(
     kubeconfig: Annotated[Path | None, typer.Option(envvar="KUBECONFIG")] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context.")] = None,
     kubectl: Annotated[str | None, typer.Option(help="kubectl used for kustomize.")] = None,
+    git_ci_skip: Annotated[bool, typer.Option(
+        help="Append [ci skip] to automation's commit messages.")] = False,
+    git_ci_skip_message: Annotated[str, typer.Option(
+        help="What --git-ci-skip appends.")] = "[ci skip]",
+    registry_poll_interval: Annotated[str, typer.Option(
+        help="How often image automation scans registries.")] = "5m",
+    registry_disable_scanning: Annotated[bool, typer.Option(
+        help="No image automation.")] = False,
+    registry_rps: Annotated[float, typer.Option(help="Registry requests per second.")] = 50,
+    registry_burst: Annotated[int, typer.Option(help="Registry request burst.")] = 125,
+    registry_include_image: Annotated[list[str] | None, typer.Option(
+        help="Only scan images matching these globs (repeatable).")] = None,
+    registry_exclude_image: Annotated[list[str] | None, typer.Option(
+        help="Never scan images matching these globs (repeatable).")] = None,
+    docker_config: Annotated[Path | None, typer.Option(
+        help="Docker config.json with registry credentials.", exists=True,
+        dir_okay=False)] = None,
     wait: Annotated[bool, typer.Option(
         help="Wait for workloads to roll out; a sync fails if they do not.")] = False,
     wait_timeout: Annotated[str, typer.Option(help="How long --wait waits.")] = "5m",
@@ -123,7 +142,10 @@ def cd(
                 git_sync_tag=git_label or git_sync_tag, git_readonly=git_readonly,
                 git_user=git_user, git_email=git_email, k8s_allow_namespace=namespaces,
                 git_ssh_key=git_ssh_key, git_known_hosts=git_known_hosts, git_token=git_token,
-                wait=wait, wait_timeout=_duration(wait_timeout))]
+                wait=wait, wait_timeout=_duration(wait_timeout), git_ci_skip=git_ci_skip,
+                git_ci_skip_message=git_ci_skip_message,
+                registry_poll_interval=_duration(registry_poll_interval),
+                registry_disable_scanning=registry_disable_scanning)]
     except SourceError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
@@ -134,11 +156,23 @@ def cd(
         raise typer.Exit(2)
     workdir = workdir or _data_dir() / "cd"
     workdir.mkdir(parents=True, exist_ok=True)
+    registry = RegistryClient(
+        credentials=load_docker_config(docker_config) if docker_config else None,
+        rps=registry_rps, burst=registry_burst)
+    scanning = Scanning(registry, tuple(registry_include_image or ()),
+                        tuple(registry_exclude_image or FLUX_DEFAULT_EXCLUDE))
     code = asyncio.run(_run(
         sources, kubeconfig=kubeconfig, context=context, kubectl=_kubectl(kubectl),
         inventory_namespace=inventory_namespace, workdir=workdir, host=host, port=int(port),
-        token=api_token, once=once))
+        token=api_token, once=once, scanning=scanning))
     raise typer.Exit(code)
+
+
+@dataclass(frozen=True)
+class Scanning:
+    client: RegistryClient
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
 
 
 def _with_identity(s: Source) -> Source:
@@ -156,14 +190,22 @@ def _mkdir(path: Path) -> Path:
 
 async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str | None,
                kubectl: str | None, inventory_namespace: str, workdir: Path, host: str,
-               port: int, token: str | None, once: bool) -> int:
+               port: int, token: str | None, once: bool, scanning: Scanning) -> int:
     logger = hwlog.get("sync")
-    async with await Kube.connect(kubeconfig, context=context) as kube:
+    async with await Kube.connect(kubeconfig, context=context) as kube, scanning.client:
         discovery = Discovery()
         metrics = SyncMetrics()
-        loops = [SourceLoop(Syncer(s, kube=kube, discovery=discovery, workdir=workdir,
-                                   kubectl=kubectl, inventory_namespace=inventory_namespace,
-                                   log=logger), metrics, logger) for s in sources]
+        scanner = Scanner(scanning.client, include=scanning.include, exclude=scanning.exclude)
+        loops = []
+        for s in sources:
+            syncer = Syncer(s, kube=kube, discovery=discovery, workdir=workdir,
+                            kubectl=kubectl, inventory_namespace=inventory_namespace,
+                            log=logger)
+            automator = None if s.registry_disable_scanning else Automator(
+                checkout=syncer.checkout, paths=s.paths, scanner=scanner,
+                ci_skip=s.git_ci_skip, ci_skip_message=s.git_ci_skip_message,
+                log=hwlog.get("daemon"))
+            loops.append(SourceLoop(syncer, metrics, logger, automator))
         controller = Controller(loops, metrics)
         if once:
             results = [await loop.sync_once() for loop in loops]

@@ -1,0 +1,172 @@
+"""Image automation, the seed's story: a new tag in the registry that the workload's
+policy allows is committed to Git with [ci skip], pushed, synced, and the pods run it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from headwater import log as hwlog
+from headwater.cd.automation import Automator
+from headwater.cd.controller import SourceLoop
+from headwater.cd.metrics import SyncMetrics
+from headwater.cd.sync import Syncer
+from headwater.registry import RegistryClient, Scanner, push
+from tests.gitseed import plain_git
+from tests.sync.conftest import Env, Repo, namespace
+
+BUSYBOX = Path("/bin/busybox")
+
+
+def push_image(env: Env, repo: str, tag: str, created: str) -> str:
+    """A runnable image (static busybox sleeping) with a chosen creation time."""
+    layer, diff_id = push.layer({"bin/busybox": BUSYBOX}, {"bin/sleep": "busybox"})
+    extra, extra_id = push.layer_from_bytes({"version": tag.encode()})
+    config = push.image_config([diff_id, extra_id], entrypoint=["/bin/sleep", "3600"],
+                               created=created)
+    push.push(env.stack.registry.url, repo, tag, config=config, layers=[layer, extra])
+    return f"{env.stack.registry.host}/{repo}:{tag}"
+
+
+def workload(ns: str, name: str, image: str, annotations: dict[str, str]) -> str:
+    notes = "".join(f'\n    {k}: "{v}"' for k, v in annotations.items())
+    return f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+  annotations:{notes}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: {name}
+        image: {image}  # the image Concourse builds
+"""
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[RegistryClient]:
+    async with RegistryClient() as c:
+        yield c
+
+
+def automator(syncer: Syncer, client: RegistryClient) -> Automator:
+    return Automator(checkout=syncer.checkout, paths=syncer.source.paths,
+                     scanner=Scanner(client), ci_skip=True, ci_skip_message="[ci skip]",
+                     log=hwlog.get("daemon"))
+
+
+async def test_a_new_semver_tag_is_released_committed_with_ci_skip_and_runs(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    v100 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
+    repo.commit({
+        "deploy/ns.yaml": namespace(env.ns),
+        "deploy/helloworld.yml": workload(env.ns, "helloworld", v100, {
+            "flux.weave.works/automated": "true",
+            "flux.weave.works/tag.helloworld": "semver:~1.0"}),
+        "deploy/frozen.yml": workload(env.ns, "frozen", v100, {
+            "fluxcd.io/automated": "true", "fluxcd.io/locked": "true"}),
+    })
+    syncer = env.syncer(env.source(repo, git_path=("deploy",), wait=True, wait_timeout=90))
+    assert (await syncer.sync()).ok
+    assert await automator(syncer, client).run_once() is None  # nothing newer yet
+
+    push_image(env, registry_repo, "1.0.1", "2024-01-02T00:00:00Z")
+    push_image(env, registry_repo, "1.1.0", "2024-01-03T00:00:00Z")  # not ~1.0
+    revision = await automator(syncer, client).run_once()
+    assert revision is not None
+    v101 = f"{env.stack.registry.host}/{registry_repo}:1.0.1"
+    git = ["--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1])]
+    assert plain_git(*git, "log", "-1", "--format=%B", "main") == (
+        f"Auto-release {v101}\n\n[ci skip]\n\nHeadwater-Automation: image-release")
+    diff = plain_git(*git, "show", "--format=", "--unified=0", "main")
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in "+++---"]
+    assert changed == [f"-        image: {v100}  # the image Concourse builds",
+                       f"+        image: {v101}  # the image Concourse builds"]
+    assert 'event="Automated release of ' + v101 + '"' in capfd.readouterr().err
+
+    result = await syncer.sync()
+    assert result.ok, result.message
+    pods = await env.kube.request("GET", f"/api/v1/namespaces/{env.ns}/pods",
+                                  params={"labelSelector": "app=helloworld"})
+    running = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+    assert [p["spec"]["containers"][0]["image"] for p in running] == [v101]
+    frozen = await env.get(f"/apis/apps/v1/namespaces/{env.ns}/deployments/frozen")
+    assert frozen and frozen["spec"]["template"]["spec"]["containers"][0]["image"] == v100
+
+
+async def test_glob_policies_pick_the_newest_image_by_creation_time(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient
+) -> None:
+    old = push_image(env, registry_repo, "build-1", "2024-01-01T00:00:00Z")
+    push_image(env, registry_repo, "build-9", "2024-01-02T00:00:00Z")
+    push_image(env, registry_repo, "build-10", "2024-01-03T00:00:00Z")  # newest, not highest
+    repo.commit({"app.yaml": workload(env.ns, "app", old, {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "glob:build-*"})})
+    syncer = env.syncer(env.source(repo))
+    await syncer.fetch()
+    assert await automator(syncer, client).run_once()
+    text = plain_git("--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1]),
+                     "show", "main:app.yaml")
+    assert f"image: {env.stack.registry.host}/{registry_repo}:build-10" in text
+
+
+async def test_a_bad_policy_names_workload_and_annotation_and_commits_nothing(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
+    push_image(env, registry_repo, "1.0.1", "2024-01-02T00:00:00Z")
+    before = repo.commit({"app.yaml": workload(env.ns, "app", v1, {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~~1.0"})})
+    syncer = env.syncer(env.source(repo))
+    assert await automator(syncer, client).run_once() is None
+    assert repo.server_ref("refs/heads/main") == before
+    err = capfd.readouterr().err
+    assert f"{env.ns}:deployment/app" in err
+    assert "fluxcd.io/tag.app" in err
+    assert "semver:~~1.0" in err
+
+
+async def test_the_controller_scans_releases_and_syncs_on_its_own(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient
+) -> None:
+    v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
+    repo.commit({"ns.yaml": namespace(env.ns), "app.yaml": workload(env.ns, "app", v1, {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~1.0"})})
+    syncer = env.syncer(env.source(repo, git_poll_interval=3600, sync_interval=3600,
+                                   registry_poll_interval=1.0))
+    loop = SourceLoop(syncer, SyncMetrics(), syncer.log, automator(syncer, client))
+    task = asyncio.create_task(loop.run())
+    path = f"/apis/apps/v1/namespaces/{env.ns}/deployments/app"
+    try:
+        for _ in range(100):
+            if await env.get(path):
+                break
+            await asyncio.sleep(0.2)
+        v2 = push_image(env, registry_repo, "1.0.2", "2024-01-02T00:00:00Z")
+        for _ in range(150):
+            live = await env.get(path)
+            if live and live["spec"]["template"]["spec"]["containers"][0]["image"] == v2:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the release never reached the cluster")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
