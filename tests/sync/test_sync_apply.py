@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from headwater.cd import reasons
+from headwater.cd.sync import Syncer
 from tests.sync.conftest import Env, Repo, configmap, namespace
 
 
@@ -83,13 +84,19 @@ async def test_an_edit_resyncs_and_unchanged_objects_cost_no_write(env: Env, rep
     assert env.kube.counts["DELETE"] == before.get("DELETE", 0)
 
 
-async def test_a_broken_document_applies_nothing_and_names_file_and_line(
-    env: Env, repo: Repo
-) -> None:
+async def _synced_a(env: Env, repo: Repo) -> Syncer:
+    """A source already synced with ConfigMap a = {v: 1}."""
     repo.commit({"ns.yaml": namespace(env.ns),
                  "a.yaml": configmap("a", env.ns, {"v": "1"})})
     syncer = env.syncer(env.source(repo))
     assert (await syncer.sync()).ok
+    return syncer
+
+
+async def test_a_broken_document_applies_nothing_and_names_file_and_line(
+    env: Env, repo: Repo
+) -> None:
+    syncer = await _synced_a(env, repo)
     repo.commit({
         "a.yaml": configmap("a", env.ns, {"v": "2"}),
         "b.yaml": "---\n" + configmap("b", env.ns, {"v": "1"}) + "---\nkind: [unclosed\n",
@@ -105,10 +112,7 @@ async def test_a_broken_document_applies_nothing_and_names_file_and_line(
 async def test_an_object_the_api_server_refuses_applies_nothing_and_names_it(
     env: Env, repo: Repo
 ) -> None:
-    repo.commit({"ns.yaml": namespace(env.ns),
-                 "a.yaml": configmap("a", env.ns, {"v": "1"})})
-    syncer = env.syncer(env.source(repo))
-    assert (await syncer.sync()).ok
+    syncer = await _synced_a(env, repo)
     bad_port = (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {env.ns}\n"
                 "spec:\n  ports:\n  - port: 99999\n")
     repo.commit({"a.yaml": configmap("a", env.ns, {"v": "2"}), "svc.yaml": bad_port})
