@@ -9,7 +9,7 @@ from rich.console import Console
 
 from headwater import __version__
 from headwater import log as hwlog
-from headwater.cli import cd, policy, stack
+from headwater.cli import cd, fluxctl, policy, stack
 
 app = typer.Typer(
     name="headwater",
@@ -44,6 +44,7 @@ def root(
 stack.register(app)
 cd.register(app)
 policy.register(app)
+fluxctl.register(app)
 
 
 def main() -> None:

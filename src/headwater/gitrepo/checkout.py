@@ -113,14 +113,16 @@ class Checkout:
 
     async def commit_and_push(
         self, edit: Callable[[Path], Iterable[str]], *, message: str, attempts: int = 3,
+        author: tuple[str, str] | None = None,
     ) -> str | None:
         """Apply `edit` to the working tree at the branch head, commit, push; the new
         revision, or None when the edit changed nothing.
 
         `edit(path)` changes files under the working tree and returns the paths it
-        changed. When the push is refused because someone pushed first, the working
-        copy is reset to the new head and the edit made again (at most `attempts`
-        times): nobody's commit is lost, and ours applies to what is there now.
+        changed; `author` (name, email) is fluxctl's `--user`, the committer is ours.
+        When the push is refused because someone pushed first, the working copy is
+        reset to the new head and the edit made again (at most `attempts` times):
+        nobody's commit is lost, and ours applies to what is there now.
         """
         for attempt in range(1, attempts + 1):
             await self.sync()
@@ -131,8 +133,9 @@ class Checkout:
                 await self._git("add", "--all", "--", *paths)
                 if not await self._git("status", "--porcelain", "--", *paths):
                     return None
+                by = ["--author", f"{author[0]} <{author[1]}>"] if author else []
                 await self._git(*self._identity, "commit", "--quiet", "--no-verify",
-                                "--message", message)
+                                *by, "--message", message)
                 revision = await self._rev_parse("HEAD")
                 try:
                     await self._git("push", "--porcelain", "origin",
