@@ -24,7 +24,11 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.dynamic import DynamicClient
 
 from headwater import devstack
-from headwater.devstack import gitserver
+from headwater.devstack import gitserver, process
+from headwater.devstack import registry as devstack_registry
+from headwater.devstack.layout import Layout
+from headwater.devstack.ports import pick
+from headwater.devstack.registry import Registry
 
 
 def _unique(prefix: str) -> str:
@@ -80,6 +84,21 @@ def git_repo(stack: devstack.StackInfo) -> Iterator[str]:
         yield name
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def auth_registry() -> Iterator[Registry]:
+    """A second registry, started by the stack's own code with htpasswd auth on."""
+    with tempfile.TemporaryDirectory(prefix="hwreg-") as d:
+        layout = Layout(Path(d))
+        layout.create()
+        home = layout.sub("registry")
+        reg = devstack_registry.prepare(home, port=pick(None, set()), auth=True)
+        proc = devstack_registry.start(home, reg, name="registry-auth", layout=layout)
+        try:
+            yield reg
+        finally:
+            process.stop(proc, layout)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Fixtures of the registry tests.
 
-- `auth_registry`: the stack tests' second registry, started by the stack's own code
+- `auth_registry` (tests/conftest.py): a second registry, started by the stack's own code
   (`devstack.registry.prepare(..., auth=True)` + `start`) with htpasswd auth on.
 - `registry_repos`: makes fresh repository names on the stack's registry, cleaned up
   after the test as `registry_repo` is.
@@ -17,9 +17,8 @@ import pytest
 from headwater.devstack import StackInfo
 from tests.conftest import _delete_repository
 from tests.registry.helpers import PeerFactory, peers
-from tests.stack.test_registry import auth_registry
 
-__all__ = ["auth_registry", "peer_with", "registry_repos"]
+__all__ = ["peer_with", "registry_repos"]
 
 
 @pytest.fixture

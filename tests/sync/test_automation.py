@@ -4,7 +4,9 @@ policy allows is committed to Git with [ci skip], pushed, synced, and the pods r
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from headwater.cd.automation import Automator
 from headwater.cd.controller import SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer
-from headwater.registry import RegistryClient, Scanner, push
+from headwater.devstack.registry import Registry
+from headwater.registry import RegistryClient, Scanner, load_docker_config, push
 from tests.gitseed import plain_git
 from tests.sync.conftest import Env, Repo, namespace
 
@@ -170,3 +173,36 @@ async def test_the_controller_scans_releases_and_syncs_on_its_own(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_private_registry_is_read_with_docker_config_credentials(
+    env: Env, repo: Repo, auth_registry: Registry, tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    assert auth_registry.auth
+    name = f"private/{env.ns}"
+    images = {}
+    for tag, created in (("1.0.0", "2024-01-01T00:00:00Z"), ("1.0.1", "2024-01-02T00:00:00Z")):
+        layer, diff_id = push.layer_from_bytes({"v": tag.encode()})
+        config = push.image_config([diff_id], entrypoint=["/v"], created=created)
+        push.push(auth_registry.url, name, tag, config=config, layers=[layer],
+                  auth=auth_registry.auth)
+        images[tag] = f"{auth_registry.host}/{name}:{tag}"
+    repo.commit({"app.yaml": workload(env.ns, "app", images["1.0.0"], {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:^1"})})
+    syncer = env.syncer(env.source(repo))
+
+    async with RegistryClient() as anonymous:  # refused: nothing is released
+        assert await automator(syncer, anonymous).run_once() is None
+    capfd.readouterr()
+
+    user, password = auth_registry.auth
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    config_json = tmp_path / "config.json"
+    config_json.write_text(json.dumps({"auths": {auth_registry.host: {"auth": token}}}))
+    async with RegistryClient(credentials=load_docker_config(config_json)) as private:
+        assert await automator(syncer, private).run_once()
+    assert password not in capfd.readouterr().err
+    text = plain_git("--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1]),
+                     "show", "main:app.yaml")
+    assert f"image: {images['1.0.1']}" in text
