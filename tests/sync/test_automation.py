@@ -206,3 +206,36 @@ async def test_a_private_registry_is_read_with_docker_config_credentials(
     text = plain_git("--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1]),
                      "show", "main:app.yaml")
     assert f"image: {images['1.0.1']}" in text
+
+
+async def test_a_workloads_image_pull_secret_opens_its_private_registry(
+    env: Env, repo: Repo, auth_registry: Registry, client: RegistryClient,
+) -> None:
+    assert auth_registry.auth
+    name = f"pulled/{env.ns}"
+    for tag, created in (("1.0.0", "2024-01-01T00:00:00Z"), ("1.0.1", "2024-01-02T00:00:00Z")):
+        layer, diff_id = push.layer_from_bytes({"v": tag.encode()})
+        config = push.image_config([diff_id], entrypoint=["/v"], created=created)
+        push.push(auth_registry.url, name, tag, config=config, layers=[layer],
+                  auth=auth_registry.auth)
+    user, password = auth_registry.auth
+    dockerconfig = json.dumps({"auths": {auth_registry.host: {"username": user,
+                                                              "password": password}}})
+    await env.kube.request("POST", "/api/v1/namespaces",
+                           body={"metadata": {"name": env.ns}})
+    await env.kube.request("POST", f"/api/v1/namespaces/{env.ns}/secrets", body={
+        "metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(dockerconfig.encode()).decode()}})
+    text = workload(env.ns, "app", f"{auth_registry.host}/{name}:1.0.0", {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:^1"})
+    text = text.replace("      containers:", "      imagePullSecrets: [{name: regcred}]\n"
+                                              "      containers:")
+    repo.commit({"app.yaml": text})
+    syncer = env.syncer(env.source(repo))
+    auto = Automator(checkout=syncer.checkout, paths=syncer.source.paths,
+                     scanner=Scanner(client), ci_skip=False, ci_skip_message="",
+                     log=hwlog.get("daemon"), kube=env.kube)
+    assert await auto.run_once()
+    released = plain_git("--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1]),
+                         "show", "main:app.yaml")
+    assert f"image: {auth_registry.host}/{name}:1.0.1" in released

@@ -10,6 +10,7 @@ kept and the release applies on top of it.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,17 @@ from headwater.cd.render import MANIFEST_SUFFIXES
 from headwater.cd.workloads import Workload, WorkloadError, read_workloads
 from headwater.gitrepo import Checkout
 from headwater.imagepolicy import TagInfo, decide, parse_pattern
-from headwater.registry import InvalidReference, RepoEntry, Scanner, parse
+from headwater.kube.client import Kube
+from headwater.kube.errors import ApiError
+from headwater.registry import (
+    InvalidCredentials,
+    InvalidReference,
+    Keychain,
+    RepoEntry,
+    Scanner,
+    from_pull_secret,
+    parse,
+)
 
 AUTOMATION_TRAILER = "Headwater-Automation: image-release"
 
@@ -147,13 +158,36 @@ class Automator:
     """Scans, plans and commits releases for one source's working copy."""
 
     def __init__(self, *, checkout: Checkout, paths: Sequence[str], scanner: Scanner,
-                 ci_skip: bool, ci_skip_message: str, log: Any) -> None:
+                 ci_skip: bool, ci_skip_message: str, log: Any, kube: Kube | None = None,
+                 default_namespace: str = "default") -> None:
         self.checkout, self.paths, self.scanner = checkout, paths, scanner
         self.ci_skip, self.ci_skip_message = ci_skip, ci_skip_message
         self.log = log
+        self.kube, self.default_namespace = kube, default_namespace
+
+    async def pull_secrets(self, workloads: Sequence[tuple[str, Workload]]) -> Keychain:
+        """Registry credentials from the workloads' imagePullSecrets, read from the
+        cluster (a secret that is missing or not a pull secret is logged and skipped)."""
+        keychain = Keychain()
+        if self.kube is None:
+            return keychain
+        wanted = sorted({(w.namespace or self.default_namespace, s)
+                         for _, w in workloads for s in w.pull_secrets})
+        for namespace, name in wanted:
+            where = f"secret {namespace}/{name}"
+            try:
+                secret = await self.kube.request(
+                    "GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+                data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+                keychain = keychain.merged(
+                    from_pull_secret(secret.get("type", ""), data, source=where))
+            except (ApiError, InvalidCredentials, ValueError) as e:
+                self.log.warning("imagePullSecret not used", secret=where, err=str(e))
+        return keychain
 
     async def scan(self, root: Path) -> tuple[list[tuple[str, Workload]], dict[str, RepoEntry]]:
         workloads = automated(root, manifest_files(root, self.paths))
+        self.scanner.client.use_credentials(await self.pull_secrets(workloads))
         results = await self.scanner.scan(sorted(image_repositories(workloads)))
         return workloads, {name: r.entry for name, r in results.items() if r.error is None}
 

@@ -69,6 +69,7 @@ class Workload:
     containers: tuple[Container, ...]
     policies: Mapping[str, str]
     annotations: Mapping[str, str]
+    pull_secrets: tuple[str, ...] = ()  # the pod spec's imagePullSecrets names
 
     @property
     def id(self) -> str:
@@ -238,6 +239,7 @@ def _workload(obj: dict[str, Any], line: int) -> Workload:
         containers=tuple(_containers(obj, line)),
         policies=policies_from_annotations(notes),
         annotations=notes,
+        pull_secrets=_pull_secrets(obj),
     )
 
 
@@ -246,6 +248,16 @@ def pod_spec_path(kind: str) -> tuple[str, ...]:
     if kind.lower() == "cronjob":
         return ("spec", "jobTemplate", "spec", "template", "spec")
     return ("spec", "template", "spec")
+
+
+def _pull_secrets(obj: dict[str, Any]) -> tuple[str, ...]:
+    spec: Any = obj
+    for key in pod_spec_path(obj["kind"]):
+        spec = spec.get(key) if isinstance(spec, dict) else None
+    refs = spec.get("imagePullSecrets") if isinstance(spec, dict) else None
+    if not isinstance(refs, list):
+        return ()
+    return tuple(str(r["name"]) for r in refs if isinstance(r, dict) and r.get("name"))
 
 
 def _containers(obj: dict[str, Any], line: int) -> Iterator[Container]:

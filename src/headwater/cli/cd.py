@@ -204,7 +204,7 @@ async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str |
             automator = None if s.registry_disable_scanning else Automator(
                 checkout=syncer.checkout, paths=s.paths, scanner=scanner,
                 ci_skip=s.git_ci_skip, ci_skip_message=s.git_ci_skip_message,
-                log=hwlog.get("daemon"))
+                log=hwlog.get("daemon"), kube=kube)
             loops.append(SourceLoop(syncer, metrics, logger, automator))
         controller = Controller(loops, metrics)
         if once:

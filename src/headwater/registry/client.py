@@ -118,6 +118,7 @@ class RegistryClient:
     ) -> None:
         self._credentials = (credentials if isinstance(credentials, Keychain)
                              else Keychain(credentials))
+        self._base_credentials = self._credentials
         self._insecure = frozenset(insecure_hosts)
         self._bucket = TokenBucket(rps, burst, time.monotonic()) if rps else None
         self._max_attempts = max(1, max_attempts)
@@ -129,6 +130,11 @@ class RegistryClient:
         self._tokens: dict[tuple[str, str], _Token] = {}
         self._token_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.requests: Counter[str] = Counter()
+
+    def use_credentials(self, more: Mapping[str, Credentials]) -> None:
+        """The constructor's credentials overlaid by `more` (workloads' pull secrets),
+        from now on; a new call replaces the previous overlay."""
+        self._credentials = self._base_credentials.merged(more)
 
     async def __aenter__(self) -> Self:
         return self
