@@ -7,13 +7,14 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from headwater import log as hwlog
-from headwater.cd.automation import Automator
+from headwater.cd.automation import Automator, PolicyFileError, load_image_policies
 from headwater.cd.controller import SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer
@@ -239,3 +240,38 @@ async def test_a_workloads_image_pull_secret_opens_its_private_registry(
     released = plain_git("--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1]),
                          "show", "main:app.yaml")
     assert f"image: {auth_registry.host}/{name}:1.0.1" in released
+
+
+async def test_flux_v2_setter_markers_follow_the_policy_file(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient, tmp_path: Path
+) -> None:
+    v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
+    push_image(env, registry_repo, "1.0.1", "2024-01-02T00:00:00Z")
+    policy_file = tmp_path / "policies.yaml"
+    policy_file.write_text(f"policies:\n- name: app\n  namespace: flux-system\n"
+                           f"  image: {v1.rsplit(':', 1)[0]}\n  policy: semver:~1.0\n")
+    marked = workload(env.ns, "app", v1, {"team": "web"}).replace(
+        "  # the image Concourse builds", ' # {"$imagepolicy": "flux-system:app"}')
+    repo.commit({"app.yaml": marked})
+    syncer = env.syncer(env.source(repo))
+    auto = Automator(checkout=syncer.checkout, paths=syncer.source.paths,
+                     scanner=Scanner(client), ci_skip=False, ci_skip_message="",
+                     log=hwlog.get("daemon"), image_policies=load_image_policies(policy_file))
+    assert await auto.run_once()
+    text = plain_git("--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1]),
+                     "show", "main:app.yaml")
+    assert text == marked.replace(v1, v1.replace(":1.0.0", ":1.0.1")).rstrip("\n")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("nope: []\n", "expected a mapping with a `policies:` list"),
+    ("policies:\n- name: a\n  image: x/y\n", "policies[0]: needs name, image and policy"),
+    ("policies:\n- {name: a, image: x/y, policy: 'semver:~~1'}\n", "is not valid"),
+    ("policies: [\n", "policies.yaml"),
+])
+def test_a_bad_policy_file_is_refused_naming_the_entry(tmp_path: Path, content: str,
+                                                       message: str) -> None:
+    path = tmp_path / "policies.yaml"
+    path.write_text(content)
+    with pytest.raises(PolicyFileError, match=re.escape(message)):
+        load_image_policies(path)

@@ -16,9 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headwater.cd.manifestedit import EditError, set_image
+import yaml
+
+from headwater.cd.manifestedit import EditError, set_image, set_setter
 from headwater.cd.render import MANIFEST_SUFFIXES
-from headwater.cd.workloads import Workload, WorkloadError, read_workloads
+from headwater.cd.workloads import (
+    SetterMarker,
+    Workload,
+    WorkloadError,
+    read_workloads,
+    setter_markers,
+)
 from headwater.gitrepo import Checkout
 from headwater.imagepolicy import TagInfo, decide, parse_pattern
 from headwater.kube.client import Kube
@@ -127,20 +135,105 @@ def plan(workloads: Sequence[tuple[str, Workload]], scans: Mapping[str, RepoEntr
     return releases, problems
 
 
-def apply_releases(root: Path, releases: Sequence[Release]) -> list[str]:
+@dataclass(frozen=True)
+class ImagePolicy:
+    """A Flux v2-style ImagePolicy named by setter markers `# {"$imagepolicy": "ns:name"}`:
+    the image repository it follows and its tag policy (a Flux v1 pattern string)."""
+    name: str       # "namespace:name", as markers name it
+    image: str      # the repository, e.g. 127.0.0.1:5000/app
+    policy: str     # semver:~1.0, glob:..., regexp:...
+
+
+@dataclass(frozen=True)
+class SetterRelease:
+    file: str
+    policy: ImagePolicy
+    image: str      # the whole new image; each marked field takes its part
+
+    def __str__(self) -> str:
+        return f"{self.file} {self.policy.name}: -> {self.image}"
+
+
+class PolicyFileError(Exception):
+    """A bad image policy file; the message names the file, the entry and the key."""
+
+
+def load_image_policies(path: Path) -> dict[str, ImagePolicy]:
+    """The policy file: `policies: [{name: app, namespace: flux-system, image: REPO,
+    policy: semver:~1.0}]`."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise PolicyFileError(f"{path}: {e}") from None
+    entries = doc.get("policies") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise PolicyFileError(f"{path}: expected a mapping with a `policies:` list")
+    out: dict[str, ImagePolicy] = {}
+    for i, item in enumerate(entries):
+        where = f"{path}: policies[{i}]"
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str)
+                                                 for k in ("name", "image", "policy")):
+            raise PolicyFileError(f"{where}: needs name, image and policy (strings)")
+        if not parse_pattern(item["policy"]).valid:
+            raise PolicyFileError(f"{where}: policy {item['policy']!r} is not valid")
+        try:
+            image = parse(item["image"]).repo().name
+        except InvalidReference as e:
+            raise PolicyFileError(f"{where}: image: {e}") from None
+        key = f"{item.get('namespace') or 'flux-system'}:{item['name']}"
+        out[key] = ImagePolicy(key, image, item["policy"])
+    return out
+
+
+def plan_setters(root: Path, files: Sequence[str], policies: Mapping[str, ImagePolicy],
+                 scans: Mapping[str, RepoEntry]) -> tuple[list[SetterRelease], list[Problem]]:
+    """Releases for fields marked with a setter of a known policy (pure but for reads)."""
+    releases: list[SetterRelease] = []
+    problems: list[Problem] = []
+    for name in files:
+        try:
+            markers = setter_markers((root / name).read_text())
+        except (WorkloadError, UnicodeDecodeError):
+            continue
+        by_policy: dict[str, list[SetterMarker]] = {}
+        for m in markers:
+            by_policy.setdefault(m.policy, []).append(m)
+        for key, marks in sorted(by_policy.items()):
+            policy = policies.get(key)
+            if policy is None:
+                problems.append(Problem(name, key, f"line {marks[0].line}: no image policy "
+                                        f"{key!r} in the policy file"))
+                continue
+            entry = scans.get(policy.image)
+            current = next((m.value if m.form == "tag" else parse(m.value).tag
+                            for m in marks if m.form in ("tag", "image")), None)
+            if entry is None or current is None:
+                continue
+            tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
+            decision = decide(parse_pattern(policy.policy), tags, current)
+            if decision.update and decision.latest is not None:
+                image = str(parse(policy.image).with_tag(decision.latest.tag))
+                releases.append(SetterRelease(name, policy, image))
+    return releases, problems
+
+
+def apply_releases(root: Path, releases: Sequence[Release | SetterRelease]) -> list[str]:
     """Edit the files in place; the files changed."""
     changed: dict[str, str] = {}
     for r in releases:
         text = changed.get(r.file) or (root / r.file).read_text()
-        changed[r.file] = set_image(text, kind=r.workload.kind, namespace=r.workload.namespace,
-                                    name=r.workload.name, container=r.container,
-                                    image=r.image)
+        if isinstance(r, SetterRelease):
+            changed[r.file] = set_setter(text, marker=r.policy.name, value=r.image)
+        else:
+            changed[r.file] = set_image(text, kind=r.workload.kind,
+                                        namespace=r.workload.namespace, name=r.workload.name,
+                                        container=r.container, image=r.image)
     for name, text in changed.items():
         (root / name).write_text(text)
     return sorted(changed)
 
 
-def commit_message(releases: Sequence[Release], *, ci_skip: bool,
+def commit_message(releases: Sequence[Release | SetterRelease], *, ci_skip: bool,
                    ci_skip_message: str = "[ci skip]") -> str:
     """Flux's messages: `Auto-release <image>`, or `Auto-release multiple (N) images`."""
     images = sorted({r.image for r in releases})
@@ -159,7 +252,9 @@ class Automator:
 
     def __init__(self, *, checkout: Checkout, paths: Sequence[str], scanner: Scanner,
                  ci_skip: bool, ci_skip_message: str, log: Any, kube: Kube | None = None,
-                 default_namespace: str = "default") -> None:
+                 default_namespace: str = "default",
+                 image_policies: Mapping[str, ImagePolicy] | None = None) -> None:
+        self.image_policies = dict(image_policies or {})
         self.checkout, self.paths, self.scanner = checkout, paths, scanner
         self.ci_skip, self.ci_skip_message = ci_skip, ci_skip_message
         self.log = log
@@ -188,24 +283,36 @@ class Automator:
     async def scan(self, root: Path) -> tuple[list[tuple[str, Workload]], dict[str, RepoEntry]]:
         workloads = automated(root, manifest_files(root, self.paths))
         self.scanner.client.use_credentials(await self.pull_secrets(workloads))
-        results = await self.scanner.scan(sorted(image_repositories(workloads)))
+        repos = image_repositories(workloads) | {p.image for p in self.image_policies.values()}
+        results = await self.scanner.scan(sorted(repos))
         return workloads, {name: r.entry for name, r in results.items() if r.error is None}
+
+    def _plan(self, root: Path, workloads: Sequence[tuple[str, Workload]],
+              scans: Mapping[str, RepoEntry]
+              ) -> tuple[list[Release | SetterRelease], list[Problem]]:
+        releases, problems = plan(workloads, scans)
+        if not self.image_policies:
+            return list(releases), problems
+        setters, more = plan_setters(root, manifest_files(root, self.paths),
+                                     self.image_policies, scans)
+        return [*releases, *setters], problems + more
 
     async def run_once(self) -> str | None:
         """Release what the policies allow; the pushed revision, or None."""
         await self.checkout.sync()
         workloads, scans = await self.scan(self.checkout.path)
-        releases, problems = plan(workloads, scans)
+        releases, problems = self._plan(self.checkout.path, workloads, scans)
         for p in problems:
             self.log.error("image automation skipped a workload", err=str(p))
         if not releases:
             return None
-        done: list[Release] = []
+        done: list[Release | SetterRelease] = []
 
         def edit(root: Path) -> list[str]:
             # Planned again on the head being committed to (it may have moved).
             nonlocal done
-            done, _ = plan(automated(root, manifest_files(root, self.paths)), scans)
+            done, _ = self._plan(root, automated(root, manifest_files(root, self.paths)),
+                                 scans)
             try:
                 return apply_releases(root, done)
             except EditError as e:

@@ -63,6 +63,7 @@ class Source:
     git_ci_skip_message: str = "[ci skip]"
     registry_poll_interval: float = 300.0
     registry_disable_scanning: bool = False
+    image_policies: Path | None = None  # Flux v2 setter markers' policies
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -86,7 +87,7 @@ def _convert(name: str, kind: object, value: Any) -> Any:
         return parse_duration(value)
     if name in ("git_path", "k8s_allow_namespace"):
         return tuple([value] if isinstance(value, str) else value)
-    if name in ("git_ssh_key", "git_known_hosts"):
+    if name in ("git_ssh_key", "git_known_hosts", "image_policies"):
         return Path(value).expanduser()
     if kind == "bool" and not isinstance(value, bool):
         raise ValueError(f"expected true or false, not {value!r}")

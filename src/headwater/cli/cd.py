@@ -17,7 +17,12 @@ from aiohttp import web
 from rich.console import Console
 
 from headwater import log as hwlog
-from headwater.cd.automation import Automator
+from headwater.cd.automation import (
+    Automator,
+    ImagePolicy,
+    PolicyFileError,
+    load_image_policies,
+)
 from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source, SourceError, load_file, parse_duration
@@ -107,6 +112,9 @@ def cd(
         help="Only scan images matching these globs (repeatable).")] = None,
     registry_exclude_image: Annotated[list[str] | None, typer.Option(
         help="Never scan images matching these globs (repeatable).")] = None,
+    image_policies: Annotated[Path | None, typer.Option(
+        help="YAML list of image policies for Flux v2 setter markers "
+             '(# {"$imagepolicy": "ns:name"}).', exists=True, dir_okay=False)] = None,
     docker_config: Annotated[Path | None, typer.Option(
         help="Docker config.json with registry credentials.", exists=True,
         dir_okay=False)] = None,
@@ -145,8 +153,11 @@ def cd(
                 wait=wait, wait_timeout=_duration(wait_timeout), git_ci_skip=git_ci_skip,
                 git_ci_skip_message=git_ci_skip_message,
                 registry_poll_interval=_duration(registry_poll_interval),
-                registry_disable_scanning=registry_disable_scanning)]
-    except SourceError as e:
+                registry_disable_scanning=registry_disable_scanning,
+                image_policies=image_policies)]
+        policies = {s.name: load_image_policies(s.image_policies) for s in sources
+                    if s.image_policies}
+    except (SourceError, PolicyFileError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
     sources = [_with_identity(s) for s in sources]
@@ -164,7 +175,7 @@ def cd(
     code = asyncio.run(_run(
         sources, kubeconfig=kubeconfig, context=context, kubectl=_kubectl(kubectl),
         inventory_namespace=inventory_namespace, workdir=workdir, host=host, port=int(port),
-        token=api_token, once=once, scanning=scanning))
+        token=api_token, once=once, scanning=scanning, policies=policies))
     raise typer.Exit(code)
 
 
@@ -190,7 +201,8 @@ def _mkdir(path: Path) -> Path:
 
 async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str | None,
                kubectl: str | None, inventory_namespace: str, workdir: Path, host: str,
-               port: int, token: str | None, once: bool, scanning: Scanning) -> int:
+               port: int, token: str | None, once: bool, scanning: Scanning,
+               policies: dict[str, dict[str, ImagePolicy]]) -> int:
     logger = hwlog.get("sync")
     async with await Kube.connect(kubeconfig, context=context) as kube, scanning.client:
         discovery = Discovery()
@@ -204,7 +216,8 @@ async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str |
             automator = None if s.registry_disable_scanning else Automator(
                 checkout=syncer.checkout, paths=s.paths, scanner=scanner,
                 ci_skip=s.git_ci_skip, ci_skip_message=s.git_ci_skip_message,
-                log=hwlog.get("daemon"), kube=kube)
+                log=hwlog.get("daemon"), kube=kube,
+                image_policies=policies.get(s.name))
             loops.append(SourceLoop(syncer, metrics, logger, automator))
         controller = Controller(loops, metrics)
         if once:
