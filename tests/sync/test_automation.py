@@ -15,7 +15,7 @@ import pytest
 
 from headwater import log as hwlog
 from headwater.cd.automation import Automator, PolicyFileError, load_image_policies
-from headwater.cd.controller import SourceLoop
+from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer
 from headwater.devstack.registry import Registry
@@ -275,3 +275,28 @@ def test_a_bad_policy_file_is_refused_naming_the_entry(tmp_path: Path, content: 
     path.write_text(content)
     with pytest.raises(PolicyFileError, match=re.escape(message)):
         load_image_policies(path)
+
+
+async def test_sync_with_scan_releases_on_demand(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient
+) -> None:
+    v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
+    repo.commit({"ns.yaml": namespace(env.ns), "app.yaml": workload(env.ns, "app", v1, {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~1.0"})})
+    syncer = env.syncer(env.source(repo, git_poll_interval=3600, sync_interval=3600,
+                                   registry_poll_interval=3600))
+    metrics = SyncMetrics()
+    controller = Controller([SourceLoop(syncer, metrics, syncer.log,
+                                        automator(syncer, client))], metrics)
+    task = asyncio.create_task(controller.run())
+    try:
+        await controller.sync()  # the first round has run; nothing newer exists
+        v2 = push_image(env, registry_repo, "1.0.3", "2024-01-02T00:00:00Z")
+        [result] = await controller.sync(scan=True)
+        assert result.ok, result.message
+        live = await env.get(f"/apis/apps/v1/namespaces/{env.ns}/deployments/app")
+        assert live and live["spec"]["template"]["spec"]["containers"][0]["image"] == v2
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -25,6 +25,7 @@ from headwater.registry import RegistryError
 @dataclass
 class _Request:
     done: asyncio.Future[SyncResult]
+    scan: bool = False  # scan registries and release first (on-demand automation)
 
 
 @dataclass
@@ -36,9 +37,9 @@ class SourceLoop:
     last: SyncResult | None = None
     _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
 
-    async def request(self) -> SyncResult:
-        """Fetch and sync now; the result of that sync."""
-        req = _Request(asyncio.get_running_loop().create_future())
+    async def request(self, *, scan: bool = False) -> SyncResult:
+        """Fetch and sync now (after an image automation round with `scan`)."""
+        req = _Request(asyncio.get_running_loop().create_future(), scan)
         await self._requests.put(req)
         return await req.done
 
@@ -60,6 +61,8 @@ class SourceLoop:
                 req = await asyncio.wait_for(self._requests.get(), timeout=wait)
             now = time.monotonic()
             if req is not None:
+                if req.scan and self.automator:
+                    await self._automate()
                 result = await self.sync_once(fetch=True)
                 if not req.done.done():
                     req.done.set_result(result)
@@ -105,12 +108,14 @@ class Controller:
             for loop in self.loops.values():
                 tg.create_task(loop.run(), name=f"source {loop.syncer.source.name}")
 
-    async def sync(self, source: str | None = None) -> list[SyncResult]:
-        """Sync one source (or all) now and return the results."""
+    async def sync(self, source: str | None = None, *, scan: bool = False
+                   ) -> list[SyncResult]:
+        """Sync one source (or all) now and return the results; with `scan`, run image
+        automation first (registries scanned now, releases committed)."""
         if source is not None and source not in self.loops:
             raise KeyError(source)
         chosen = [self.loops[source]] if source else list(self.loops.values())
-        return list(await asyncio.gather(*(loop.request() for loop in chosen)))
+        return list(await asyncio.gather(*(loop.request(scan=scan) for loop in chosen)))
 
     def status(self) -> list[dict[str, Any]]:
         return [{"source": name, "last": loop.last.to_json() if loop.last else None}

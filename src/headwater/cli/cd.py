@@ -238,6 +238,8 @@ async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str |
 
 def sync(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    scan: Annotated[bool, typer.Option(
+        "--scan", help="Scan registries and release new images first.")] = False,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     url: Annotated[str, typer.Option(envvar="HEADWATER_CD_URL",
                                      help="The controller's API.")] = "http://127.0.0.1:3030",
@@ -245,7 +247,8 @@ def sync(
     timeout: Annotated[str, typer.Option(help="How long to wait.")] = "10m",
 ) -> None:
     """Ask the running controller to sync now (fluxctl sync); exit 1 if it failed."""
-    params = {"wait": "true" if wait else "false"} | ({"source": source} if source else {})
+    params = {"wait": str(wait).lower(), "scan": str(scan).lower()} | (
+        {"source": source} if source else {})
     headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
     try:
         r = httpx.post(f"{url}/api/v1/sync", params=params, headers=headers,

@@ -1,6 +1,6 @@
 """The CD controller's small HTTP API: ask for a sync, read status, scrape metrics.
 
-    POST /api/v1/sync[?source=S][&wait=true]   200 with results (wait) or 202
+    POST /api/v1/sync[?source=S][&wait=true][&scan=true]   200 with results or 202
     GET  /api/v1/status                        the last result of each source
     GET  /metrics                              Prometheus text format
     GET  /healthz
@@ -61,12 +61,13 @@ async def _sync(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": f"no source {source!r}; sources: {', '.join(controller.loops)}"},
             status=404)
+    scan = request.query.get("scan", "").lower() in ("1", "true", "yes")
     if request.query.get("wait", "").lower() not in ("1", "true", "yes"):
-        task: asyncio.Task[object] = asyncio.create_task(controller.sync(source))
+        task: asyncio.Task[object] = asyncio.create_task(controller.sync(source, scan=scan))
         request.app[BACKGROUND].add(task)
         task.add_done_callback(request.app[BACKGROUND].discard)
         return web.json_response({"accepted": True}, status=202)
-    results = await controller.sync(source)
+    results = await controller.sync(source, scan=scan)
     return web.json_response({"results": [r.to_json() for r in results]})
 
 
