@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer
 from headwater.devstack.registry import Registry
+from headwater.gitrepo import Checkout
 from headwater.registry import RegistryClient, Scanner, load_docker_config, push
 from tests.gitseed import plain_git
 from tests.sync.conftest import Env, Repo, namespace
@@ -300,3 +302,36 @@ async def test_sync_with_scan_releases_on_demand(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class _RacingCheckout(Checkout):
+    """A human pushes right after the release's fetch, before its push."""
+
+    def __init__(self, *args: Any, human: Repo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.human, self.syncs = human, 0
+
+    async def sync(self) -> str:
+        revision = await super().sync()
+        self.syncs += 1
+        if self.syncs == 2:  # inside commit_and_push, first attempt
+            self.human.commit({"README.md": "a human was here\n"}, message="human")
+        return revision
+
+
+async def test_a_human_commit_racing_the_release_is_kept(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient, tmp_path: Path
+) -> None:
+    v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
+    v2 = push_image(env, registry_repo, "1.0.1", "2024-01-02T00:00:00Z")
+    repo.commit({"app.yaml": workload(env.ns, "app", v1, {
+        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~1.0"})})
+    checkout = _RacingCheckout(repo.url, "main", tmp_path / "co", human=repo)
+    auto = Automator(checkout=checkout, paths=(".",), scanner=Scanner(client), ci_skip=True,
+                     ci_skip_message="[ci skip]", log=hwlog.get("daemon"))
+    assert await auto.run_once()
+    bare = ["--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1])]
+    assert plain_git(*bare, "log", "--format=%s", "main").splitlines()[:2] == [
+        f"Auto-release {v2}", "human"]
+    assert plain_git(*bare, "show", "main:README.md") == "a human was here"
+    assert f"image: {v2}" in plain_git(*bare, "show", "main:app.yaml")
