@@ -148,14 +148,20 @@ async def test_a_bad_policy_names_workload_and_annotation_and_commits_nothing(
     assert "semver:~~1.0" in err
 
 
-async def test_the_controller_scans_releases_and_syncs_on_its_own(
-    env: Env, repo: Repo, registry_repo: str, client: RegistryClient
-) -> None:
+def _automated_app(env: Env, repo: Repo, registry_repo: str,
+                   registry_poll_interval: float) -> Syncer:
+    """Deployment `app` at image 1.0.0, automated with semver:~1.0, and its syncer."""
     v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
     repo.commit({"ns.yaml": namespace(env.ns), "app.yaml": workload(env.ns, "app", v1, {
         "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~1.0"})})
-    syncer = env.syncer(env.source(repo, git_poll_interval=3600, sync_interval=3600,
-                                   registry_poll_interval=1.0))
+    return env.syncer(env.source(repo, git_poll_interval=3600, sync_interval=3600,
+                                 registry_poll_interval=registry_poll_interval))
+
+
+async def test_the_controller_scans_releases_and_syncs_on_its_own(
+    env: Env, repo: Repo, registry_repo: str, client: RegistryClient
+) -> None:
+    syncer = _automated_app(env, repo, registry_repo, registry_poll_interval=1.0)
     loop = SourceLoop(syncer, SyncMetrics(), syncer.log, automator(syncer, client))
     task = asyncio.create_task(loop.run())
     path = f"/apis/apps/v1/namespaces/{env.ns}/deployments/app"
@@ -282,11 +288,7 @@ def test_a_bad_policy_file_is_refused_naming_the_entry(tmp_path: Path, content: 
 async def test_sync_with_scan_releases_on_demand(
     env: Env, repo: Repo, registry_repo: str, client: RegistryClient
 ) -> None:
-    v1 = push_image(env, registry_repo, "1.0.0", "2024-01-01T00:00:00Z")
-    repo.commit({"ns.yaml": namespace(env.ns), "app.yaml": workload(env.ns, "app", v1, {
-        "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~1.0"})})
-    syncer = env.syncer(env.source(repo, git_poll_interval=3600, sync_interval=3600,
-                                   registry_poll_interval=3600))
+    syncer = _automated_app(env, repo, registry_repo, registry_poll_interval=3600)
     metrics = SyncMetrics()
     controller = Controller([SourceLoop(syncer, metrics, syncer.log,
                                         automator(syncer, client))], metrics)
