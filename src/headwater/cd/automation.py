@@ -20,6 +20,7 @@ import yaml
 
 from headwater.cd.manifestedit import EditError, set_image, set_setter
 from headwater.cd.render import MANIFEST_SUFFIXES
+from headwater.cd.source import check_template
 from headwater.cd.workloads import (
     SetterMarker,
     Workload,
@@ -234,10 +235,15 @@ def apply_releases(root: Path, releases: Sequence[Release | SetterRelease]) -> l
 
 
 def commit_message(releases: Sequence[Release | SetterRelease], *, ci_skip: bool,
-                   ci_skip_message: str = "[ci skip]") -> str:
-    """Flux's messages: `Auto-release <image>`, or `Auto-release multiple (N) images`."""
+                   ci_skip_message: str = "[ci skip]", template: str = "") -> str:
+    """Flux's messages: `Auto-release <image>`, or `Auto-release multiple (N) images`
+    with the list; or `template` with {image} (the first), {images} (one per line) and
+    {count}."""
     images = sorted({r.image for r in releases})
-    if len(images) == 1:
+    if template:
+        message = template.format(image=images[0], images="\n".join(images),
+                                  count=len(images)).rstrip("\n")
+    elif len(images) == 1:
         message = f"Auto-release {images[0]}"
     else:
         message = f"Auto-release multiple ({len(images)}) images\n\n" + "\n".join(
@@ -253,7 +259,10 @@ class Automator:
     def __init__(self, *, checkout: Checkout, paths: Sequence[str], scanner: Scanner,
                  ci_skip: bool, ci_skip_message: str, log: Any, kube: Kube | None = None,
                  default_namespace: str = "default",
-                 image_policies: Mapping[str, ImagePolicy] | None = None) -> None:
+                 image_policies: Mapping[str, ImagePolicy] | None = None,
+                 message_template: str = "") -> None:
+        check_template(message_template)
+        self.message_template = message_template
         self.image_policies = dict(image_policies or {})
         self.checkout, self.paths, self.scanner = checkout, paths, scanner
         self.ci_skip, self.ci_skip_message = ci_skip, ci_skip_message
@@ -321,6 +330,7 @@ class Automator:
 
         revision = await self.checkout.commit_and_push(
             edit, message=commit_message(releases, ci_skip=self.ci_skip,
+                                         template=self.message_template,
                                          ci_skip_message=self.ci_skip_message))
         if revision:
             for image in sorted({r.image for r in done}):

@@ -23,6 +23,18 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
+TEMPLATE_FIELDS = ("image", "images", "count")
+
+
+def check_template(template: str) -> None:
+    """ValueError naming the field when `template` uses one that does not exist."""
+    try:
+        template.format(image="", images="", count=0)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"release message template {template!r}: unknown field {e}; "
+                         f"use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}") from None
+
+
 class SourceError(Exception):
     """A bad source definition; the message names the file, the source and the key."""
 
@@ -64,6 +76,7 @@ class Source:
     registry_poll_interval: float = 300.0
     registry_disable_scanning: bool = False
     image_policies: Path | None = None  # Flux v2 setter markers' policies
+    git_release_template: str = ""       # automation's commit message, {image} etc.
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -71,6 +84,10 @@ class Source:
                               "dashes (at most 40), as it names a ConfigMap and a label value")
         if not self.git_url:
             raise SourceError(f"source {self.name!r}: git-url is required")
+        try:
+            check_template(self.git_release_template)
+        except ValueError as e:
+            raise SourceError(f"source {self.name!r}: git-release-template: {e}") from None
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -102,6 +102,9 @@ def cd(
         help="Append [ci skip] to automation's commit messages.")] = False,
     git_ci_skip_message: Annotated[str, typer.Option(
         help="What --git-ci-skip appends.")] = "[ci skip]",
+    git_release_template: Annotated[str, typer.Option(
+        help="Automation's commit message, with {image}, {images} and {count} "
+             "(default: Flux's Auto-release messages).")] = "",
     registry_poll_interval: Annotated[str, typer.Option(
         help="How often image automation scans registries.")] = "5m",
     registry_disable_scanning: Annotated[bool, typer.Option(
@@ -154,7 +157,7 @@ def cd(
                 git_ci_skip_message=git_ci_skip_message,
                 registry_poll_interval=_duration(registry_poll_interval),
                 registry_disable_scanning=registry_disable_scanning,
-                image_policies=image_policies)]
+                image_policies=image_policies, git_release_template=git_release_template)]
         policies = {s.name: load_image_policies(s.image_policies) for s in sources
                     if s.image_policies}
     except (SourceError, PolicyFileError) as e:
@@ -217,7 +220,8 @@ async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str |
                 checkout=syncer.checkout, paths=s.paths, scanner=scanner,
                 ci_skip=s.git_ci_skip, ci_skip_message=s.git_ci_skip_message,
                 log=hwlog.get("daemon"), kube=kube,
-                image_policies=policies.get(s.name))
+                image_policies=policies.get(s.name),
+                message_template=s.git_release_template)
             loops.append(SourceLoop(syncer, metrics, logger, automator))
         controller = Controller(loops, metrics)
         if once:
