@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _stack import stack
 
 from headwater import devstack
 from headwater import log as hwlog
@@ -320,22 +320,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse()
     hwlog.setup(level="warning")
-    own = args.state_dir is None
-    state = Path(tempfile.mkdtemp(prefix="hwb-", dir="/tmp")) if own else args.state_dir
-    try:
-        if own:
-            print(f"starting a stack (git + registry) in {state} ...", file=sys.stderr)
-            info = devstack.up(state, devstack.Options(cluster=False))
-        else:
-            loaded = devstack.load(state)
-            if loaded is None or "registry" not in loaded.ports:
-                raise SystemExit(f"no running stack with a registry in {state}")
-            info = loaded
+    with stack(args.state_dir, devstack.Options(cluster=False), what="a registry",
+               usable=lambda i: "registry" in i.ports) as info:
         ok = asyncio.run(bench(info, args))
-    finally:
-        if own:
-            print(f"stopping the stack in {state} ...", file=sys.stderr)
-            devstack.down(state, purge=True)
     return 0 if ok else 1
 
 

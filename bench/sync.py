@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _stack import stack
 
 from headwater import devstack
 from headwater import log as hwlog
@@ -726,22 +727,9 @@ def main() -> int:
     args = parse()
     hwlog.setup(level="warning")
     own = args.state_dir is None
-    # A short path: containerd's socket lives under it and unix sockets allow 108 bytes.
-    state = Path(tempfile.mkdtemp(prefix="hwb-", dir="/tmp")) if own else args.state_dir
-    try:
-        if own:
-            print(f"starting a stack in {state} ...", file=sys.stderr)
-            info = devstack.up(state, devstack.Options())
-        else:
-            loaded = devstack.load(state)
-            if loaded is None or not loaded.components or not loaded.kubeconfig:
-                raise SystemExit(f"no running stack with a cluster in {state}")
-            info = loaded
+    with stack(args.state_dir, devstack.Options(), what="a cluster",
+               usable=lambda i: bool(i.components and i.kubeconfig)) as info:
         ok = asyncio.run(bench(info, args, own))
-    finally:
-        if own:
-            print(f"stopping the stack in {state} ...", file=sys.stderr)
-            devstack.down(state, purge=True)
     return 0 if ok else 1
 
 
