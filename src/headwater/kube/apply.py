@@ -62,6 +62,7 @@ class Planned:
     live: dict[str, Any] | None = None
     action: str = "create"  # create | configure | unchanged | ignored
     why: str = ""           # for "configure": the first field that differs
+    body: dict[str, Any] = field(default_factory=dict)  # what is applied: the object marked
 
     @property
     def writes(self) -> bool:
@@ -186,7 +187,7 @@ class Applier:
         await asyncio.gather(*(list_kind(rt, ns) for rt, ns in jobs))
         for p in planned:
             p.live = live.get(p.id)
-            body = self.body(p)
+            p.body = body = marked(p.desired.obj, source=self.source, obj_id=p.id)
             if ignore_value(p.desired.obj) in IGNORED or (
                     p.live and ignore_value(p.live) in IGNORED):
                 p.action = "ignored"
@@ -197,9 +198,6 @@ class Applier:
             else:
                 p.action = "unchanged"
 
-    def body(self, p: Planned) -> dict[str, Any]:
-        return marked(p.desired.obj, source=self.source, obj_id=p.id)
-
     # --- writing --------------------------------------------------------------------
 
     async def _patch(self, p: Planned, *, dry_run: bool) -> Failure | None:
@@ -209,7 +207,7 @@ class Applier:
             params["dryRun"] = "All"
         try:
             await self.kube.request("PATCH", p.rt.path(p.id.namespace, p.id.name),
-                                    params=params, body=self.body(p), content_type=APPLY_PATCH)
+                                    params=params, body=p.body, content_type=APPLY_PATCH)
         except ApiError as e:
             return Failure(p.desired.location, p.id, e.message)
         return None
