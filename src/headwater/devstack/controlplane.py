@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import secrets
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import yaml
 
-from headwater.devstack import process
+from headwater.devstack import probe, process
 from headwater.devstack.layout import Layout
 from headwater.devstack.pki import CA, service_account_keys, write_private
 
@@ -107,35 +106,23 @@ def prepare(
     return cp
 
 
-def _verify(ca: Path | None) -> ssl.SSLContext | bool:
-    return ssl.create_default_context(cafile=str(ca)) if ca else False
-
-
-def _get(url: str, *, ca: Path | None = None, token: str | None = None) -> int:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        return httpx.get(url, verify=_verify(ca), headers=headers, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
-
-
 def api_get(cp: ControlPlane, path: str) -> httpx.Response:
     """GET `path` from the API server as the stack's admin (health checks only)."""
-    return httpx.get(f"{cp.server}{path}", verify=_verify(cp.ca), timeout=3,
+    return httpx.get(f"{cp.server}{path}", verify=probe.verify(cp.ca), timeout=3,
                      headers={"Authorization": f"Bearer {cp.admin_token}"})
 
 
 def etcd_healthy(cp: ControlPlane) -> bool:
-    return _get(f"http://127.0.0.1:{cp.etcd_port}/health") == 200
+    return probe.status(f"http://127.0.0.1:{cp.etcd_port}/health") == 200
 
 
 def apiserver_ready(cp: ControlPlane) -> bool:
-    return _get(f"{cp.server}/readyz", ca=cp.ca, token=cp.admin_token) == 200
+    return probe.status(f"{cp.server}/readyz", ca=cp.ca, token=cp.admin_token) == 200
 
 
 def component_healthy(port: int) -> bool:
     # controller-manager and scheduler serve /healthz with a self-signed certificate.
-    return _get(f"https://127.0.0.1:{port}/healthz") == 200
+    return probe.status(f"https://127.0.0.1:{port}/healthz") == 200
 
 
 def start(layout: Layout, cp: ControlPlane, *, bin_dir: Path) -> list[process.Proc]:

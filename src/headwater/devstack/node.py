@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from headwater.devstack import process
+from headwater.devstack import probe, process
 from headwater.devstack.controlplane import NODE_NAME, ControlPlane, api_get
 from headwater.devstack.layout import Layout
 from headwater.devstack.registry import Registry
@@ -241,11 +241,7 @@ def node_ready(cp: ControlPlane) -> bool:
 
 
 def kubelet_healthy(node: Node) -> bool:
-    try:
-        r = httpx.get(f"http://127.0.0.1:{node.kubelet_healthz_port}/healthz", timeout=2)
-    except httpx.HTTPError:
-        return False
-    return r.status_code == 200
+    return probe.status(f"http://127.0.0.1:{node.kubelet_healthz_port}/healthz") == 200
 
 
 # --- cleanup: what the node leaves behind when it stops, or when a stack was killed ---

@@ -11,10 +11,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
-from headwater.devstack import process
+from headwater.devstack import probe, process
 from headwater.devstack.layout import Layout
 from headwater.devstack.pki import write_private
 
@@ -66,11 +65,7 @@ def prepare(directory: Path, *, port: int, auth: bool) -> Registry:
 
 
 def healthy(registry: Registry) -> bool:
-    try:
-        r = httpx.get(f"{registry.url}/v2/", timeout=2)
-    except httpx.HTTPError:
-        return False
-    return r.status_code in (200, 401)
+    return probe.status(f"{registry.url}/v2/") in (200, 401)
 
 
 def start(directory: Path, registry: Registry, *, name: str, layout: Layout) -> process.Proc:
