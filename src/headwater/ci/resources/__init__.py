@@ -1,0 +1,1 @@
+"""Resource types: Concourse's check / in / out, built in or as external executables."""
