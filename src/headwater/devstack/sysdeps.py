@@ -26,7 +26,7 @@ NODE = {
     "/bin/busybox": "busybox-static",
 }
 # What the test suite uses beside the stack (image builds, sandboxes, databases).
-TESTS = {"buildah": "buildah", "bwrap": "bubblewrap",
+TESTS = {"buildah": "buildah", "bwrap": "bubblewrap", "jq": "jq",
          "/usr/lib/postgresql/15/bin/postgres": "postgresql"}
 
 EVERYTHING = GIT | REGISTRY | CONTROL_PLANE | NODE | TESTS

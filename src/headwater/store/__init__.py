@@ -1,0 +1,48 @@
+"""Persistence of the CI engine: pipelines, resource versions, builds, build events, tokens.
+
+SQLAlchemy 2 (async Core) over SQLite (the default, `<data_dir>/headwater.db`) or
+PostgreSQL (`postgresql://...`), with Alembic migrations shipped in `migrations/`
+and run to head by `Store.open`. The schema follows Concourse's (`schema.py`);
+`db.py` explains the transaction discipline (SQLite: WAL, busy_timeout, BEGIN
+IMMEDIATE for writers).
+"""
+
+from headwater.store.db import StoreError
+from headwater.store.models import (
+    FINISHED_STATUSES,
+    Build,
+    BuildInput,
+    BuildResource,
+    BuildStatus,
+    Event,
+    Job,
+    JobSpec,
+    Pipeline,
+    Resource,
+    ResourceSpec,
+    ResourceVersion,
+    SavedPipeline,
+    Version,
+)
+from headwater.store.pipelines import DEFAULT_TEAM
+from headwater.store.store import Store
+
+__all__ = [
+    "DEFAULT_TEAM",
+    "FINISHED_STATUSES",
+    "Build",
+    "BuildInput",
+    "BuildResource",
+    "BuildStatus",
+    "Event",
+    "Job",
+    "JobSpec",
+    "Pipeline",
+    "Resource",
+    "ResourceSpec",
+    "ResourceVersion",
+    "SavedPipeline",
+    "Store",
+    "StoreError",
+    "Version",
+]
