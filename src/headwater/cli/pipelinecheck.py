@@ -1,0 +1,76 @@
+"""`headwater validate-pipeline`: check a pipeline file as `fly validate-pipeline` does, offline.
+
+The checks are `headwater.ci.config.validate`; this module reads the file and the vars
+(`-l FILE`, `-v k=v`, `-y k=yaml`, all optional: a pipeline validates without its
+vars) and prints one line per diagnostic, errors first:
+
+    error: pipeline.yml:line 31: jobs[0].plan[2].put: unknown resource "imag"
+    warning: pipeline.yml:line 22: jobs[0].name: "Docker Build" is not a valid identifier: ...
+
+then `looks good` or `configuration invalid`. Exit 1 when there is an error (with
+`--strict`, a warning too), 2 when the file or the vars cannot be read. `--json` prints
+`{"errors": [{"line": N, "path": "...", "message": "..."}], "warnings": [...]}` alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from headwater.ci.config import validate
+from headwater.ci.vars import VarsError, load_vars
+
+EXIT_INVALID = 1
+EXIT_ERRORED = 2  # fly's "errored": the command could not do its work
+
+
+def validate_pipeline(
+    config: Annotated[Path, typer.Option(
+        "-c", "--config", metavar="FILE", help="The pipeline configuration file.",
+        show_default=False)],
+    load_vars_from: Annotated[list[Path] | None, typer.Option(
+        "-l", "--load-vars-from", metavar="FILE",
+        help="A YAML file of vars (repeatable; later files win).")] = None,
+    var: Annotated[list[str] | None, typer.Option(
+        "-v", "--var", metavar="NAME=STRING", help="A string var (repeatable; wins over "
+                                                   "files).")] = None,
+    yaml_var: Annotated[list[str] | None, typer.Option(
+        "-y", "--yaml-var", metavar="NAME=YAML", help="A var with a YAML value "
+                                                      "(repeatable).")] = None,
+    strict: Annotated[bool, typer.Option(
+        "-s", "--strict", help="Fail on warnings too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Check a pipeline file: every error and warning with its line (as fly validate-pipeline)."""
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        typer.echo(f"error: cannot read {config}: {getattr(e, 'strerror', None) or e}",
+                   err=True)
+        raise typer.Exit(EXIT_ERRORED) from None
+    given = bool(load_vars_from or var or yaml_var)
+    try:
+        values = load_vars(var or [], yaml_var or [], load_vars_from or []) if given else None
+    except OSError as e:
+        typer.echo(f"error: cannot read vars file {e.filename}: {e.strerror}", err=True)
+        raise typer.Exit(EXIT_ERRORED) from None
+    except VarsError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_ERRORED) from None
+    report = validate(text, filename=str(config), vars=values)
+    failed = bool(report.errors) or (strict and bool(report.warnings))
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    else:
+        for line in report.lines(str(config)):
+            typer.echo(line)
+        typer.echo("configuration invalid" if failed else "looks good")
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate-pipeline")(validate_pipeline)

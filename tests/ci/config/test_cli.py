@@ -1,0 +1,86 @@
+"""`headwater validate-pipeline`: output, exit codes, `--json`, vars flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from headwater.cli.app import app
+
+runner = CliRunner()
+HERE = Path(__file__).parent
+SEED = HERE / "testdata" / "seed-pipeline.yml"
+BROKEN = HERE / "corpus" / "unknown-resource-put.yml"
+GOOD = """\
+resources: [{name: git, type: git, source: {uri: ((uri))}}]
+jobs: [{name: test, plan: [{get: git, trigger: true}]}]
+"""
+
+
+def test_a_good_pipeline_looks_good(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(GOOD)
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path)])
+    assert (r.exit_code, r.stdout) == (0, "looks good\n")
+
+
+def test_errors_print_with_file_line_and_path_and_exit_1() -> None:
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(BROKEN)])
+    assert r.exit_code == 1
+    assert r.stdout.splitlines() == [
+        f'error: {BROKEN}:line 17: jobs[0].plan[2].put: unknown resource "imag" '
+        f'(did you mean "image"?)',
+        "configuration invalid"]
+
+
+def test_warnings_pass_unless_strict() -> None:
+    vars_file = str(HERE / "testdata" / "seed-vars.yml")
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "-l", vars_file])
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0].startswith(f"warning: {SEED}:line 22: jobs[0].name: ")
+    assert r.stdout.splitlines()[-1] == "looks good"
+    strict = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "-l", vars_file,
+                                 "--strict"])
+    assert strict.exit_code == 1 and strict.stdout.endswith("configuration invalid\n")
+
+
+def test_errors_come_before_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text("jobs:\n- name: Test\n  plan: [{get: nope}]\n")
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path)])
+    assert [line.split(":")[0] for line in r.stdout.splitlines()] == [
+        "error", "warning", "configuration invalid"]
+
+
+def test_json_prints_exactly_errors_and_warnings() -> None:
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(BROKEN), "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.stdout) == {
+        "errors": [{"line": 17, "path": "jobs[0].plan[2].put",
+                    "message": 'unknown resource "imag" (did you mean "image"?)'}],
+        "warnings": []}
+
+
+def test_vars_given_by_flags_are_used(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(GOOD.replace("trigger: true", "trigger: ((t))"))
+    ok = runner.invoke(app, ["validate-pipeline", "-c", str(path), "--json"])
+    assert ok.exit_code == 0
+    bad = runner.invoke(app, ["validate-pipeline", "-c", str(path), "-v", "t=yes", "--json"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["errors"][0]["message"] == "must be true or false, found a string"
+    typed = runner.invoke(app, ["validate-pipeline", "-c", str(path), "-y", "t=yes"])
+    assert typed.exit_code == 0, typed.stdout
+
+
+def test_unreadable_files_and_bad_vars_exit_2(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(tmp_path / "missing.yml")])
+    assert r.exit_code == 2 and "cannot read" in r.stderr
+    path = tmp_path / "p.yml"
+    path.write_text(GOOD)
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path), "-l", str(tmp_path / "no")])
+    assert r.exit_code == 2 and "cannot read vars file" in r.stderr
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path), "-v", "novalue"])
+    assert r.exit_code == 2 and "expected NAME=VALUE" in r.stderr
