@@ -69,6 +69,9 @@ class Task(_Node):
     file: str | None = None  # `artifact/path/task.yml`, read from an artifact at run time
     image: str | None = None  # an artifact to use as the rootfs
     privileged: bool = False
+    # headwater's addition (Concourse's containers always have network): a task reaches
+    # the network only when its step says `network: true`; otherwise it runs offline.
+    network: bool = False
     params: dict[str, Any] = {}
     vars: dict[str, Any] = {}
     input_mapping: dict[str, str] = {}

@@ -7,6 +7,10 @@ versions are maps of strings to strings, metadata is a list of `{"name", "value"
 version into a directory, `out` pushes from a directory of the build's artifacts and
 answers the version it created. The progress a type prints (stderr for scripts)
 goes to `log`, which ends up in the build log or the check's error.
+
+`get` and `put` also take the build's metadata as `env` (`BUILD_ID`, `BUILD_NAME`,
+`BUILD_JOB_NAME`, `BUILD_PIPELINE_NAME`, `BUILD_TEAM_NAME`, `ATC_EXTERNAL_URL`, ...):
+Concourse gives it to `in` and `out` as environment variables, never to `check`.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ class ResourceType(Protocol):
                      log: Log) -> list[Version]: ...
 
     async def get(self, source: Mapping[str, Any], version: Version,
-                  params: Mapping[str, Any], dest: Path, *, log: Log) -> Fetched: ...
+                  params: Mapping[str, Any], dest: Path, *, log: Log,
+                  env: Mapping[str, str] | None = None) -> Fetched: ...
 
     async def put(self, source: Mapping[str, Any], params: Mapping[str, Any],
-                  workdir: Path, *, log: Log) -> Fetched: ...
+                  workdir: Path, *, log: Log,
+                  env: Mapping[str, str] | None = None) -> Fetched: ...

@@ -1,0 +1,45 @@
+"""What a task executor is: something that runs one task's process to its end.
+
+The engine prepares a task's directory (its inputs copied in, its outputs and
+caches as empty directories, all at their configured paths) and hands the executor
+a `ProcessSpec`. The executor runs `argv` in `cwd` with exactly `env`, streams
+stdout and stderr to `output` as text chunks, and answers the exit status
+(128 + N when a signal N ended it). Cancelling `run` must stop every process the
+task started and wait for them before re-raising.
+
+Executors decide how much isolation they give: `LocalExecutor` (local.py) runs on
+this host, sandboxed with bubblewrap when it is installed; image executors (a
+rootfs, a container, a Kubernetes pod) come next and use `image` and `mounts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Stream = Literal["stdout", "stderr"]
+Output = Callable[[Stream, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    argv: list[str]
+    root: Path  # the task's own directory: inputs, outputs and caches live under it
+    cwd: Path  # `run.dir` (inside `root`)
+    env: Mapping[str, str]
+    # Relative paths under `root`, for executors that mount them into an image.
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    caches: list[str] = field(default_factory=list)
+    network: bool = False  # may the task reach the network (headwater: off by default)
+    privileged: bool = False
+    user: str | None = None  # `run.user`
+    # The task's image: `image_resource` / `rootfs_uri` from its config, or an artifact
+    # directory to use as its rootfs (`image:` on the step).
+    image: Mapping[str, Any] | Path | None = None
+
+
+class TaskExecutor(Protocol):
+    async def run(self, spec: ProcessSpec, *, output: Output) -> int: ...

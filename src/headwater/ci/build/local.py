@@ -1,0 +1,109 @@
+"""The local task executor: a task's process on this host, sandboxed with bubblewrap.
+
+With `bwrap` (bubblewrap) installed, a task sees a read-only view of the host's
+system (`/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`), its own directory read-write at
+the same path as on the host, a fresh `/tmp`, `/proc` and `/dev`, a read-only `/`,
+and nothing else:
+no `/home`, no `/root`, no `/var`, no other build's files. Every namespace is
+unshared, so it cannot see or signal the host's processes; its capabilities are
+dropped (a `privileged` task keeps them); it dies with headwater (`--die-with-parent`).
+
+Network: Concourse's containers always have network; headwater's tasks do not
+unless they ask, with `network: true` on the task step (plan `Task.network`). An
+offline task has only its own loopback, so even the host's 127.0.0.1 is out of reach.
+
+Without bwrap, the task runs as a plain process in its own session, on the host's
+filesystem and network, and a warning is logged once.
+
+The task's image (`image_resource`, `rootfs_uri`, `image:`) and `run.user` are not
+used: the process runs on this host's filesystem and the build log says so.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from headwater.ci.build.executor import Output, ProcessSpec
+from headwater.ci.resources.process import run_process
+
+_log = logging.getLogger(__name__)
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+
+def find_bwrap() -> str | None:
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    return "/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None
+
+
+class LocalExecutor:
+    """Runs tasks on this host; `bwrap="auto"` finds bubblewrap, None runs unsandboxed."""
+
+    def __init__(self, *, bwrap: str | Path | Literal["auto"] | None = "auto",
+                 kill_grace: float = 10.0) -> None:
+        self.bwrap = find_bwrap() if bwrap == "auto" else (str(bwrap) if bwrap else None)
+        self._kill_grace = kill_grace
+        if self.bwrap is None:
+            _log.warning("bubblewrap (bwrap) not found: tasks run unsandboxed on this host, "
+                         "with its files and network; install bubblewrap to isolate them")
+
+    async def run(self, spec: ProcessSpec, *, output: Output) -> int:
+        if spec.image is not None:
+            await output("stderr", "headwater: the local executor ignores the task's image "
+                                   "and runs it on this host's filesystem\n")
+        if spec.user:
+            await output("stderr", f"headwater: the local executor ignores run.user "
+                                   f"{spec.user!r}\n")
+
+        _check_executable(spec)
+
+        async def out(text: str) -> None:
+            await output("stdout", text)
+
+        async def err(text: str) -> None:
+            await output("stderr", text)
+
+        argv = [*self.sandbox_args(spec), *spec.argv] if self.bwrap else spec.argv
+        return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out, stderr=err,
+                                 kill_grace=self._kill_grace)
+
+    def sandbox_args(self, spec: ProcessSpec) -> list[str]:
+        """bwrap's arguments for `spec`, up to and including the `--` before argv."""
+        assert self.bwrap is not None
+        args = [self.bwrap, "--die-with-parent", "--unshare-all"]
+        if spec.network:
+            args.append("--share-net")
+        if not spec.privileged:
+            args += ["--cap-drop", "ALL"]
+        for path in _SYSTEM_DIRS:
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                args += ["--ro-bind", path, path]
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own, fresh /tmp
+        args += ["--bind", str(spec.root), str(spec.root), "--remount-ro", "/",
+                 "--chdir", str(spec.cwd), "--"]
+        return args
+
+
+def _check_executable(spec: ProcessSpec) -> None:
+    """Fail as exec would, before starting the sandbox (whose own error would look like
+    the task's failure): the sandbox sees the same system directories as the host."""
+    program = spec.argv[0]
+    if "/" in program:
+        path = spec.cwd / program
+        if path.is_file() and not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, "the file is not executable", program)
+        found = path.is_file()
+    else:
+        found = shutil.which(program, path=spec.env.get("PATH", "")) is not None
+    if not found:
+        raise FileNotFoundError(errno.ENOENT, "no such executable", program)

@@ -1,0 +1,122 @@
+"""The state one build's steps share while it runs (Concourse's `RunState`).
+
+- artifacts: name -> directory. An artifact is `workdir/<name>`; a step that produces
+  one builds it in scratch space and `register`s it, which replaces any previous
+  artifact of that name. Registered directories are never written to again: tasks
+  and puts get copies.
+- build-local vars (`load_var`), and the secret values among them, which are
+  replaced with `((redacted))` in the log and error events emitted from here.
+- the reporting helpers every step uses: `event`, `log`, `error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from headwater.ci.build.context import BuildContext
+from headwater.ci.build.delegate import BuildDelegate
+from headwater.ci.build.errors import StepError
+from headwater.ci.build.interpolate import interpolate
+
+REDACTED = "((redacted))"
+_ARTIFACT_NAME = re.compile(r"[^/\x00]+")
+
+
+class RunState:
+    def __init__(self, ctx: BuildContext, delegate: BuildDelegate) -> None:
+        self.ctx = ctx
+        self.delegate = delegate
+        self.artifacts: dict[str, Path] = {name: ctx.workdir / name for name in ctx.inputs}
+        self.local_vars: dict[str, Any] = {}
+        self._secrets: list[str] = []
+        self._counter = itertools.count(1)
+        self.scratch_root = ctx.workdir / ".scratch"
+
+    # -- reporting --------------------------------------------------------------------
+
+    async def event(self, type: str, step_id: str, **fields: Any) -> None:
+        await self.delegate.event(type, {"origin": {"id": step_id}, **fields})
+
+    async def log(self, step_id: str, text: str, source: str = "stdout") -> None:
+        await self.delegate.event("log", {"origin": {"id": step_id, "source": source},
+                                          "payload": self.redact(text)})
+
+    async def error(self, step_id: str, message: str) -> None:
+        await self.delegate.event("error", {"origin": {"id": step_id},
+                                            "message": self.redact(message)})
+
+    async def add_secrets(self, values: list[str]) -> None:
+        fresh = [v for v in values if v and v not in self._secrets]
+        if fresh:
+            self._secrets = sorted([*self._secrets, *fresh], key=len, reverse=True)
+            await self.delegate.redact(fresh)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    # -- vars -------------------------------------------------------------------------
+
+    def interpolate(self, value: Any, what: str, *,
+                    vars: dict[str, Any] | None = None) -> Any:
+        return interpolate(value, self.local_vars, vars=vars, what=what)
+
+    # -- artifacts --------------------------------------------------------------------
+
+    def scratch(self, kind: str, step_id: str) -> Path:
+        """A new, empty directory for one run of one step."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", step_id)
+        path = self.scratch_root / f"{kind}-{safe}-{next(self._counter)}"
+        path.mkdir(parents=True)
+        return path
+
+    async def register(self, name: str, directory: Path) -> Path:
+        """Make `directory` (in scratch space) the artifact `name`; answer its path."""
+        check_artifact_name(name)
+        target = self.ctx.workdir / name
+        trash = self.scratch_root / f"replaced-{next(self._counter)}"
+        await asyncio.to_thread(_replace, directory, target, trash)
+        self.artifacts[name] = target
+        return target
+
+    def artifact_file(self, spec: str, what: str) -> Path:
+        """The file `artifact/path/in/it` names; `StepError` when it is not there."""
+        name, _, rel = spec.partition("/")
+        if not rel:
+            raise StepError(f"{what} {spec!r} does not say which artifact it is in: "
+                            "write it as <artifact>/<path>, e.g. repo/ci/task.yml")
+        root = self.artifacts.get(name)
+        if root is None:
+            raise StepError(f"{what} {spec!r}: no artifact named {name!r} in this build "
+                            f"(known: {', '.join(sorted(self.artifacts)) or 'none'}); "
+                            "get it or produce it with a task output first")
+        path = (root / rel).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise StepError(f"{what} {spec!r} points outside the artifact {name!r}")
+        if not path.is_file():
+            raise StepError(f"{what} {spec!r}: no file {rel!r} in the artifact {name!r}")
+        return path
+
+
+def check_artifact_name(name: str) -> None:
+    if not _ARTIFACT_NAME.fullmatch(name) or name in (".", "..") or name.startswith("."):
+        raise StepError(f"invalid artifact name {name!r}: a name must not be empty, contain "
+                        "'/' or start with '.'")
+
+
+def _replace(directory: Path, target: Path, trash: Path) -> None:
+    if target.exists() or target.is_symlink():
+        target.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    directory.rename(target)
+
+
+async def copy_tree(src: Path, dest: Path) -> None:
+    """Copy an artifact (symlinks as symlinks) without blocking the event loop."""
+    await asyncio.to_thread(shutil.copytree, src, dest, symlinks=True, dirs_exist_ok=True)

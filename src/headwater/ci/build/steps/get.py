@@ -1,0 +1,47 @@
+"""`get`: fetch a version of a resource into an artifact named after the step.
+
+Events: initialize-get, start-get, then finish-get with the version and metadata
+that `in` answered. Without a version in the plan (one-off builds), the type's
+`check` is asked for the latest one first. Source and params may use build-local
+vars (`((.:name))`); `in` gets the build's metadata as environment.
+"""
+
+from __future__ import annotations
+
+from headwater.ci.build.errors import StepError
+from headwater.ci.build.state import RunState
+from headwater.ci.build.steps.step import version_fields
+from headwater.ci.plan import Get
+from headwater.ci.resources.base import Log, Version
+
+
+class GetStep:
+    def __init__(self, plan: Get) -> None:
+        self.plan = plan
+
+    async def run(self, state: RunState) -> bool:
+        p = self.plan
+        await state.event("initialize-get", p.id)
+        rtype = state.ctx.types.resolve(p.type, p.resource_types)
+        source = state.interpolate(p.source, f"the source of resource {p.resource!r}")
+        params = state.interpolate(p.params, f"the params of get {p.name!r}")
+        log = stderr_log(state, p.id)
+        version: Version | None = p.version
+        if version is None:
+            versions = await rtype.check(source, None, log=log)
+            if not versions:
+                raise StepError(f"resource {p.resource!r} has no version to get: its check "
+                                "found none yet")
+            version = versions[-1]
+        await state.event("start-get", p.id)
+        dest = state.scratch("get", p.id)
+        fetched = await rtype.get(source, version, params, dest, log=log, env=state.ctx.env())
+        await state.register(p.name, dest)
+        await state.event("finish-get", p.id, exit_status=0, **version_fields(fetched))
+        return True
+
+
+def stderr_log(state: RunState, step_id: str) -> Log:
+    async def log(text: str) -> None:
+        await state.log(step_id, text, "stderr")
+    return log

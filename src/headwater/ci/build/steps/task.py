@@ -1,0 +1,134 @@
+"""`task`: run a process over some artifacts and keep what it writes in its outputs.
+
+1. The config: inline (`config:`) or a YAML file in an artifact (`file:`) whose
+   `((vars))` come from the step's `vars`; both may use build-local `((.:vars))`.
+   It is validated (taskconfig.py); a bad one errors the build with every problem.
+2. The task's directory (scratch space): each input is a copy of its artifact
+   (`input_mapping` says which artifact feeds which input) at `inputs[].path`
+   (default: its name); outputs and caches start as empty directories. A missing
+   input that is not `optional` errors the build, naming it.
+3. The environment: PATH, HOME (the task's directory), the build's metadata
+   (`BUILD_*`, `ATC_EXTERNAL_URL`), then the params: the config's, overridden by
+   the step's; strings as they are, anything else JSON-encoded.
+4. The executor runs `run.path` with `run.args` in `run.dir`; stdout and stderr
+   become log events. Outputs are registered as artifacts (renamed by
+   `output_mapping`) whatever the exit status, so failure hooks can use them; then
+   finish-task carries the exit status, and anything but 0 fails the step.
+
+Caches are empty directories for now (not kept between builds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from headwater.ci.build.errors import StepError
+from headwater.ci.build.executor import ProcessSpec, Stream
+from headwater.ci.build.state import RunState, copy_tree
+from headwater.ci.build.taskconfig import TaskConfig, param_env, parse_task_config
+from headwater.ci.plan import Task
+from headwater.ci.resources.process import DEFAULT_PATH
+
+
+class TaskStep:
+    def __init__(self, plan: Task) -> None:
+        self.plan = plan
+
+    async def run(self, state: RunState) -> bool:
+        p = self.plan
+        await state.event("initialize-task", p.id)
+        config = await self._config(state)
+        params = {**config.params,
+                  **state.interpolate(p.params, f"the params of task {p.name!r}")}
+        root = state.scratch("task", p.id)
+        await self._inputs(state, config, root)
+        for directory in [*(o.dir for o in config.outputs), *(c.path for c in config.caches)]:
+            (root / directory).mkdir(parents=True, exist_ok=True)
+        cwd = root / (config.run.dir or "")
+        if not cwd.is_dir():
+            raise StepError(f"task {p.name!r}: run.dir {config.run.dir!r} is not a directory "
+                            "of the task (it should be one of its inputs or outputs)")
+        env = {"PATH": DEFAULT_PATH, "HOME": str(root), **state.ctx.env(), **param_env(params)}
+        spec = ProcessSpec(
+            argv=[config.run.path, *config.run.args], root=root, cwd=cwd, env=env,
+            inputs=[i.dir for i in config.inputs], outputs=[o.dir for o in config.outputs],
+            caches=[c.path for c in config.caches], network=p.network,
+            privileged=p.privileged, user=config.run.user, image=self._image(state, config))
+
+        async def output(stream: Stream, text: str) -> None:
+            await state.log(p.id, text, stream)
+
+        await state.event("start-task", p.id)
+        try:
+            status = await state.ctx.executor.run(spec, output=output)
+        except (FileNotFoundError, PermissionError) as e:
+            raise StepError(f"task {p.name!r}: cannot run {config.run.path!r}: {e.strerror}; "
+                            "run.path is looked up in PATH, or relative to run.dir") from None
+        await self._outputs(state, config, root)
+        await state.event("finish-task", p.id, exit_status=status)
+        await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+        return status == 0
+
+    async def _config(self, state: RunState) -> TaskConfig:
+        p = self.plan
+        if p.file and p.config is not None:
+            raise StepError(f"task {p.name!r} has both file and config: keep one")
+        if p.file:
+            path = state.artifact_file(p.file, "task file")
+            text = await asyncio.to_thread(path.read_text)
+            try:
+                data: Any = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                line = f" line {mark.line + 1}" if mark is not None else ""
+                raise StepError(f"task file {p.file}{line}: invalid YAML: "
+                                f"{getattr(e, 'problem', None) or e}") from None
+            data = state.interpolate(data, f"task file {p.file}", vars=p.vars)
+            return parse_task_config(data, p.file)
+        if p.config is None:
+            raise StepError(f"task {p.name!r} has neither file nor config: say what to run")
+        config = state.interpolate(p.config, f"the config of task {p.name!r}")
+        return parse_task_config(config, f"the config of task {p.name!r}")
+
+    async def _inputs(self, state: RunState, config: TaskConfig, root: Path) -> None:
+        missing: list[str] = []
+        for task_input in config.inputs:
+            artifact = self.plan.input_mapping.get(task_input.name, task_input.name)
+            source = state.artifacts.get(artifact)
+            if source is None:
+                if not task_input.optional:
+                    mapped = f" (mapped to {artifact!r})" if artifact != task_input.name else ""
+                    missing.append(f"{task_input.name}{mapped}")
+                continue
+            await copy_tree(source, root / task_input.dir)
+        if missing:
+            known = ", ".join(sorted(state.artifacts)) or "none"
+            raise StepError(f"missing inputs: {', '.join(missing)}; this build has the "
+                            f"artifacts: {known} (get them first, or use input_mapping)")
+
+    async def _outputs(self, state: RunState, config: TaskConfig, root: Path) -> None:
+        # Deepest first, so an output nested in another is not carried away with it.
+        for task_output in sorted(config.outputs, key=lambda o: -len(Path(o.dir).parts)):
+            directory = root / task_output.dir
+            if directory.is_dir():
+                name = self.plan.output_mapping.get(task_output.name, task_output.name)
+                await state.register(name, directory)
+
+    def _image(self, state: RunState,
+               config: TaskConfig) -> dict[str, Any] | Path | None:
+        if self.plan.image:
+            artifact = state.artifacts.get(self.plan.image)
+            if artifact is None:
+                raise StepError(f"task {self.plan.name!r}: image artifact "
+                                f"{self.plan.image!r} not found in this build")
+            return artifact
+        if config.image_resource is not None:
+            return config.image_resource.model_dump(exclude_none=True)
+        if config.rootfs_uri:
+            return {"rootfs_uri": config.rootfs_uri}
+        return None

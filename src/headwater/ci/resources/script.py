@@ -1,0 +1,171 @@
+"""External resource types: Concourse's `check`, `in` and `out` executables.
+
+A directory holds the three scripts, either at its top (`<dir>/check`) or in the
+layout of a Concourse resource image (`<dir>/opt/resource/check`), so the scripts of
+an existing resource type run unchanged:
+
+    check              stdin {"source", "version"}            stdout [version, ...]
+    in <dest>          stdin {"source", "version", "params"}  stdout {"version", "metadata"}
+    out <sources dir>  stdin {"source", "params"}             stdout {"version", "metadata"}
+
+stderr is progress for people and streams to `log`. A script that exits non-zero,
+outlives its timeout or answers something that is not the expected JSON raises
+`ResourceError` naming the script, what went wrong and the last lines of its stderr.
+`in` and `out` get the build's metadata in their environment (`BUILD_ID`, ...,
+`ATC_EXTERNAL_URL`), as in Concourse; `check` gets none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
+from headwater.ci.resources.process import DEFAULT_PATH, run_process
+
+_TAIL_LINES = 10
+_MAX_STDOUT = 16 * 1024 * 1024
+
+
+def scripts_dir(directory: Path) -> Path | None:
+    """Where the scripts of a resource type directory are, or None when it has none."""
+    for candidate in (directory, directory / "opt" / "resource"):
+        if (candidate / "check").is_file():
+            return candidate
+    return None
+
+
+class ScriptResourceType:
+    """A resource type whose check / in / out are executables in a directory."""
+
+    def __init__(self, directory: Path, *, timeout: float | None = None,
+                 env: Mapping[str, str] | None = None, kill_grace: float = 10.0) -> None:
+        found = scripts_dir(directory)
+        if found is None:
+            raise ResourceError(
+                f"resource type directory {directory} has no check script: expected "
+                f"{directory}/check, in, out or {directory}/opt/resource/check, in, out")
+        self.directory = found
+        self._timeout = timeout
+        self._env = dict(env or {})
+        self._kill_grace = kill_grace
+
+    def __repr__(self) -> str:
+        return f"ScriptResourceType({str(self.directory)!r})"
+
+    async def check(self, source: Mapping[str, Any], version: Version | None, *,
+                    log: Log) -> list[Version]:
+        answer = await self._run("check", [], {"source": source, "version": version},
+                                 cwd=self.directory, env=None, log=log)
+        if not isinstance(answer, list):
+            raise ResourceError(f"{self.directory / 'check'} answered {_short(answer)}: "
+                                "expected a JSON list of versions")
+        return [_version(item, self.directory / "check") for item in answer]
+
+    async def get(self, source: Mapping[str, Any], version: Version,
+                  params: Mapping[str, Any], dest: Path, *, log: Log,
+                  env: Mapping[str, str] | None = None) -> Fetched:
+        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        answer = await self._run("in", [str(dest)],
+                                 {"source": source, "version": version, "params": params},
+                                 cwd=dest, env=env, log=log)
+        return _fetched(answer, self.directory / "in")
+
+    async def put(self, source: Mapping[str, Any], params: Mapping[str, Any],
+                  workdir: Path, *, log: Log,
+                  env: Mapping[str, str] | None = None) -> Fetched:
+        answer = await self._run("out", [str(workdir)], {"source": source, "params": params},
+                                 cwd=workdir, env=env, log=log)
+        return _fetched(answer, self.directory / "out")
+
+    async def _run(self, name: str, args: list[str], request: Mapping[str, Any], *,
+                   cwd: Path, env: Mapping[str, str] | None, log: Log) -> Any:
+        script = self.directory / name
+        if not os.access(script, os.X_OK):
+            raise ResourceError(f"resource script {script} is missing or not executable")
+        stdout: list[str] = []
+        size = 0
+        tail = _Tail()
+
+        async def on_stdout(text: str) -> None:
+            nonlocal size
+            size += len(text)
+            if size > _MAX_STDOUT:
+                raise ResourceError(f"{script} wrote more than {_MAX_STDOUT} bytes on stdout")
+            stdout.append(text)
+
+        async def on_stderr(text: str) -> None:
+            tail.feed(text)
+            await log(text)
+
+        full_env = {"PATH": DEFAULT_PATH, "HOME": os.environ.get("HOME", "/root"),
+                    **self._env, **(env or {})}
+        try:
+            async with asyncio.timeout(self._timeout):
+                status = await run_process(
+                    [str(script), *args], cwd=cwd, env=full_env,
+                    stdin=json.dumps(request).encode(), stdout=on_stdout, stderr=on_stderr,
+                    kill_grace=self._kill_grace)
+        except TimeoutError:
+            raise ResourceError(f"{script} timed out after {self._timeout:g}s"
+                                f"{tail.describe()}") from None
+        if status != 0:
+            raise ResourceError(f"{script} failed with exit status {status}{tail.describe()}")
+        text = "".join(stdout)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ResourceError(f"{script} answered invalid JSON ({e.msg} at line {e.lineno} "
+                                f"column {e.colno}): {_short(text)}{tail.describe()}") from None
+
+
+class _Tail:
+    """The last lines of a stream, for error messages."""
+
+    def __init__(self) -> None:
+        self._lines: deque[str] = deque(maxlen=_TAIL_LINES)
+        self._partial = ""
+
+    def feed(self, text: str) -> None:
+        *complete, self._partial = (self._partial + text).split("\n")
+        self._lines.extend(line for line in complete if line.strip())
+
+    def describe(self) -> str:
+        lines = [*self._lines, *([self._partial] if self._partial.strip() else [])]
+        if not lines:
+            return " (stderr was empty)"
+        return "; last lines of stderr:\n" + "\n".join(f"  {line}" for line in lines[-_TAIL_LINES:])
+
+
+def _version(item: Any, script: Path) -> Version:
+    if not isinstance(item, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in item.items()):
+        raise ResourceError(f"{script} answered the version {_short(item)}: a version is a "
+                            'JSON object of strings, e.g. {"ref": "abc123"}')
+    return dict(item)
+
+
+def _fetched(answer: Any, script: Path) -> Fetched:
+    if not isinstance(answer, dict) or "version" not in answer:
+        raise ResourceError(f"{script} answered {_short(answer)}: expected "
+                            '{"version": {...}, "metadata": [...]}')
+    metadata: list[MetadataField] = []
+    for field in answer.get("metadata") or []:
+        if not isinstance(field, dict) or not isinstance(field.get("name"), str):
+            raise ResourceError(f"{script} answered the metadata field {_short(field)}: "
+                                'expected {"name": "...", "value": "..."}')
+        value = field.get("value", "")
+        metadata.append(MetadataField(field["name"], value if isinstance(value, str)
+                                      else json.dumps(value)))
+    return Fetched(version=_version(answer["version"], script), metadata=metadata)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = text.strip() or "nothing"
+    return text if len(text) <= limit else text[:limit] + "..."

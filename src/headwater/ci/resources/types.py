@@ -1,0 +1,79 @@
+"""Which implementation runs a resource of a given type.
+
+Looked up in Concourse's order of precedence:
+
+1. the pipeline's own `resource_types` (a pipeline may override a built-in name);
+   these are images to pull (`type: registry-image` or `docker-image`), which
+   headwater cannot run yet: resolving one raises a `ResourceError` that says so;
+2. the built-in types the server registers (`time`, later `git`, `semver`, ...);
+3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
+   layout `opt/resource/...`): an external type, run as scripts.
+
+Anything else is an unknown type, and the error lists what is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from headwater.ci.plan import ResourceTypeRef
+from headwater.ci.resources.base import ResourceError, ResourceType
+from headwater.ci.resources.script import ScriptResourceType, scripts_dir
+from headwater.ci.resources.time import TimeResource
+
+_IMAGE_TYPES = ("registry-image", "docker-image")
+
+
+class ResourceTypes:
+    def __init__(self, builtins: Mapping[str, ResourceType], types_dir: Path | None = None,
+                 *, script_timeout: float | None = None) -> None:
+        self._builtins = dict(builtins)
+        self._types_dir = types_dir
+        self._script_timeout = script_timeout
+
+    @classmethod
+    def default(cls, *, types_dir: Path | None = None,
+                script_timeout: float | None = None) -> ResourceTypes:
+        """The built-in types (`time` for now), plus script types under `types_dir`."""
+        return cls({"time": TimeResource()}, types_dir, script_timeout=script_timeout)
+
+    def resolve(self, type_name: str,
+                resource_types: Sequence[ResourceTypeRef] = ()) -> ResourceType:
+        for ref in resource_types:
+            if ref.name == type_name:
+                return self._custom(ref)
+        if type_name in self._builtins:
+            return self._builtins[type_name]
+        directory = self._directory(type_name)
+        if directory is not None:
+            return ScriptResourceType(directory, timeout=self._script_timeout)
+        known = sorted({*self._builtins, *self._script_names()})
+        where = f" nor a directory {self._types_dir}/{type_name}/ with check, in and out" \
+            if self._types_dir else ""
+        raise ResourceError(
+            f"unknown resource type {type_name!r}: not one of the pipeline's resource_types, "
+            f"not built in{where}; known types: {', '.join(known) or 'none'}")
+
+    def _custom(self, ref: ResourceTypeRef) -> ResourceType:
+        image = f"{ref.type} {ref.source.get('repository', '')}".strip()
+        if ref.type in _IMAGE_TYPES:
+            raise ResourceError(
+                f"resource type images are not supported yet: {ref.name!r} is the image "
+                f"{image}; install its scripts as a directory under the server's resource "
+                f"types directory and remove it from the pipeline's resource_types")
+        raise ResourceError(
+            f"resource type {ref.name!r} is fetched with type {ref.type!r}: only "
+            f"{' and '.join(_IMAGE_TYPES)} images can provide a resource type")
+
+    def _directory(self, type_name: str) -> Path | None:
+        if self._types_dir is None or not type_name or "/" in type_name \
+                or type_name.startswith("."):
+            return None
+        candidate = self._types_dir / type_name
+        return candidate if candidate.is_dir() and scripts_dir(candidate) else None
+
+    def _script_names(self) -> list[str]:
+        if self._types_dir is None or not self._types_dir.is_dir():
+            return []
+        return [p.name for p in self._types_dir.iterdir() if self._directory(p.name)]
