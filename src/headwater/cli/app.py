@@ -9,7 +9,7 @@ from rich.console import Console
 
 from headwater import __version__
 from headwater import log as hwlog
-from headwater.cli import cd, fluxctl, policy, stack
+from headwater.cli import cd, fluxctl, fly, pipelinecheck, policy, server, stack
 
 app = typer.Typer(
     name="headwater",
@@ -30,21 +30,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True,
                            help="Print the version and exit.")
     ] = False,
     log_level: Annotated[str, typer.Option(
         "--log-level", help="debug, info, warning or error (logs go to stderr).")] = "info",
+    target: Annotated[str | None, typer.Option(
+        "-t", "--target", help="The saved server target the CI verbs talk to (as fly -t).")
+    ] = None,
 ) -> None:
     """GitOps continuous delivery: Git is the single source of truth."""
     hwlog.setup(log_level)
+    ctx.obj = {"target": target}
 
 
 stack.register(app)
 cd.register(app)
 policy.register(app)
 fluxctl.register(app)
+pipelinecheck.register(app)
+server.register(app)
+fly.register(app)
 
 
 def main() -> None:

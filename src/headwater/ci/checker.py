@@ -1,0 +1,106 @@
+"""The checker: asks every resource for new versions, on its `check_every` or at once.
+
+Like Concourse's lidar: one loop wakes every `tick` seconds, checks the resources
+whose interval has passed (at most `concurrency` at a time), stores the versions in
+the order the type gave them and records the error of a failed check on the
+resource. A webhook or `check-resource` checks one resource now. New versions wake
+the scheduler. A check that fails is the user's problem (bad source, unreachable
+repo): it is recorded and retried at the next interval, never in a tight loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from headwater import log as hwlog
+from headwater.ci.config.durations import parse_duration
+from headwater.ci.resources.base import ResourceError, Version
+from headwater.ci.resources.types import ResourceTypes
+from headwater.store import Resource, Store
+
+DEFAULT_CHECK_EVERY = 60.0  # Concourse's default, one minute
+DEFAULT_CHECK_TIMEOUT = 3600.0  # Concourse's default, one hour
+
+_log = hwlog.get("checker")
+
+
+class Checker:
+    def __init__(self, store: Store, *, types: ResourceTypes, on_new_versions: Callable[[], None],
+                 tick: float = 10.0, concurrency: int = 32) -> None:
+        self._store = store
+        self._types = types
+        self._on_new = on_new_versions
+        self._tick = tick
+        self._limit = asyncio.Semaphore(concurrency)
+        self._inflight: dict[int, asyncio.Task[int]] = {}
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.check_due()
+            except Exception:  # keep checking; the next tick retries
+                _log.exception("check round failed")
+            await asyncio.sleep(self._tick)
+
+    async def check_due(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        due = []
+        for pipeline, resource in await self._store.resources_to_check():
+            every = resource.check_every
+            if every is None:
+                continue
+            last = resource.last_checked.timestamp() if resource.last_checked else 0.0
+            if now - last >= every:
+                due.append((pipeline.redact, resource))
+        if due:
+            await asyncio.gather(*(self.check(r) for _, r in due), return_exceptions=True)
+
+    async def check(self, resource: Resource, *, from_version: Version | None = None) -> int:
+        """Check one resource now; the number of new versions. A check of the same
+        resource already running is joined rather than started twice."""
+        task = self._inflight.get(resource.id)
+        if task is None or from_version is not None:
+            task = asyncio.ensure_future(self._check(resource, from_version))
+            self._inflight[resource.id] = task
+            task.add_done_callback(lambda _: self._inflight.pop(resource.id, None))
+        return await asyncio.shield(task)
+
+    async def _check(self, resource: Resource, from_version: Version | None) -> int:
+        async with self._limit:
+            lines: list[str] = []
+
+            async def log(text: str) -> None:
+                lines.append(text)
+
+            if from_version is None:
+                latest = await self._store.versions(resource.id, limit=1)
+                from_version = latest[0].version if latest else None
+            timeout = _check_timeout(resource.config)
+            try:
+                rtype = self._types.resolve(resource.type, _resource_types(resource.config))
+                async with asyncio.timeout(timeout):
+                    versions = await rtype.check(resource.source, from_version, log=log)
+            except (ResourceError, TimeoutError) as e:
+                message = (f"check timed out after {timeout:g}s" if isinstance(e, TimeoutError)
+                           else str(e))
+                await self._store.record_check(resource.id, error=message)
+                _log.warning("check failed", resource=resource.name, error=message)
+                return 0
+            new = await self._store.save_versions(resource.id, versions)
+            await self._store.record_check(resource.id, error=None)
+        if new:
+            _log.info("new versions", resource=resource.name, count=new)
+            self._on_new()
+        return new
+
+
+def _check_timeout(config: dict[str, Any]) -> float:
+    raw = config.get("check_timeout")
+    return parse_duration(raw) if isinstance(raw, str) else DEFAULT_CHECK_TIMEOUT
+
+
+def _resource_types(config: dict[str, Any]) -> list[Any]:
+    return list(config.get("_resource_types", []))

@@ -1,0 +1,327 @@
+"""The runner: turns the scheduler's decisions into builds, and runs them.
+
+One loop, woken by new versions, finished builds and manual triggers (and every
+`tick` seconds regardless, as Concourse's 10 s scheduler tick), does two things:
+
+1. for each job of each unpaused pipeline, reads what the store knows and asks
+   `scheduler.compute_inputs` whether a build is due; if so it creates it, pending,
+   with its inputs;
+2. starts the pending builds `scheduler.startable` allows (serial, serial groups,
+   max_in_flight), each in its own asyncio task running `build.engine.run_build`
+   on the plan compiled from the job's config and the chosen versions.
+
+The builds' side effects go through `StoreDelegate`: events stored (with the
+pipeline's var values redacted) and fanned out to watchers, put versions saved.
+After a restart `recover()` marks the builds that were running as errored; pending
+builds simply start. Aborting cancels the build's task; the engine runs the
+`on_abort`/`ensure` hooks and kills its processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from headwater import log as hwlog
+from headwater.ci.build.engine import BuildContext, run_build
+from headwater.ci.build.errors import StepError
+from headwater.ci.build.executor import TaskExecutor
+from headwater.ci.config.compile import compile_job, job_inputs
+from headwater.ci.config.errors import PipelineInvalid
+from headwater.ci.config.model import PipelineConfig
+from headwater.ci.events import Event, Hub
+from headwater.ci.pipelines import set_pipeline
+from headwater.ci.plan import PLAN, Plan
+from headwater.ci.resources.base import Fetched
+from headwater.ci.resources.types import ResourceTypes
+from headwater.ci.scheduler import (
+    Candidate,
+    InputSpec,
+    JobLimits,
+    Pending,
+    compute_inputs,
+    startable,
+)
+from headwater.ci.vars import Redactor
+from headwater.store import Build, BuildInput, Job, Pipeline, Store
+
+_log = hwlog.get("runner")
+ONE_OFF_KEEP = 3600.0  # seconds a one-off build's outputs stay downloadable
+
+
+class TriggerError(Exception):
+    """A manual trigger that cannot make a build; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    work_root: Path  # builds run in work_root/<build id>
+    external_url: str = "http://127.0.0.1:8080"
+    tick: float = 10.0
+    keep_workdirs: bool = False
+
+
+class Runner:
+    def __init__(self, store: Store, *, hub: Hub, types: ResourceTypes, executor: TaskExecutor,
+                 settings: RunnerSettings) -> None:
+        self._store = store
+        self._hub = hub
+        self._types = types
+        self._executor = executor
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def recover(self) -> list[int]:
+        """After a restart: builds that were running cannot be resumed; they error."""
+        ids = await self._store.mark_running_builds_errored()
+        if ids:
+            _log.warning("builds interrupted by a restart marked errored", builds=ids)
+        return ids
+
+    async def run_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except Exception:  # the next tick tries again
+                _log.exception("scheduling round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.tick)
+
+    async def stop(self) -> None:
+        """Stop running builds without finishing them: a restart marks them errored."""
+        self._stopping = True
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def tick(self) -> None:
+        self._remove_old_workdirs()
+        for pipeline in await self._all_pipelines():
+            if pipeline.paused:
+                continue
+            config = PipelineConfig.model_validate(pipeline.config)
+            jobs = await self._store.jobs(pipeline.id)
+            for job in jobs:
+                if not job.paused:
+                    await self._schedule(pipeline, config, job, jobs, manual=False)
+        await self._start_pending()
+
+    def _remove_old_workdirs(self) -> None:
+        # One-off builds keep theirs for `execute -o` to download; an hour is plenty.
+        root = self._settings.work_root
+        if not root.is_dir():
+            return
+        cutoff = time.time() - ONE_OFF_KEEP
+        for path in root.iterdir():
+            if path.name.isdigit() and int(path.name) not in self._running:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        shutil.rmtree(path, ignore_errors=True)
+
+    async def trigger(self, pipeline: Pipeline, job: Job) -> Build:
+        config = PipelineConfig.model_validate(pipeline.config)
+        jobs = await self._store.jobs(pipeline.id)
+        build = await self._schedule(pipeline, config, job, jobs, manual=True)
+        assert build is not None  # manual scheduling raises TriggerError instead
+        self.wake()
+        return build
+
+    async def abort(self, build_id: int) -> bool:
+        if not await self._store.request_abort(build_id):
+            return False
+        task = self._running.get(build_id)
+        if task is not None:
+            task.cancel()
+        else:
+            self._hub.close(build_id)
+        return True
+
+    # -- scheduling -------------------------------------------------------------------
+
+    async def _all_pipelines(self) -> list[Pipeline]:
+        return await self._store.all_pipelines()
+
+    async def _schedule(self, pipeline: Pipeline, config: PipelineConfig, job: Job,
+                        jobs: list[Job], *, manual: bool) -> Build | None:
+        specs = [InputSpec(name=i.name, resource=i.resource, trigger=i.trigger,
+                           passed=tuple(i.passed), every=i.every, pinned=i.pinned)
+                 for i in job_inputs(config, job.name)]
+        resources = {r.name: r for r in await self._store.resources(pipeline.id)}
+        job_ids = {j.name: j.id for j in jobs}
+        versions: dict[str, list[Candidate]] = {}
+        passed: dict[tuple[str, str], set[int]] = {}
+        for spec in specs:
+            res = resources[spec.resource]
+            if spec.resource not in versions:
+                versions[spec.resource] = [
+                    Candidate(id=v.id, version=v.version)
+                    for v in await self._store.versions(res.id, limit=None)]
+            for upstream in spec.passed:
+                key = (upstream, spec.resource)
+                if key not in passed:
+                    passed[key] = await self._store.passed_version_ids(job_ids[upstream],
+                                                                       res.id)
+        # A pin on the resource applies to every get without a version of its own.
+        specs = [s if s.pinned is not None or not resources[s.resource].pinned_version
+                 else replace(s, pinned=resources[s.resource].pinned_version)
+                 for s in specs]
+        used: dict[str, set[int]] = {}
+        for combo in await self._store.used_input_sets(job.id):
+            for name, version_id in combo:
+                used.setdefault(name, set()).add(version_id)
+        decision = compute_inputs(specs, versions, passed, used)
+        if decision.inputs is None:
+            if manual:
+                raise TriggerError("; ".join(f"input {n!r}: {why}"
+                                             for n, why in decision.waiting.items()))
+            return None
+        if not manual and not decision.trigger:
+            return None
+        inputs = [BuildInput(name=name, resource_id=resources[spec.resource].id,
+                             version_id=decision.inputs[name].id)
+                  for spec in specs for name in [spec.name]]
+        build = await self._store.create_build(
+            team=pipeline.team, pipeline_id=pipeline.id, job_id=job.id, inputs=inputs,
+            manually_triggered=manual)
+        _log.info("build created", pipeline=pipeline.name, job=job.name, build=build.name,
+                  manual=manual)
+        return build
+
+    async def _start_pending(self) -> None:
+        pending = await self._store.pending_builds()
+        if not pending:
+            return
+        limits: dict[str, JobLimits] = {}
+        running: dict[str, int] = {}
+        for build in await self._store.running_builds():
+            if build.job_id is not None:
+                key = str(build.job_id)
+                running[key] = running.get(key, 0) + 1
+        job_rows: dict[int, Job] = {}
+        for build in pending:
+            if build.job_id is not None and build.job_id not in job_rows:
+                job = await self._store.job_by_id(build.job_id)
+                if job is not None:
+                    job_rows[job.id] = job
+                    cfg = job.config
+                    limits[str(job.id)] = JobLimits.of(
+                        str(job.id), serial=bool(cfg.get("serial")),
+                        serial_groups=[f"{job.pipeline_id}/{g}"
+                                       for g in cfg.get("serial_groups", [])],
+                        max_in_flight=cfg.get("max_in_flight"))
+        order = [Pending(b.id, str(b.job_id) if b.job_id is not None else f"one-off-{b.id}")
+                 for b in pending]
+        allowed = set(startable(order, running, limits))
+        for build in pending:
+            if build.id in allowed and build.id not in self._running:
+                await self._store.start_build(build.id)
+                self._launch(build)
+
+    # -- running ----------------------------------------------------------------------
+
+    def _launch(self, build: Build) -> None:
+        task = asyncio.create_task(self._run(build), name=f"build-{build.id}")
+        self._running[build.id] = task
+        task.add_done_callback(lambda _: self._running.pop(build.id, None))
+
+    async def _run(self, build: Build) -> None:
+        workdir = self._settings.work_root / str(build.id)
+        status = "errored"
+        delegate: StoreDelegate | None = None
+        try:
+            plan, pipeline, job_name = await self._plan_for(build)
+            delegate = StoreDelegate(self._store, self._hub, build,
+                                     list(pipeline.redact) if pipeline else [], self)
+            workdir.mkdir(parents=True, exist_ok=True)
+            uploaded = () if build.pipeline_id is not None else tuple(sorted(
+                p.name for p in workdir.iterdir() if p.is_dir() and not p.name.startswith(".")))
+            ctx = BuildContext(
+                build_id=build.id, build_name=build.name, job=job_name,
+                pipeline=pipeline.name if pipeline else None, team=build.team,
+                external_url=self._settings.external_url, workdir=workdir,
+                types=self._types, executor=self._executor, inputs=uploaded)
+            status = await run_build(plan, ctx=ctx, delegate=delegate)
+        except asyncio.CancelledError:
+            status = "aborted"
+        except Exception as e:
+            _log.exception("build broke", build=build.id)
+            if delegate is not None:
+                await delegate.event("error", {"message": f"headwater error: {e}"})
+                await delegate.event("status", {"status": "errored"})
+        finally:
+            # Stopped with the server: left "started", the next start marks it errored.
+            if not self._stopping:
+                await self._store.finish_build(build.id, status)
+                self._hub.close(build.id)
+                if build.pipeline_id is not None and not self._settings.keep_workdirs:
+                    shutil.rmtree(workdir, ignore_errors=True)
+                self.wake()
+
+    async def _plan_for(self, build: Build) -> tuple[Plan, Pipeline | None, str | None]:
+        if build.plan is not None:  # one-off builds come with their plan
+            return PLAN.validate_json(build.plan), None, None
+        assert build.pipeline_id is not None and build.job_id is not None
+        pipeline = await self._store.pipeline_by_id(build.pipeline_id)
+        job = await self._store.job_by_id(build.job_id)
+        assert pipeline is not None and job is not None
+        config = PipelineConfig.model_validate(pipeline.config)
+        versions = {i.name: i.version for i in await self._store.build_inputs(build.id)}
+        plan = compile_job(config, job.name, versions)
+        await self._store.set_build_plan(build.id, PLAN.dump_json(plan).decode())
+        return plan, pipeline, job.name
+
+
+class StoreDelegate:
+    """The engine's delegate for a build of the server: store, redact, fan out."""
+
+    def __init__(self, store: Store, hub: Hub, build: Build, secrets: list[str],
+                 runner: Runner) -> None:
+        self._store = store
+        self._hub = hub
+        self._build = build
+        self._secrets = secrets
+        self._redact = Redactor(secrets)
+        self._runner = runner
+
+    async def event(self, type: str, payload: dict[str, Any]) -> None:
+        payload = self._redact.redact_obj({**payload, "time": time.time()})
+        seq = await self._store.add_event(self._build.id, type, payload)
+        self._hub.publish(self._build.id, Event(seq=seq, type=type, payload=payload))
+
+    async def saved_output(self, resource: str, fetched: Fetched) -> None:
+        if self._build.pipeline_id is None:
+            return
+        res = await self._store.resource(self._build.pipeline_id, resource)
+        if res is None:
+            return
+        vid = await self._store.save_output_version(
+            res.id, fetched.version, [{"name": m.name, "value": m.value}
+                                      for m in fetched.metadata])
+        await self._store.add_build_output(self._build.id, resource, res.id, vid)
+        self._runner.wake()
+
+    async def redact(self, values: list[str]) -> None:
+        """`load_var` values (without `reveal`) are secrets from now on in this build."""
+        self._secrets = [*self._secrets, *values]
+        self._redact = Redactor(self._secrets)
+
+    async def set_pipeline(self, name: str, team: str | None, config_text: str,
+                           vars: dict[str, Any]) -> bool:
+        try:
+            result = await set_pipeline(self._store, team or self._build.team, name,
+                                        config_text, vars, filename=f"set_pipeline {name}")
+        except PipelineInvalid as e:
+            raise StepError(str(e)) from e
+        return result.changed

@@ -1,0 +1,248 @@
+"""The CI REST API under /api/v1, with Concourse's paths where it has one.
+
+    GET    /api/v1/info                                      version (no token needed)
+    GET    /api/v1/teams/{team}/pipelines                    list
+    GET    /api/v1/teams/{team}/pipelines/{p}                one, with its config text
+    PUT    /api/v1/teams/{team}/pipelines/{p}/config         {"config": yaml, "vars": {...}}
+    PUT    /api/v1/teams/{team}/pipelines/{p}/pause | unpause
+    DELETE /api/v1/teams/{team}/pipelines/{p}
+    GET    /api/v1/teams/{team}/pipelines/{p}/jobs           jobs
+    POST   /api/v1/teams/{team}/pipelines/{p}/jobs/{j}/builds    trigger-job
+    GET    /api/v1/teams/{team}/pipelines/{p}/jobs/{j}/builds[/{name}]
+    GET    /api/v1/builds[?team=&pipeline=&job=&limit=]       builds, newest first
+    GET    /api/v1/builds/{id}         PUT /api/v1/builds/{id}/abort
+    GET    /api/v1/builds/{id}/events  Server-Sent Events (stored, then live)
+    GET    /api/v1/builds/{id}/artifacts/{name}              a one-off build's output (.tar.gz)
+    POST   /api/v1/teams/{team}/builds                       `execute`: multipart task + inputs
+    POST   /api/v1/teams/{team}/pipelines/{p}/resources/{r}/check    check now
+    GET    /api/v1/teams/{team}/pipelines/{p}/resources/{r}/versions
+    POST   /api/v1/teams/{team}/pipelines/{p}/resources/{r}/check/webhook?webhook_token=T
+
+Every route but `info`, `healthz` and the webhook (its own token) needs the bearer
+token, unless the server runs in loopback dev mode. Routes only translate: the
+work and the rules are in `headwater.ci.service.CI`; its errors map to 404/400/409.
+Pipeline configs are answered as the user set them (with `((var))` placeholders),
+so the values of vars, which may be secrets, never leave the server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+import yaml
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from headwater import __version__
+from headwater.ci.config.errors import PipelineInvalid
+from headwater.ci.service import CI, Conflict, Invalid, NotFound
+from headwater.store import Build, Pipeline
+
+TokenCheck = Callable[[str], Awaitable[bool]]
+
+
+class SetPipelineBody(BaseModel):
+    config: str
+    vars: dict[str, Any] = {}
+
+
+def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR0915 (routes)
+    """check_token None: loopback dev mode, no token needed."""
+    app = FastAPI(title="headwater", version=__version__, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json")
+
+    async def auth(authorization: Annotated[str | None, Header()] = None) -> None:
+        if check_token is None:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token or not await check_token(token):
+            raise HTTPException(401, "a valid bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, e: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, e: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=409)
+
+    @app.exception_handler(Invalid)
+    async def _invalid(_: Request, e: Invalid) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=400)
+
+    @app.exception_handler(PipelineInvalid)
+    async def _pipeline_invalid(_: Request, e: PipelineInvalid) -> JSONResponse:
+        return JSONResponse({"detail": str(e), **e.report.as_json()}, status_code=400)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/info")
+    async def info() -> dict[str, str]:
+        return {"version": __version__}
+
+    @app.post("/api/v1/teams/{team}/pipelines/{pipeline}/resources/{resource}/check/webhook")
+    async def webhook(team: str, pipeline: str, resource: str,
+                      webhook_token: str = "") -> Response:
+        _, res = await ci.resource(team, pipeline, resource)
+        expected = res.webhook_token or ""
+        if not expected or not hmac.compare_digest(expected.encode(), webhook_token.encode()):
+            # The same answer for a wrong token and no webhook: nothing to probe.
+            raise HTTPException(401, "invalid webhook token")
+        await ci.check(team, pipeline, resource)
+        return Response(status_code=201)
+
+    routes = app.router
+    deps = [Depends(auth)]
+
+    @routes.get("/api/v1/teams/{team}/pipelines", dependencies=deps)
+    async def pipelines(team: str) -> list[dict[str, Any]]:
+        return [_pipeline(p) for p in await ci.store.list_pipelines(team)]
+
+    @routes.get("/api/v1/teams/{team}/pipelines/{name}", dependencies=deps)
+    async def get_pipeline(team: str, name: str) -> dict[str, Any]:
+        p = await ci.pipeline(team, name)
+        return {**_pipeline(p), "config_text": p.config_text}
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/config", dependencies=deps)
+    async def put_config(team: str, name: str, body: SetPipelineBody) -> dict[str, Any]:
+        result = await ci.set_pipeline(team, name, body.config, body.vars)
+        return {"created": result.created, "changed": result.changed,
+                "version": result.version,
+                "warnings": [asdict(w) for w in result.warnings]}
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/pause", dependencies=deps)
+    async def pause(team: str, name: str) -> Response:
+        await ci.pause(team, name, True)
+        return Response(status_code=200)
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/unpause", dependencies=deps)
+    async def unpause(team: str, name: str) -> Response:
+        await ci.pause(team, name, False)
+        return Response(status_code=200)
+
+    @routes.delete("/api/v1/teams/{team}/pipelines/{name}", dependencies=deps)
+    async def destroy(team: str, name: str) -> Response:
+        await ci.destroy(team, name)
+        return Response(status_code=204)
+
+    @routes.get("/api/v1/teams/{team}/pipelines/{name}/jobs", dependencies=deps)
+    async def jobs(team: str, name: str) -> list[dict[str, Any]]:
+        p = await ci.pipeline(team, name)
+        out = []
+        for job in await ci.store.jobs(p.id):
+            latest = await ci.store.builds(job_id=job.id, limit=1)
+            out.append({"id": job.id, "name": job.name, "pipeline": p.name,
+                        "paused": job.paused,
+                        "finished_build": _build(latest[0]) if latest else None})
+        return out
+
+    @routes.post("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/builds", dependencies=deps)
+    async def trigger(team: str, name: str, job: str) -> dict[str, Any]:
+        return _build(await ci.trigger(team, name, job))
+
+    @routes.get("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/builds", dependencies=deps)
+    async def job_builds(team: str, name: str, job: str, limit: int = 50) -> list[dict[str, Any]]:
+        _, j = await ci.job(team, name, job)
+        return [_build(b) for b in await ci.store.builds(job_id=j.id, limit=limit)]
+
+    @routes.get("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/builds/{build_name}",
+                dependencies=deps)
+    async def job_build(team: str, name: str, job: str, build_name: str) -> dict[str, Any]:
+        p, _ = await ci.job(team, name, job)
+        b = await ci.store.job_build(p.id, job, build_name)
+        if b is None:
+            raise NotFound(f"build {name}/{job} #{build_name} not found")
+        return _build(b)
+
+    @routes.get("/api/v1/builds", dependencies=deps)
+    async def builds(team: str | None = None, pipeline: str | None = None,
+                     job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        if pipeline is not None and job is not None:
+            _, j = await ci.job(team or "main", pipeline, job)
+            return [_build(b) for b in await ci.store.builds(job_id=j.id, limit=limit)]
+        if pipeline is not None:
+            p = await ci.pipeline(team or "main", pipeline)
+            return [_build(b) for b in await ci.store.builds(pipeline_id=p.id, limit=limit)]
+        return [_build(b) for b in await ci.store.builds(team=team, limit=limit)]
+
+    @routes.get("/api/v1/builds/{build_id}", dependencies=deps)
+    async def get_build(build_id: int) -> dict[str, Any]:
+        return _build(await ci.build(build_id))
+
+    @routes.put("/api/v1/builds/{build_id}/abort", dependencies=deps)
+    async def abort(build_id: int) -> Response:
+        await ci.abort(build_id)
+        return Response(status_code=204)
+
+    @routes.get("/api/v1/builds/{build_id}/events", dependencies=deps)
+    async def events(build_id: int, request: Request) -> StreamingResponse:
+        await ci.build(build_id)  # 404 before the stream starts
+        after = int(request.headers.get("last-event-id") or 0)
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for event in ci.events(build_id, after=after):
+                data = json.dumps({"event": event.type, "data": event.payload})
+                yield f"id: {event.seq}\nevent: event\ndata: {data}\n\n".encode()
+            yield b"event: end\ndata: {}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @routes.get("/api/v1/builds/{build_id}/artifacts/{name}", dependencies=deps)
+    async def artifact(build_id: int, name: str) -> Response:
+        return Response(ci.artifact(build_id, name), media_type="application/gzip")
+
+    @routes.post("/api/v1/teams/{team}/builds", dependencies=deps)
+    async def execute(team: str, config: Annotated[str, Form()],
+                      inputs: Annotated[list[UploadFile], File()] | None = None,
+                      ) -> dict[str, Any]:
+        try:
+            task = yaml.safe_load(config)
+        except yaml.YAMLError as e:
+            raise Invalid(f"task config is not YAML: {e}") from e
+        if not isinstance(task, dict):
+            raise Invalid("task config must be a mapping")
+        archives = {f.filename or "": await f.read() for f in inputs or []}
+        return _build(await ci.execute(team, task, archives))
+
+    @routes.post("/api/v1/teams/{team}/pipelines/{name}/resources/{resource}/check",
+                 dependencies=deps)
+    async def check(team: str, name: str, resource: str,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+        from_version = (body or {}).get("from")
+        res = await ci.check(team, name, resource, from_version)
+        return {"name": res.name, "check_error": res.check_error,
+                "last_checked": _time(res.last_checked)}
+
+    @routes.get("/api/v1/teams/{team}/pipelines/{name}/resources/{resource}/versions",
+                dependencies=deps)
+    async def versions(team: str, name: str, resource: str,
+                       limit: int = 100) -> list[dict[str, Any]]:
+        return [{"id": v.id, "version": v.version, "metadata": v.metadata}
+                for v in await ci.versions(team, name, resource, limit)]
+
+    return app
+
+
+def _time(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+def _pipeline(p: Pipeline) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "team": p.team, "paused": p.paused,
+            "version": p.version, "updated_at": _time(p.updated_at)}
+
+
+def _build(b: Build) -> dict[str, Any]:
+    return {"id": b.id, "name": b.name, "team": b.team, "status": b.status,
+            "pipeline": b.pipeline_name, "job": b.job_name,
+            "start_time": _time(b.start_time), "end_time": _time(b.end_time)}
