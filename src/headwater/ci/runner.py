@@ -33,7 +33,7 @@ from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.config.compile import compile_job, job_inputs
 from headwater.ci.config.errors import PipelineInvalid
-from headwater.ci.config.model import PipelineConfig
+from headwater.ci.config.model import JobConfig, PipelineConfig
 from headwater.ci.events import Event, Hub
 from headwater.ci.pipelines import set_pipeline
 from headwater.ci.plan import PLAN, Plan
@@ -265,9 +265,29 @@ class Runner:
             if not self._stopping:
                 await self._store.finish_build(build.id, status)
                 self._hub.close(build.id)
+                if build.job_id is not None:
+                    await self._apply_retention(build.job_id)
                 if build.pipeline_id is not None and not self._settings.keep_workdirs:
                     shutil.rmtree(workdir, ignore_errors=True)
                 self.wake()
+
+    async def _apply_retention(self, job_id: int) -> None:
+        """`build_log_retention` / `build_logs_to_retain`: drop old builds' logs."""
+        job = await self._store.job_by_id(job_id)
+        if job is None:
+            return
+        cfg = JobConfig.model_validate(job.config)
+        keep = cfg.build_log_retention
+        keep_builds = (keep.builds if keep else None) or cfg.build_logs_to_retain
+        keep_days = keep.days if keep else None
+        if keep_builds is None and keep_days is None:
+            return
+        try:
+            await self._store.prune_build_events(
+                job_id, keep_builds=keep_builds, keep_days=keep_days,
+                min_succeeded=(keep.minimum_succeeded_builds or 0) if keep else 0)
+        except Exception:  # retention is housekeeping: never fails a build
+            _log.exception("build log retention failed", job=job.name)
 
     async def _plan_for(self, build: Build) -> tuple[Plan, Pipeline | None, str | None]:
         if build.plan is not None:  # one-off builds come with their plan

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import sys
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source, SourceError, load_file, parse_duration
 from headwater.cd.sync import Syncer
+from headwater.cli.paths import data_dir
 from headwater.devstack import kubebuild
 from headwater.devstack.errors import StackError
 from headwater.gitrepo.keys import ensure_ed25519
@@ -39,13 +39,8 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "headwater"
-
-
 def default_identity() -> Path:
-    return _data_dir() / "identity" / "id_ed25519"
+    return data_dir() / "identity" / "id_ed25519"
 
 
 def _kubectl(given: str | None) -> str | None:
@@ -168,7 +163,7 @@ def cd(
     if not api_token and not is_loopback(host):
         err.print("[red]error:[/red] --api-token is required to listen beyond loopback")
         raise typer.Exit(2)
-    workdir = workdir or _data_dir() / "cd"
+    workdir = workdir or data_dir() / "cd"
     workdir.mkdir(parents=True, exist_ok=True)
     registry = RegistryClient(
         credentials=load_docker_config(docker_config) if docker_config else None,

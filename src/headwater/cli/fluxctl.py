@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -24,6 +23,7 @@ from headwater.cd import verbs
 from headwater.cd.manifestedit import EditError
 from headwater.cd.workloads import PATTERN_ALL, WorkloadError
 from headwater.cli.cd import default_identity
+from headwater.cli.paths import data_dir
 from headwater.gitrepo import Checkout, GitAuth, GitError
 from headwater.registry import (
     FLUX_DEFAULT_EXCLUDE,
@@ -76,7 +76,7 @@ class GitSource:
         key = self.ssh_key
         if key is None and (self.url.startswith("ssh://") or "@" in self.url.split("/")[0]):
             key = default_identity() if default_identity().exists() else None
-        base = self.workdir or _data_dir() / "fluxctl"
+        base = self.workdir or data_dir() / "fluxctl"
         digest = hashlib.sha256(f"{self.url}#{self.branch}".encode()).hexdigest()[:12]
         return Checkout(self.url, self.branch, base / f"fluxctl-{digest}",
                         auth=GitAuth(ssh_key=key, known_hosts=self.known_hosts,
@@ -85,11 +85,6 @@ class GitSource:
 
     def author(self, user: str | None) -> verbs.Author | None:
         return verbs.parse_author(user, self.email) if user else None
-
-
-def _data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "headwater"
 
 
 def _source(url: str, branch: str, paths: list[str] | None, ssh_key: Path | None,

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from headwater.cd.source import parse_duration
-from headwater.cli.cd import _data_dir
+from headwater.ci.config.durations import parse_duration
+from headwater.cli.paths import data_dir as default_data_dir
 from headwater.web.server import ServerError, ServerSettings, serve
 
 err = Console(stderr=True)
@@ -44,7 +44,7 @@ def server(
         raise typer.Exit(2)
     try:
         settings = ServerSettings(
-            data_dir=data_dir or _data_dir() / "server", host=host, port=int(port),
+            data_dir=data_dir or default_data_dir() / "server", host=host, port=int(port),
             database_url=database_url, external_url=external_url, dev=dev,
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import yaml
 
+from headwater.cli.paths import config_dir
+
 TEAM = "main"
 
 
@@ -38,14 +40,6 @@ class Target:
     name: str
     url: str
     token: str | None = None
-
-
-def config_dir() -> Path:
-    explicit = os.environ.get("HEADWATER_CONFIG_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "headwater"
 
 
 def _targets_file() -> Path:

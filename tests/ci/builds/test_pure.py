@@ -58,19 +58,25 @@ def test_params_become_env_as_concourse_coerces_them() -> None:
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("((.:v))", {"a": [1]}),
-    ("x-((.:v.a))-y", "x-[1]-y"),
-    ("((.:s)) and (( .:s ))", "text and text"),
+    ("((.:v))", {"a": [1], "b": 2}),
+    ("x-((.:v.b))-y", "x-2-y"),
+    ("((.:s)) and ((.:s))", "text and text"),
     ({"k": ["((.:s))", 2]}, {"k": ["text", 2]}),
     ("((plain)) ((vault:secret))", "((plain)) ((vault:secret))"),  # not the engine's
 ])
 def test_local_vars(value: Any, expected: Any) -> None:
-    assert interpolate(value, {"v": {"a": [1]}, "s": "text"}) == expected
+    assert interpolate(value, {"v": {"a": [1], "b": 2}, "s": "text"}) == expected
+
+
+def test_a_list_inside_a_string_is_refused_as_concourse_does() -> None:
+    with pytest.raises(StepError, match="cannot interpolate a list"):
+        interpolate("x-((.:v.a))-y", {"v": {"a": [1]}})
 
 
 def test_task_file_vars_and_missing_ones() -> None:
     assert interpolate("((a)) ((b.c))", {}, vars={"a": 1, "b": {"c": "d"}}) == "1 d"
-    with pytest.raises(StepError, match=r"undefined vars in task\.yml: x, \.:y, b\.z"):
+    with pytest.raises(StepError,
+                       match=r"undefined vars in task\.yml: x, \.:y .*missing field 'z'"):
         interpolate(["((x))", "((.:y))", "((b.z))", "((x))"], {}, vars={"b": {}},
                     what="task.yml")
 

@@ -341,3 +341,24 @@ def test_a_restart_errors_running_builds_and_pending_ones_still_run(
     assert {b["name"]: b["status"] for b in rows} == {"1": "errored", "2": "succeeded"}
     code, out = _log(fly, "restart/j", "1")
     assert code == 2 and "restart" in out, out
+
+
+def test_build_logs_beyond_the_retention_are_dropped(ci_server: Server, fly: Fly,
+                                                     tmp_path: Path) -> None:
+    _set(fly, tmp_path, "keep", """
+        jobs:
+        - name: j
+          build_logs_to_retain: 1
+          plan:
+          - task: say
+            config:
+              platform: linux
+              run: {path: sh, args: [-c, 'echo "log of $BUILD_NAME"']}
+        """)
+    for name in ("1", "2"):
+        code, out = fly("trigger-job", "-j", "keep/j", "-w")
+        assert code == 0 and f"log of {name}" in out, out
+    code, out = _log(fly, "keep/j", "2")
+    assert "log of 2" in out
+    code, out = _log(fly, "keep/j", "1")
+    assert "log of 1" not in out and out.rstrip().endswith("succeeded"), out
