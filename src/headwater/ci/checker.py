@@ -16,7 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater import log as hwlog
+from headwater.ci.config.compile import resource_for_check
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.config.model import PipelineConfig
+from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.store import Resource, Store
@@ -36,6 +39,7 @@ class Checker:
         self._tick = tick
         self._limit = asyncio.Semaphore(concurrency)
         self._inflight: dict[int, asyncio.Task[int]] = {}
+        self._configs: dict[int, tuple[int, PipelineConfig]] = {}
 
     async def run_forever(self) -> None:
         while True:
@@ -48,15 +52,15 @@ class Checker:
     async def check_due(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         due = []
-        for pipeline, resource in await self._store.resources_to_check():
+        for _, resource in await self._store.resources_to_check():
             every = resource.check_every
             if every is None:
                 continue
             last = resource.last_checked.timestamp() if resource.last_checked else 0.0
             if now - last >= every:
-                due.append((pipeline.redact, resource))
+                due.append(resource)
         if due:
-            await asyncio.gather(*(self.check(r) for _, r in due), return_exceptions=True)
+            await asyncio.gather(*(self.check(r) for r in due), return_exceptions=True)
 
     async def check(self, resource: Resource, *, from_version: Version | None = None) -> int:
         """Check one resource now; the number of new versions. A check of the same
@@ -80,9 +84,10 @@ class Checker:
                 from_version = latest[0].version if latest else None
             timeout = _check_timeout(resource.config)
             try:
-                rtype = self._types.resolve(resource.type, _resource_types(resource.config))
+                source, chain = await self._resolve(resource)
+                rtype = self._types.resolve(resource.type, chain)
                 async with asyncio.timeout(timeout):
-                    versions = await rtype.check(resource.source, from_version, log=log)
+                    versions = await rtype.check(source, from_version, log=log)
             except (ResourceError, TimeoutError) as e:
                 message = (f"check timed out after {timeout:g}s" if isinstance(e, TimeoutError)
                            else str(e))
@@ -96,11 +101,18 @@ class Checker:
             self._on_new()
         return new
 
+    async def _resolve(self, resource: Resource) -> tuple[dict[str, Any], list[ResourceTypeRef]]:
+        pipeline = await self._store.pipeline_by_id(resource.pipeline_id)
+        if pipeline is None:
+            return dict(resource.source), []
+        cached = self._configs.get(pipeline.id)
+        if cached is None or cached[0] != pipeline.version:
+            # Parsed once per pipeline version: 1,000 resources share one config.
+            cached = (pipeline.version, PipelineConfig.model_validate(pipeline.config))
+            self._configs[pipeline.id] = cached
+        return resource_for_check(cached[1], resource.name)
+
 
 def _check_timeout(config: dict[str, Any]) -> float:
     raw = config.get("check_timeout")
     return parse_duration(raw) if isinstance(raw, str) else DEFAULT_CHECK_TIMEOUT
-
-
-def _resource_types(config: dict[str, Any]) -> list[Any]:
-    return list(config.get("_resource_types", []))

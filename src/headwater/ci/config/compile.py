@@ -247,3 +247,11 @@ def compile_job(pipeline: PipelineConfig, job_name: str,
     Raises `CompileError` for an unknown job or a step headwater cannot run (`across`).
     """
     return _Planner(pipeline, versions).job(_job(pipeline, job_name))
+
+
+def resource_for_check(pipeline: PipelineConfig, name: str,
+                       ) -> tuple[dict[str, Any], list[ResourceTypeRef]]:
+    """What the checker needs of a resource: its source (with its type's `defaults`)
+    and the chain of pipeline resource types that resolve its type."""
+    _, source, chain = _Planner(pipeline, {}).resource(name)
+    return source, chain
