@@ -205,22 +205,22 @@ class Runner:
             return
         limits: dict[str, JobLimits] = {}
         running: dict[str, int] = {}
-        for build in await self._store.running_builds():
+        started = await self._store.running_builds()
+        for build in started:
             if build.job_id is not None:
                 key = str(build.job_id)
                 running[key] = running.get(key, 0) + 1
-        job_rows: dict[int, Job] = {}
-        for build in pending:
-            if build.job_id is not None and build.job_id not in job_rows:
-                job = await self._store.job_by_id(build.job_id)
-                if job is not None:
-                    job_rows[job.id] = job
-                    cfg = job.config
-                    limits[str(job.id)] = JobLimits.of(
-                        str(job.id), serial=bool(cfg.get("serial")),
-                        serial_groups=[f"{job.pipeline_id}/{g}"
-                                       for g in cfg.get("serial_groups", [])],
-                        max_in_flight=cfg.get("max_in_flight"))
+        # Limits of every job involved, running ones too: a serial group is busy
+        # while any of its jobs runs, even one with nothing pending.
+        for job_id in {b.job_id for b in [*pending, *started] if b.job_id is not None}:
+            job = await self._store.job_by_id(job_id)
+            if job is not None:
+                cfg = job.config
+                limits[str(job.id)] = JobLimits.of(
+                    str(job.id), serial=bool(cfg.get("serial")),
+                    serial_groups=[f"{job.pipeline_id}/{g}"
+                                   for g in cfg.get("serial_groups", [])],
+                    max_in_flight=cfg.get("max_in_flight"))
         order = [Pending(b.id, str(b.job_id) if b.job_id is not None else f"one-off-{b.id}")
                  for b in pending]
         allowed = set(startable(order, running, limits))

@@ -362,3 +362,27 @@ def test_build_logs_beyond_the_retention_are_dropped(ci_server: Server, fly: Fly
     assert "log of 2" in out
     code, out = _log(fly, "keep/j", "1")
     assert "log of 1" not in out and out.rstrip().endswith("succeeded"), out
+
+
+def test_serial_groups_hold_a_job_while_another_of_the_group_runs(
+        ci_server: Server, fly: Fly, tmp_path: Path) -> None:
+    task = """
+          plan:
+          - task: work
+            config:
+              platform: linux
+              run: {path: sleep, args: ["4"]}"""
+    _set(fly, tmp_path, "groups", f"""
+        jobs:
+        - name: a
+          serial_groups: [deploy]{task}
+        - name: b
+          serial_groups: [deploy]{task}
+        """)
+    assert fly("trigger-job", "-j", "groups/a")[0] == 0
+    wait_for(lambda: [b["status"] for b in _builds(fly, "groups/a")] == ["started"])
+    assert fly("trigger-job", "-j", "groups/b")[0] == 0
+    a = _finished(fly, "groups/a")[0]
+    b = _finished(fly, "groups/b")[0]
+    assert a["status"] == b["status"] == "succeeded"
+    assert b["start_time"] >= a["end_time"]
