@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _report import table
 from _stack import stack
 
 from headwater import devstack
@@ -206,15 +207,6 @@ async def measure(client: RegistryClient, run: Callable[[], Awaitable[int]]) -> 
 def by_kind(c: Counter[str]) -> str:
     order = [k for k in KINDS if c[k]] + sorted(k for k in c if k not in KINDS)
     return ", ".join(f"{k} {c[k]}" for k in order) or "-"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-            for r in rows]
-    return "\n".join([line, sep, *body])
 
 
 async def bench(info: devstack.StackInfo, args: argparse.Namespace) -> bool:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _report import table
 from _stack import stack
 
 from headwater import devstack
@@ -572,15 +573,6 @@ def median_stages(runs: list[dict[str, Stage]]) -> dict[str, Stage]:
                                 for k in keys}),
                        [x for s in got for x in s.latency])
     return out
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-            for r in rows]
-    return "\n".join([line, sep, *body])
 
 
 def step_rows(results: dict[str, dict[str, Measure]], stages: dict[str, dict[str, Stage]]

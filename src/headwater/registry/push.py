@@ -86,13 +86,17 @@ def image_config(
     entrypoint: list[str],
     created: str | None,
     labels: Mapping[str, str] | None = None,
+    env: list[str] | None = None,
     architecture: str = "amd64",
     os: str = "linux",
     oci: bool = False,
 ) -> Blob:
     """The image's config blob; `created=None` leaves the field out, `labels` go in
-    `config.Labels` (where Docker, buildah and BuildKit write them)."""
+    `config.Labels` (where Docker, buildah and BuildKit write them), `env` ("K=V"
+    items) in `config.Env`."""
     inner: dict[str, object] = {"Entrypoint": entrypoint}
+    if env:
+        inner["Env"] = list(env)
     if labels:
         inner["Labels"] = dict(labels)
     config: dict[str, object] = {

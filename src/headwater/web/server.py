@@ -63,7 +63,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
               f"log in with: headwater -t local login -c {settings.url} --token {token}",
               file=out, flush=True)
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
-                                  or settings.data_dir / "resource-types")
+                                  or settings.data_dir / "resource-types",
+                                  images_dir=settings.data_dir / "resource-images")
     ci = CI(store, types=types, executor=LocalExecutor(),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,

@@ -137,7 +137,7 @@ async def test_get_of_a_resource_without_versions_errors(tmp_path: Path,
     ("nope", [], "unknown resource type 'nope'"),
     ("counter", [ResourceTypeRef(name="counter", type="registry-image",
                                  source={"repository": "me/counter"})],
-     "resource type images are not supported yet"),
+     "resource type 'counter' is an image (me/counter), and this server has no directory"),
 ])
 async def test_a_type_that_cannot_run_errors_the_get(tmp_path: Path, type_name: str,
                                                      resource_types: list[ResourceTypeRef],

@@ -8,6 +8,7 @@ import pytest
 
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.script import ScriptResourceType
 from headwater.ci.resources.time import TimeResource
 from headwater.ci.resources.types import ResourceTypes
@@ -28,12 +29,14 @@ def test_a_directory_in_the_types_dir_is_a_script_type() -> None:
     assert isinstance(image_layout, ScriptResourceType)
 
 
-def test_a_pipeline_resource_type_overrides_a_built_in_and_images_are_not_supported() -> None:
+def test_a_pipeline_resource_type_overrides_a_built_in_with_an_image(tmp_path: Path) -> None:
     custom = [ResourceTypeRef(name="time", type="registry-image",
                               source={"repository": "example/time-resource"})]
-    with pytest.raises(ResourceError, match=r"resource type images are not supported yet: "
-                                            r"'time' is the image registry-image "
-                                            r"example/time-resource"):
+    types = ResourceTypes({"time": TimeResource()}, images_dir=tmp_path)
+    assert isinstance(types.resolve("time", custom), ImageResourceType)
+    assert isinstance(types.resolve("time"), TimeResource)
+    with pytest.raises(ResourceError, match=r"'time' is an image \(example/time-resource\), "
+                                            r"and this server has no directory to pull"):
         ResourceTypes({"time": TimeResource()}).resolve("time", custom)
 
 

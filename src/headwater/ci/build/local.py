@@ -29,18 +29,11 @@ from pathlib import Path
 from typing import Literal
 
 from headwater.ci.build.executor import Output, ProcessSpec
-from headwater.ci.resources.process import run_process
+from headwater.ci.resources.process import find_bwrap, run_process
 
 _log = logging.getLogger(__name__)
 
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
-
-
-def find_bwrap() -> str | None:
-    found = shutil.which("bwrap")
-    if found:
-        return found
-    return "/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None
 
 
 class LocalExecutor:

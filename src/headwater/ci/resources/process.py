@@ -24,6 +24,7 @@ import codecs
 import contextlib
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -167,6 +168,14 @@ async def _stop_shielded(pgid: int, exited: asyncio.Future[None], grace: float) 
     except asyncio.CancelledError:
         signal_group(pgid, signal.SIGKILL)
         raise
+
+
+def find_bwrap() -> str | None:
+    """bubblewrap, which sandboxes tasks and image resource types; None without it."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    return "/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -22,6 +22,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,54 +41,62 @@ def scripts_dir(directory: Path) -> Path | None:
     return None
 
 
-class ScriptResourceType:
-    """A resource type whose check / in / out are executables in a directory."""
+@dataclass(frozen=True)
+class Command:
+    """How to start one of a type's scripts: argv, working directory (None: the
+    sandbox sets it), the environment it starts from, and the name errors use."""
 
-    def __init__(self, directory: Path, *, timeout: float | None = None,
-                 env: Mapping[str, str] | None = None, kill_grace: float = 10.0) -> None:
-        found = scripts_dir(directory)
-        if found is None:
-            raise ResourceError(
-                f"resource type directory {directory} has no check script: expected "
-                f"{directory}/check, in, out or {directory}/opt/resource/check, in, out")
-        self.directory = found
+    argv: list[str]
+    cwd: Path | None
+    env: dict[str, str]
+    label: str
+
+
+class ScriptProtocol:
+    """Concourse's check / in / out over executables: JSON on stdin, JSON on stdout,
+    stderr to the log. Subclasses say how a script is started (`command`)."""
+
+    def __init__(self, *, timeout: float | None = None, env: Mapping[str, str] | None = None,
+                 kill_grace: float = 10.0) -> None:
         self._timeout = timeout
         self._env = dict(env or {})
         self._kill_grace = kill_grace
 
-    def __repr__(self) -> str:
-        return f"ScriptResourceType({str(self.directory)!r})"
+    async def command(self, name: str, mount: Path | None) -> Command:
+        """`name` (check, in, out), given `mount` (the directory of in and out)."""
+        raise NotImplementedError
 
     async def check(self, source: Mapping[str, Any], version: Version | None, *,
                     log: Log) -> list[Version]:
-        answer = await self._run("check", [], {"source": source, "version": version},
-                                 cwd=self.directory, env=None, log=log)
+        command = await self.command("check", None)
+        answer = await self._run(command, {"source": source, "version": version},
+                                 env=None, log=log)
         if not isinstance(answer, list):
-            raise ResourceError(f"{self.directory / 'check'} answered {_short(answer)}: "
+            raise ResourceError(f"{command.label} answered {_short(answer)}: "
                                 "expected a JSON list of versions")
-        return [_version(item, self.directory / "check") for item in answer]
+        return [_version(item, command.label) for item in answer]
 
     async def get(self, source: Mapping[str, Any], version: Version,
                   params: Mapping[str, Any], dest: Path, *, log: Log,
                   env: Mapping[str, str] | None = None) -> Fetched:
         await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-        answer = await self._run("in", [str(dest)],
+        command = await self.command("in", dest)
+        answer = await self._run(command,
                                  {"source": source, "version": version, "params": params},
-                                 cwd=dest, env=env, log=log)
-        return _fetched(answer, self.directory / "in")
+                                 env=env, log=log)
+        return _fetched(answer, command.label)
 
     async def put(self, source: Mapping[str, Any], params: Mapping[str, Any],
                   workdir: Path, *, log: Log,
                   env: Mapping[str, str] | None = None) -> Fetched:
-        answer = await self._run("out", [str(workdir)], {"source": source, "params": params},
-                                 cwd=workdir, env=env, log=log)
-        return _fetched(answer, self.directory / "out")
+        command = await self.command("out", workdir)
+        answer = await self._run(command, {"source": source, "params": params},
+                                 env=env, log=log)
+        return _fetched(answer, command.label)
 
-    async def _run(self, name: str, args: list[str], request: Mapping[str, Any], *,
-                   cwd: Path, env: Mapping[str, str] | None, log: Log) -> Any:
-        script = self.directory / name
-        if not os.access(script, os.X_OK):
-            raise ResourceError(f"resource script {script} is missing or not executable")
+    async def _run(self, command: Command, request: Mapping[str, Any], *,
+                   env: Mapping[str, str] | None, log: Log) -> Any:
+        label = command.label
         stdout: list[str] = []
         size = 0
         tail = _Tail()
@@ -96,32 +105,57 @@ class ScriptResourceType:
             nonlocal size
             size += len(text)
             if size > _MAX_STDOUT:
-                raise ResourceError(f"{script} wrote more than {_MAX_STDOUT} bytes on stdout")
+                raise ResourceError(f"{label} wrote more than {_MAX_STDOUT} bytes on stdout")
             stdout.append(text)
 
         async def on_stderr(text: str) -> None:
             tail.feed(text)
             await log(text)
 
-        full_env = {"PATH": DEFAULT_PATH, "HOME": os.environ.get("HOME", "/root"),
-                    **self._env, **(env or {})}
+        full_env = {**command.env, **self._env, **(env or {})}
         try:
             async with asyncio.timeout(self._timeout):
                 status = await run_process(
-                    [str(script), *args], cwd=cwd, env=full_env,
+                    command.argv, cwd=command.cwd, env=full_env,
                     stdin=json.dumps(request).encode(), stdout=on_stdout, stderr=on_stderr,
                     kill_grace=self._kill_grace)
         except TimeoutError:
-            raise ResourceError(f"{script} timed out after {self._timeout:g}s"
+            raise ResourceError(f"{label} timed out after {self._timeout:g}s"
                                 f"{tail.describe()}") from None
         if status != 0:
-            raise ResourceError(f"{script} failed with exit status {status}{tail.describe()}")
+            raise ResourceError(f"{label} failed with exit status {status}{tail.describe()}")
         text = "".join(stdout)
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
-            raise ResourceError(f"{script} answered invalid JSON ({e.msg} at line {e.lineno} "
+            raise ResourceError(f"{label} answered invalid JSON ({e.msg} at line {e.lineno} "
                                 f"column {e.colno}): {_short(text)}{tail.describe()}") from None
+
+
+class ScriptResourceType(ScriptProtocol):
+    """A resource type whose check / in / out are executables in a directory."""
+
+    def __init__(self, directory: Path, *, timeout: float | None = None,
+                 env: Mapping[str, str] | None = None, kill_grace: float = 10.0) -> None:
+        super().__init__(timeout=timeout, env=env, kill_grace=kill_grace)
+        found = scripts_dir(directory)
+        if found is None:
+            raise ResourceError(
+                f"resource type directory {directory} has no check script: expected "
+                f"{directory}/check, in, out or {directory}/opt/resource/check, in, out")
+        self.directory = found
+
+    def __repr__(self) -> str:
+        return f"ScriptResourceType({str(self.directory)!r})"
+
+    async def command(self, name: str, mount: Path | None) -> Command:
+        script = self.directory / name
+        if not os.access(script, os.X_OK):
+            raise ResourceError(f"resource script {script} is missing or not executable")
+        return Command([str(script), *([str(mount)] if mount else [])],
+                       cwd=mount or self.directory,
+                       env={"PATH": DEFAULT_PATH, "HOME": os.environ.get("HOME", "/root")},
+                       label=str(script))
 
 
 class _Tail:
@@ -142,7 +176,7 @@ class _Tail:
         return "; last lines of stderr:\n" + "\n".join(f"  {line}" for line in lines[-_TAIL_LINES:])
 
 
-def _version(item: Any, script: Path) -> Version:
+def _version(item: Any, script: str) -> Version:
     if not isinstance(item, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in item.items()):
         raise ResourceError(f"{script} answered the version {_short(item)}: a version is a "
@@ -150,7 +184,7 @@ def _version(item: Any, script: Path) -> Version:
     return dict(item)
 
 
-def _fetched(answer: Any, script: Path) -> Fetched:
+def _fetched(answer: Any, script: str) -> Fetched:
     if not isinstance(answer, dict) or "version" not in answer:
         raise ResourceError(f"{script} answered {_short(answer)}: expected "
                             '{"version": {...}, "metadata": [...]}')

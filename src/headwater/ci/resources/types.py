@@ -2,9 +2,10 @@
 
 Looked up in Concourse's order of precedence:
 
-1. the pipeline's own `resource_types` (a pipeline may override a built-in name);
-   these are images to pull (`type: registry-image` or `docker-image`), which
-   headwater cannot run yet: resolving one raises a `ResourceError` that says so;
+1. the pipeline's own `resource_types` (a pipeline may override a built-in name):
+   images (`type: registry-image` or `docker-image`) whose `/opt/resource` scripts
+   run in a bubblewrap sandbox on the image's root filesystem (image.py), pulled
+   into `images_dir`;
 2. the built-in types the server registers (`time`, later `git`, `semver`, ...);
 3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
    layout `opt/resource/...`): an external type, run as scripts.
@@ -19,24 +20,28 @@ from pathlib import Path
 
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
+from headwater.ci.resources.image import ImageResourceType
+from headwater.ci.resources.rootfs import IMAGE_TYPES, ResourceImages
 from headwater.ci.resources.script import ScriptResourceType, scripts_dir
 from headwater.ci.resources.time import TimeResource
-
-_IMAGE_TYPES = ("registry-image", "docker-image")
 
 
 class ResourceTypes:
     def __init__(self, builtins: Mapping[str, ResourceType], types_dir: Path | None = None,
-                 *, script_timeout: float | None = None) -> None:
+                 *, images_dir: Path | None = None,
+                 script_timeout: float | None = None) -> None:
         self._builtins = dict(builtins)
         self._types_dir = types_dir
+        self._images = ResourceImages(images_dir) if images_dir is not None else None
         self._script_timeout = script_timeout
 
     @classmethod
-    def default(cls, *, types_dir: Path | None = None,
+    def default(cls, *, types_dir: Path | None = None, images_dir: Path | None = None,
                 script_timeout: float | None = None) -> ResourceTypes:
-        """The built-in types (`time` for now), plus script types under `types_dir`."""
-        return cls({"time": TimeResource()}, types_dir, script_timeout=script_timeout)
+        """The built-in types (`time` for now), script types under `types_dir`, and
+        image types of pipelines, pulled into `images_dir` (refused without one)."""
+        return cls({"time": TimeResource()}, types_dir, images_dir=images_dir,
+                   script_timeout=script_timeout)
 
     def resolve(self, type_name: str,
                 resource_types: Sequence[ResourceTypeRef] = ()) -> ResourceType:
@@ -56,15 +61,16 @@ class ResourceTypes:
             f"not built in{where}; known types: {', '.join(known) or 'none'}")
 
     def _custom(self, ref: ResourceTypeRef) -> ResourceType:
-        image = f"{ref.type} {ref.source.get('repository', '')}".strip()
-        if ref.type in _IMAGE_TYPES:
+        if ref.type not in IMAGE_TYPES:
             raise ResourceError(
-                f"resource type images are not supported yet: {ref.name!r} is the image "
-                f"{image}; install its scripts as a directory under the server's resource "
-                f"types directory and remove it from the pipeline's resource_types")
-        raise ResourceError(
-            f"resource type {ref.name!r} is fetched with type {ref.type!r}: only "
-            f"{' and '.join(_IMAGE_TYPES)} images can provide a resource type")
+                f"resource type {ref.name!r} is fetched with type {ref.type!r}: only "
+                f"{' and '.join(IMAGE_TYPES)} images can provide a resource type")
+        if self._images is None:
+            raise ResourceError(
+                f"resource type {ref.name!r} is an image ({ref.source.get('repository')}), "
+                "and this server has no directory to pull images into")
+        return ImageResourceType(ref.name, ref.source, self._images,
+                                 privileged=ref.privileged, timeout=self._script_timeout)
 
     def _directory(self, type_name: str) -> Path | None:
         if self._types_dir is None or not type_name or "/" in type_name \

@@ -1,0 +1,75 @@
+"""A Concourse resource type image for tests: static busybox and three sh scripts.
+
+The `echo` type: `check` answers the source's `value` as the only version, with the
+user id it ran as and whether it could see the host path `probe` (it must not),
+or fails (exit 3) when the source has `fail`;
+`in` writes the version to `<dest>/version` and `$BUILD_ID` to `<dest>/build_id`;
+`out` answers the content of `<artifacts>/<params.from>/value` as the new version.
+Pushed with registry/push.py, as the local stack pushes its pause image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headwater.registry import push
+
+BUSYBOX = Path("/bin/busybox")
+APPLETS = ("sh", "cat", "sed", "id", "mkdir", "ls", "touch", "rm")
+
+_FIELD = r"""field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p"; }"""
+
+CHECK = f"""#!/bin/sh
+set -e
+{_FIELD}
+payload=$(cat)
+value=$(echo "$payload" | field value)
+probe=$(echo "$payload" | field probe)
+if [ -n "$(echo "$payload" | field fail)" ]; then echo "asked to fail" >&2; exit 3; fi
+seen=hidden
+[ -n "$probe" ] && [ -e "$probe" ] && seen=visible
+touch /tmp/scratch "$HOME/.scratch"
+echo "checking $value as $(id -u)" >&2
+printf '[{{"v": "%s", "uid": "%s", "probe": "%s"}}]' "$value" "$(id -u)" "$seen"
+"""
+
+IN = f"""#!/bin/sh
+set -e
+{_FIELD}
+payload=$(cat)
+v=$(echo "$payload" | field v)
+echo "$v" > "$1/version"
+echo "$BUILD_ID" > "$1/build_id"
+echo "fetched $v into $1" >&2
+printf '{{"version": {{"v": "%s"}}, "metadata": [{{"name": "where", "value": "%s"}}]}}' \\
+  "$v" "$(pwd)"
+"""
+
+OUT = f"""#!/bin/sh
+set -e
+{_FIELD}
+payload=$(cat)
+from=$(echo "$payload" | field from)
+v=$(cat "$1/$from/value")
+printf '{{"version": {{"v": "%s"}}, "metadata": []}}' "$v"
+"""
+
+
+def push_echo_type(url: str, repository: str, tag: str, workdir: Path, *,
+                   auth: tuple[str, str] | None = None, marker: str = "") -> str:
+    """Push the `echo` type image; answer its digest. `marker` changes the image (a
+    file /marker), so a second push under the same tag is a new digest."""
+    scripts = workdir / "echo-type-scripts"
+    scripts.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {"bin/busybox": BUSYBOX}
+    for name, text in (("check", CHECK), ("in", IN), ("out", OUT), ("marker", marker)):
+        path = scripts / name
+        path.write_text(text)
+        path.chmod(0o755)
+        files[f"opt/resource/{name}" if name != "marker" else "marker"] = path
+    base, base_id = push.layer({"bin/busybox": BUSYBOX},
+                               {f"bin/{a}": "busybox" for a in APPLETS})
+    top, top_id = push.layer({k: v for k, v in files.items() if k != "bin/busybox"})
+    config = push.image_config([base_id, top_id], entrypoint=["/bin/sh"], created=None,
+                               env=["PATH=/bin", "ECHO_TYPE=1"])
+    return push.push(url, repository, tag, config=config, layers=[base, top], auth=auth)

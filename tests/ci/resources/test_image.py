@@ -1,0 +1,163 @@
+"""Resource types from images: layers unpacked with whiteouts and confined to the root,
+and Concourse scripts run from a real registry's image in the bubblewrap sandbox."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from headwater.ci.plan import ResourceTypeRef
+from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.image import ImageResourceType
+from headwater.ci.resources.process import find_bwrap
+from headwater.ci.resources.rootfs import ImageSource, ResourceImages, unpack_layer
+from headwater.ci.resources.types import ResourceTypes
+from headwater.devstack.registry import Registry
+from tests.ci.resources.images import push_echo_type
+
+needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
+
+
+def _layer(*entries: tuple[str, str, str]) -> tarfile.TarFile:
+    """A tar of (kind, name, data): kind f(ile), d(ir), l(symlink, data = target),
+    h(ard link, data = target)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for kind, name, data in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "f":
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data.encode()))
+                continue
+            if kind == "d":
+                info.type, info.mode = tarfile.DIRTYPE, 0o555
+            elif kind == "l":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+            elif kind == "h":
+                info.type, info.linkname = tarfile.LNKTYPE, data
+            tar.addfile(info)
+    raw.seek(0)
+    return tarfile.open(fileobj=raw, mode="r")
+
+
+def test_layers_apply_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    unpack_layer(_layer(("d", "etc", ""), ("f", "etc/a", "1"), ("f", "etc/b", "2"),
+                        ("d", "var/cache", ""), ("f", "var/cache/x", "x"),
+                        ("f", "bin/tool", "old")), root)
+    unpack_layer(_layer(("f", "etc/.wh.a", ""), ("f", "var/cache/.wh..wh..opq", ""),
+                        ("f", "var/cache/y", "y"), ("f", "bin/tool", "new"),
+                        ("h", "bin/same", "bin/tool")), root)
+    assert sorted(p.name for p in (root / "etc").iterdir()) == ["b"]
+    assert sorted(p.name for p in (root / "var/cache").iterdir()) == ["y"]
+    assert (root / "bin/tool").read_text() == "new"
+    assert os.stat(root / "bin/same").st_ino == os.stat(root / "bin/tool").st_ino
+    # A read-only directory of the image stays writable for us (later layers add to it).
+    assert (root / "etc").stat().st_mode & 0o700 == 0o700
+
+
+def test_entries_never_land_outside_the_root(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    # An absolute symlink to a directory, then a file under it: it resolves in the root.
+    unpack_layer(_layer(("l", "lib", str(outside)), ("l", "up", "../../..")), root)
+    unpack_layer(_layer(("f", "lib/libc.so", "c"), ("f", "up/escaped", "e")), root)
+    assert list(outside.iterdir()) == []
+    assert (root / outside.relative_to("/") / "libc.so").read_text() == "c"
+    assert (root / "escaped").read_text() == "e"
+    with pytest.raises(ResourceError, match="leaves the root filesystem"):
+        unpack_layer(_layer(("f", "../evil", "e")), root)
+    assert not (tmp_path / "evil").exists()
+
+
+def test_the_source_names_the_image_and_bad_sources_are_clear_errors() -> None:
+    src = ImageSource.parse("git", {"repository": "concourse/git-resource"})
+    assert (src.repository, src.tag) == ("docker.io/concourse/git-resource", "latest")
+    assert ImageSource.parse("t", {"repository": "127.0.0.1:5000/t", "tag": "1.2"}).image \
+        == "127.0.0.1:5000/t:1.2"
+    with pytest.raises(ResourceError, match="needs `repository`"):
+        ImageSource.parse("t", {})
+    with pytest.raises(ResourceError, match="`username` and `password` go together"):
+        ImageSource.parse("t", {"repository": "x/y", "username": "me"})
+    with pytest.raises(ResourceError, match="resource type 't': invalid"):
+        ImageSource.parse("t", {"repository": "x/y", "tag": "-bad"})
+
+
+async def _noop(_: str) -> None:
+    return None
+
+
+@needs_bwrap
+async def test_an_image_type_checks_gets_and_puts_in_its_sandbox(
+        auth_registry: Registry, tmp_path: Path) -> None:
+    digest = push_echo_type(auth_registry.url, "types/echo", "1", tmp_path,
+                            auth=auth_registry.auth)
+    images = ResourceImages(tmp_path / "images")
+    source = {"repository": f"127.0.0.1:{auth_registry.port}/types/echo", "tag": "1",
+              "username": auth_registry.username, "password": auth_registry.password}
+    rtype = ImageResourceType("echo", source, images)
+    logs: list[str] = []
+
+    async def log(text: str) -> None:
+        logs.append(text)
+
+    probe = tmp_path / "secret-host-file"
+    probe.write_text("not for the sandbox")
+    versions = await rtype.check({"value": "v1", "probe": str(probe)}, None, log=log)
+    # Root in its own user namespace; the host's files out of sight; /tmp and $HOME
+    # writable although the image's root is read-only.
+    assert versions == [{"v": "v1", "uid": "0", "probe": "hidden"}]
+    assert "checking v1 as 0" in "".join(logs)
+
+    dest = tmp_path / "get"
+    fetched = await rtype.get({}, {"v": "v1"}, {}, dest, log=log, env={"BUILD_ID": "42"})
+    assert fetched.version == {"v": "v1"}
+    assert [(m.name, m.value) for m in fetched.metadata] == [("where", "/tmp/build/get")]
+    assert (dest / "version").read_text() == "v1\n"
+    assert (dest / "build_id").read_text() == "42\n"
+
+    work = tmp_path / "put"
+    (work / "art").mkdir(parents=True)
+    (work / "art" / "value").write_text("v2")
+    put = await rtype.put({}, {"from": "art"}, work, log=log)
+    assert put.version == {"v": "v2"}
+
+    assert images.pulls == 1  # three scripts, one pull
+    assert (tmp_path / "images" / digest.replace(":", "-") / "rootfs" / "opt/resource/in").is_file()
+
+
+@needs_bwrap
+async def test_a_new_push_of_the_tag_is_pulled_and_failures_name_the_type(
+        auth_registry: Registry, tmp_path: Path) -> None:
+    base = {"repository": f"127.0.0.1:{auth_registry.port}/types/echo2",
+            "username": auth_registry.username, "password": auth_registry.password}
+    first = push_echo_type(auth_registry.url, "types/echo2", "latest", tmp_path,
+                           auth=auth_registry.auth, marker="one")
+    images = ResourceImages(tmp_path / "images", resolve_ttl=0)
+    assert (await images.rootfs("echo", base)).digest == first
+    second = push_echo_type(auth_registry.url, "types/echo2", "latest", tmp_path,
+                            auth=auth_registry.auth, marker="two")
+    got = await images.rootfs("echo", base)
+    assert (got.digest, (got.path / "marker").read_text()) == (second, "two")
+    assert got.env["ECHO_TYPE"] == "1"
+
+    wrong = {**base, "password": "wrong"}
+    with pytest.raises(ResourceError, match=r"resource type 'echo': pulling .*types/echo2"):
+        await ResourceImages(tmp_path / "other").rootfs("echo", wrong)
+    missing = {**base, "tag": "nope"}
+    with pytest.raises(ResourceError, match=r"resource type 'echo': pulling .*echo2:nope"):
+        await images.rootfs("echo", missing)
+
+    types = ResourceTypes.default(images_dir=tmp_path / "images")
+    rtype = types.resolve("echo", [ResourceTypeRef(name="echo", type="registry-image",
+                                                   source=base)])
+    assert isinstance(rtype, ImageResourceType)
+    with pytest.raises(ResourceError, match=r"(?s)resource type 'echo' .* /opt/resource/check "
+                                            r"failed with exit status 3.*asked to fail"):
+        await rtype.check({"value": "x", "fail": "yes"}, None, log=_noop)
