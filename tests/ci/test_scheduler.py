@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from headwater.ci.scheduler import (
+    MAX_ATTEMPTS,
     Candidate,
     InputSpec,
     JobLimits,
@@ -42,7 +43,7 @@ def test_an_input_without_versions_waits_and_says_why() -> None:
 
 def test_passed_keeps_versions_that_went_through_every_listed_job() -> None:
     spec = InputSpec("git", "git", trigger=True, passed=("unit", "lint"))
-    passed = {("unit", "git"): {2, 3, 4}, ("lint", "git"): {1, 3}}
+    passed = {("unit", "git"): {2: {12}, 3: {13}, 4: {14}}, ("lint", "git"): {1: {21}, 3: {23}}}
     d = compute_inputs([spec], {"git": NEWEST_FIRST}, passed, {})
     assert d.inputs == {"git": V[2]} and d.trigger
 
@@ -51,6 +52,45 @@ def test_passed_with_no_common_version_waits() -> None:
     spec = InputSpec("git", "git", passed=("unit",))
     d = compute_inputs([spec], {"git": NEWEST_FIRST}, {}, {})
     assert d.inputs is None and d.waiting == {"git": "no version of git passed unit"}
+
+
+def test_inputs_sharing_a_passed_job_come_from_the_same_build_of_it() -> None:
+    # build (ids 101, 102) ran on src r1 -> image r1, then src r2 -> image r2; a third
+    # build on src r3 failed, and an image r3 was pushed outside the pipeline.
+    specs = [InputSpec("src", "src", trigger=True, passed=("build",)),
+             InputSpec("image", "image", trigger=True, passed=("build",))]
+    passed = {("build", "src"): {1: {101}, 2: {102}},
+              ("build", "image"): {1: {101}, 2: {102}}}
+    d = compute_inputs(specs, {"src": NEWEST_FIRST, "image": NEWEST_FIRST}, passed, {})
+    assert d.inputs == {"src": V[1], "image": V[1]} and d.trigger
+    # image r2 was built by 103 on src r1 (a rebuild): src r2 has no matching image,
+    # so the newest consistent pair is src r1 + image r2 (from 103), not src r2 + r2.
+    passed = {("build", "src"): {1: {101, 103}, 2: {102}},
+              ("build", "image"): {1: {101}, 2: {103}}}
+    d = compute_inputs(specs, {"src": NEWEST_FIRST, "image": NEWEST_FIRST}, passed, {})
+    assert d.inputs == {"src": V[0], "image": V[1]}
+
+
+def test_inputs_whose_versions_never_met_in_one_build_wait_and_say_why() -> None:
+    specs = [InputSpec("src", "src", passed=("build",)),
+             InputSpec("image", "image", passed=("build", "test"))]
+    passed = {("build", "src"): {1: {101}}, ("build", "image"): {2: {102}},
+              ("test", "image"): {2: {201}}}
+    d = compute_inputs(specs, {"src": NEWEST_FIRST, "image": NEWEST_FIRST}, passed, {})
+    assert d.inputs is None
+    assert d.waiting == {"src, image": "no combination of their versions went through the "
+                                       "same build of build, test"}
+
+
+def test_the_search_is_bounded() -> None:
+    many = [Candidate(id=i, version={"ref": str(i)}) for i in range(200, 0, -1)]
+    specs = [InputSpec(n, n, passed=("build",)) for n in ("a", "b", "c")]
+    # Every version of a and b went through build 1, c's only through build 2.
+    passed = {("build", "a"): {c.id: {1} for c in many}, ("build", "b"): {c.id: {1} for c in many},
+              ("build", "c"): {c.id: {2} for c in many}}
+    d = compute_inputs(specs, {"a": many, "b": many, "c": many}, passed, {})
+    assert d.inputs is None and d.waiting == {
+        "a, b, c": f"gave up after {MAX_ATTEMPTS} combinations"}
 
 
 def test_every_takes_the_oldest_version_not_built_yet() -> None:

@@ -179,5 +179,6 @@ async def test_passed_versions_are_inputs_and_outputs_of_succeeded_builds_only(
     elsewhere = await job_build(store, pid, jobs["deploy"], [BuildInput("repo", res["repo"], vc)])
     await store.finish_build(elsewhere.id, "succeeded")
 
-    assert await store.passed_version_ids(jobs["build"], res["repo"]) == {va, put}
-    assert await store.passed_version_ids(jobs["build"], res["image"]) == set()
+    assert await store.passed_versions(jobs["build"], res["repo"]) == {va: {ok.id},
+                                                                        put: {ok.id}}
+    assert await store.passed_versions(jobs["build"], res["image"]) == {}

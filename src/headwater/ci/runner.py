@@ -13,8 +13,9 @@ One loop, woken by new versions, finished builds and manual triggers (and every
 The builds' side effects go through `StoreDelegate`: events stored (with the
 pipeline's var values redacted) and fanned out to watchers, put versions saved.
 After a restart `recover()` marks the builds that were running as errored; pending
-builds simply start. Aborting cancels the build's task; the engine runs the
-`on_abort`/`ensure` hooks and kills its processes.
+builds simply start. A paused pipeline or job holds its pending builds. Aborting
+cancels the build's task; the engine runs the `on_abort`/`ensure` hooks and kills its
+processes.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class Runner:
         resources = {r.name: r for r in await self._store.resources(pipeline.id)}
         job_ids = {j.name: j.id for j in jobs}
         versions: dict[str, list[Candidate]] = {}
-        passed: dict[tuple[str, str], set[int]] = {}
+        passed: dict[tuple[str, str], dict[int, set[int]]] = {}
         for spec in specs:
             res = resources[spec.resource]
             if spec.resource not in versions:
@@ -171,8 +172,8 @@ class Runner:
             for upstream in spec.passed:
                 key = (upstream, spec.resource)
                 if key not in passed:
-                    passed[key] = await self._store.passed_version_ids(job_ids[upstream],
-                                                                       res.id)
+                    passed[key] = await self._store.passed_versions(job_ids[upstream],
+                                                                    res.id)
         # A pin on the resource applies to every get without a version of its own.
         specs = [s if s.pinned is not None or not resources[s.resource].pinned_version
                  else replace(s, pinned=resources[s.resource].pinned_version)
@@ -203,6 +204,10 @@ class Runner:
         pending = await self._store.pending_builds()
         if not pending:
             return
+        # As Concourse: a paused pipeline or job holds its pending builds (a manual
+        # trigger included) until it is unpaused.
+        paused = {p.id for p in await self._all_pipelines() if p.paused}
+        pending = [b for b in pending if b.pipeline_id not in paused]
         limits: dict[str, JobLimits] = {}
         running: dict[str, int] = {}
         started = await self._store.running_builds()
@@ -214,6 +219,8 @@ class Runner:
         # while any of its jobs runs, even one with nothing pending.
         for job_id in {b.job_id for b in [*pending, *started] if b.job_id is not None}:
             job = await self._store.job_by_id(job_id)
+            if job is not None and job.paused:
+                pending = [b for b in pending if b.job_id != job.id]
             if job is not None:
                 cfg = job.config
                 limits[str(job.id)] = JobLimits.of(

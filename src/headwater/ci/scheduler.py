@@ -10,8 +10,11 @@ Two questions, asked on every tick for every job of every unpaused pipeline:
    newest candidate, `version: every` the oldest one the job has not built yet. A build
    is due when a `trigger: true` input's version was never used by an earlier build
    of the job under that input's name (Concourse's "first occurrence").
-   Not done (yet): Concourse also keeps inputs that share a `passed` job consistent
-   (from the same upstream build); here each input is resolved on its own.
+   Inputs that share a `passed` job are kept consistent, as Concourse's algorithm
+   does: their versions must have gone through one and the same succeeded build of
+   that job (the source and the image it built, not the newest of each). The
+   search backtracks, newest combination first, and gives up after
+   `MAX_ATTEMPTS` tries with a reason rather than hold up the scheduler.
 
 2. `startable`: which pending builds may start, given `serial`, `serial_groups` and
    `max_in_flight` and what is already running (oldest pending first).
@@ -52,19 +55,26 @@ class Decision:
     waiting: dict[str, str] = field(default_factory=dict)  # input name -> why it waits
 
 
+MAX_ATTEMPTS = 10_000  # candidate versions tried per job and round, at most
+
+# (upstream job, resource) -> version id -> ids of the job's succeeded builds that
+# had the version as an input or an output.
+Passed = Mapping[tuple[str, str], Mapping[int, set[int]]]
+
+
 def compute_inputs(
     inputs: Sequence[InputSpec],
     versions: Mapping[str, Sequence[Candidate]],
-    passed: Mapping[tuple[str, str], set[int]],
+    passed: Passed,
     used: Mapping[str, set[int]],
 ) -> Decision:
     """Choose a version for every input of a job.
 
     versions: resource name -> its versions, newest first.
-    passed: (job, resource) -> ids of versions in a succeeded build of that job.
+    passed: see `Passed`.
     used: input name -> ids of versions earlier builds of this job used for it.
     """
-    chosen: dict[str, Candidate] = {}
+    ordered: dict[str, list[Candidate]] = {}
     waiting: dict[str, str] = {}
     for spec in inputs:
         candidates = list(versions.get(spec.resource, ()))
@@ -74,25 +84,76 @@ def compute_inputs(
                 waiting[spec.name] = f"pinned version {spec.pinned} not found"
                 continue
         for job in spec.passed:
-            through = passed.get((job, spec.resource), set())
-            candidates = [c for c in candidates if c.id in through]
+            through = passed.get((job, spec.resource), {})
+            candidates = [c for c in candidates if through.get(c.id)]
         if not candidates:
             waiting[spec.name] = (
                 f"no version of {spec.resource} passed {', '.join(spec.passed)}"
                 if spec.passed else f"no versions of {spec.resource} yet")
             continue
-        if spec.every:
-            seen = used.get(spec.name, set())
-            fresh = [c for c in candidates if c.id not in seen]
-            chosen[spec.name] = fresh[-1] if fresh else candidates[0]
-        else:
-            chosen[spec.name] = candidates[0]
+        ordered[spec.name] = _preference(spec, candidates, used.get(spec.name, set()))
     if waiting:
         return Decision(inputs=None, trigger=False, waiting=waiting)
+    constrained = [s for s in inputs if s.passed]
+    chosen = {s.name: ordered[s.name][0] for s in inputs if not s.passed}
+    search = _Search(constrained, ordered, passed)
+    found = search.run()
+    if found is None:
+        names = ", ".join(s.name for s in constrained)
+        why = (f"gave up after {MAX_ATTEMPTS} combinations" if search.attempts >= MAX_ATTEMPTS
+               else "no combination of their versions went through the same build of "
+                    + ", ".join(sorted({j for s in constrained for j in s.passed})))
+        return Decision(inputs=None, trigger=False, waiting={names: why})
+    chosen.update(found)
     trigger = any(
         spec.trigger and chosen[spec.name].id not in used.get(spec.name, set())
         for spec in inputs)
-    return Decision(inputs=chosen, trigger=trigger)
+    return Decision(inputs={s.name: chosen[s.name] for s in inputs}, trigger=trigger)
+
+
+def _preference(spec: InputSpec, candidates: list[Candidate], seen: set[int]
+                ) -> list[Candidate]:
+    """The order to try an input's candidates in: `latest`, newest first; `every`, the
+    versions this job has not built yet oldest first, then the others newest first."""
+    if not spec.every:
+        return candidates
+    fresh = [c for c in reversed(candidates) if c.id not in seen]
+    return fresh + [c for c in candidates if c.id in seen]
+
+
+class _Search:
+    """Backtracking over the inputs with `passed`: each choice narrows, per upstream
+    job, the builds the next inputs' versions must have gone through."""
+
+    def __init__(self, specs: list[InputSpec], ordered: Mapping[str, list[Candidate]],
+                 passed: Passed) -> None:
+        self._specs = specs
+        self._ordered = ordered
+        self._passed = passed
+        self.attempts = 0
+
+    def run(self) -> dict[str, Candidate] | None:
+        return self._choose(0, {})
+
+    def _choose(self, index: int, builds: dict[str, set[int]]) -> dict[str, Candidate] | None:
+        if index == len(self._specs):
+            return {}
+        spec = self._specs[index]
+        for candidate in self._ordered[spec.name]:
+            self.attempts += 1
+            if self.attempts > MAX_ATTEMPTS:
+                return None
+            narrowed = dict(builds)
+            for job in spec.passed:
+                through = self._passed.get((job, spec.resource), {}).get(candidate.id, set())
+                narrowed[job] = through if job not in builds else builds[job] & through
+                if not narrowed[job]:
+                    break
+            else:
+                rest = self._choose(index + 1, narrowed)
+                if rest is not None:
+                    return {spec.name: candidate, **rest}
+        return None
 
 
 def _matches(version: Version, pin: Version) -> bool:

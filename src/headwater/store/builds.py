@@ -214,20 +214,21 @@ class BuildsMixin:
                 sets[row.build_id].add((row.name, row.version_id))
         return {frozenset(s) for s in sets.values()}
 
-    async def passed_version_ids(self, job_id: int, resource_id: int) -> set[int]:
-        """Versions of the resource that went through the job: inputs or outputs of
-        one of its succeeded builds (Concourse's `passed`)."""
-        ids: set[int] = set()
+    async def passed_versions(self, job_id: int, resource_id: int) -> dict[int, set[int]]:
+        """Versions of the resource that went through the job (Concourse's `passed`):
+        version id -> the job's succeeded builds that had it as an input or output."""
+        out: dict[int, set[int]] = {}
         async with self._db.read() as conn:
             for table in (build_inputs, build_outputs):
                 rows = await conn.execute(
-                    sa.select(table.c.version_id).distinct()
+                    sa.select(table.c.version_id, table.c.build_id).distinct()
                     .join(builds, builds.c.id == table.c.build_id)
                     .where(builds.c.job_id == job_id,
                            builds.c.status == BuildStatus.SUCCEEDED.value,
                            table.c.resource_id == resource_id))
-                ids.update(rows.scalars())
-        return ids
+                for version_id, build_id in rows:
+                    out.setdefault(version_id, set()).add(build_id)
+        return out
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -386,3 +387,27 @@ def test_serial_groups_hold_a_job_while_another_of_the_group_runs(
     b = _finished(fly, "groups/b")[0]
     assert a["status"] == b["status"] == "succeeded"
     assert b["start_time"] >= a["end_time"]
+
+
+def test_a_paused_pipeline_holds_its_pending_builds_until_unpaused(
+        ci_server: Server, fly: Fly, tmp_path: Path) -> None:
+    path = tmp_path / "held.yml"
+    path.write_text(textwrap.dedent("""
+        jobs:
+        - name: j
+          plan:
+          - task: t
+            config:
+              platform: linux
+              run: {path: "true"}
+        """))
+    code, out = fly("set-pipeline", "-p", "held", "-c", str(path), "-n")
+    assert code == 0, out  # a new pipeline starts paused
+    code, out = fly("trigger-job", "-j", "held/j")
+    assert code == 0, out
+    for _ in range(3):  # three scheduler ticks of 1 s: still pending
+        time.sleep(1.0)
+        assert [b["status"] for b in _builds(fly, "held/j")] == ["pending"]
+    code, out = fly("unpause-pipeline", "-p", "held")
+    assert code == 0, out
+    assert [b["status"] for b in _finished(fly, "held/j")] == ["succeeded"]
