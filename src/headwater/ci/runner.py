@@ -48,7 +48,7 @@ from headwater.ci.scheduler import (
     compute_inputs,
     startable,
 )
-from headwater.ci.vars import Redactor
+from headwater.ci.vars import Redactor, StreamRedactor
 from headwater.store import Build, BuildInput, Job, Pipeline, Store
 
 _log = hwlog.get("runner")
@@ -320,9 +320,27 @@ class StoreDelegate:
         self._build = build
         self._secrets = secrets
         self._redact = Redactor(secrets)
+        self._stream = StreamRedactor(self._redact)
         self._runner = runner
 
     async def event(self, type: str, payload: dict[str, Any]) -> None:
+        origin = payload.get("origin") or {}
+        if type == "log":
+            # Output comes in chunks: a secret cut in two is held until it is whole.
+            text = self._stream.feed((origin.get("id"), origin.get("source")),
+                                     str(payload.get("payload", "")))
+            if not text:
+                return
+            payload = {**payload, "payload": text}
+        else:  # the step (or the build) goes on: what its output held back is shown
+            step = origin.get("id")
+            held = self._stream.flush(lambda k: step is None or k[0] == step)
+            for (step_id, source), text in held.items():
+                await self._store_event("log", {"origin": {"id": step_id, "source": source},
+                                                "payload": text})
+        await self._store_event(type, payload)
+
+    async def _store_event(self, type: str, payload: dict[str, Any]) -> None:
         payload = self._redact.redact_obj({**payload, "time": time.time()})
         seq = await self._store.add_event(self._build.id, type, payload)
         self._hub.publish(self._build.id, Event(seq=seq, type=type, payload=payload))
@@ -343,6 +361,7 @@ class StoreDelegate:
         """`load_var` values (without `reveal`) are secrets from now on in this build."""
         self._secrets = [*self._secrets, *values]
         self._redact = Redactor(self._secrets)
+        self._stream.redactor = self._redact
 
     async def set_pipeline(self, name: str, team: str | None, config_text: str,
                            vars: dict[str, Any]) -> bool:

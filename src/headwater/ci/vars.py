@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -486,6 +486,7 @@ class Redactor:
                 candidates.update(line.strip() for line in value.splitlines())
             variants.update(c for c in candidates if len(c) >= self.MIN_LENGTH)
         ordered = sorted(variants, key=lambda v: (-len(v), v))
+        self._variants = ordered
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __bool__(self) -> bool:
@@ -495,6 +496,23 @@ class Redactor:
         if self._pattern is None:
             return text
         return self._pattern.sub(REDACTED, text)
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Where `redact` replaces something in `text`, in order."""
+        if self._pattern is not None:
+            for match in self._pattern.finditer(text):
+                yield match.span()
+
+    def held_back(self, text: str) -> int:
+        """The length of the longest end of `text` that begins a value (and could be
+        completed by what comes next); 0 when none."""
+        best = 0
+        for value in self._variants:
+            for length in range(min(len(value) - 1, len(text)), best, -1):
+                if text.endswith(value[:length]):
+                    best = length
+                    break
+        return best
 
     def redact_obj(self, obj: Any) -> Any:
         """`redact` applied to every string (keys too) of JSON-like data."""
@@ -507,3 +525,34 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.redact_obj(v) for v in obj]
         return obj
+
+
+class StreamRedactor:
+    """`Redactor` over output that arrives in chunks (a task's stdout): a value cut in
+    two by a chunk boundary is still caught. The end of a chunk that could begin a
+    value is held back until the next chunk of the same stream, or `flush`."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._held: dict[Any, str] = {}
+
+    def feed(self, stream: Any, text: str) -> str:
+        """What of `text` (after what was held for `stream`) can be shown now, redacted."""
+        text = self._held.pop(stream, "") + text
+        cut = len(text) - self.redactor.held_back(text)
+        for start, end in self.redactor.spans(text):  # never cut through a match
+            if start >= cut:
+                break
+            if end > cut:
+                cut = start
+                break
+        if cut < len(text):
+            self._held[stream] = text[cut:]
+        return self.redactor.redact(text[:cut])
+
+    def flush(self, streams: Callable[[Any], bool]) -> dict[Any, str]:
+        """The held ends of the streams `streams` selects, redacted; they are let go."""
+        out = {}
+        for stream in [k for k in self._held if streams(k)]:
+            out[stream] = self.redactor.redact(self._held.pop(stream))
+        return out

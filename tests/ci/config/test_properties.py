@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import yaml
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 
 from headwater.ci.config import compile_job, load_pipeline, parse_duration, validate
 from headwater.ci.plan import PLAN
-from headwater.ci.vars import REDACTED, Redactor, Vars, interpolate, resolve_old_style
+from headwater.ci.vars import (
+    REDACTED,
+    Redactor,
+    StreamRedactor,
+    Vars,
+    interpolate,
+    resolve_old_style,
+)
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_.-]{0,8}", fullmatch=True)
 
@@ -78,6 +86,33 @@ def test_redaction_never_leaves_a_secret(secrets: list[str], noise: list[str]) -
     for secret in secrets:
         assert secret not in redacted
     assert redacted.count(REDACTED) >= 1
+
+
+@settings(max_examples=300)
+@given(st.lists(st.text(SECRET_ALPHABET, min_size=3, max_size=12), min_size=1, max_size=3),
+       st.text(st.sampled_from("abcXYZ\n0123-"), max_size=30),
+       st.lists(st.integers(min_value=0, max_value=60), max_size=8))
+def test_output_cut_anywhere_redacts_as_if_whole(secrets: list[str], noise: str,
+                                                 cuts: list[int]) -> None:
+    # A secret in the middle of the output, chunked at arbitrary places (a task's
+    # stdout as the pipe delivers it): the shown text is the whole text redacted.
+    text = noise[: len(noise) // 2] + secrets[0] + noise[len(noise) // 2:] + secrets[-1]
+    bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
+    stream = StreamRedactor(Redactor(secrets))
+    shown = "".join(stream.feed("out", text[a:b]) for a, b in itertools.pairwise(bounds))
+    shown += "".join(stream.flush(lambda _: True).values())
+    assert shown == Redactor(secrets).redact(text)
+    for secret in secrets:
+        assert secret not in shown
+
+
+def test_only_what_could_begin_a_secret_is_held_back() -> None:
+    stream = StreamRedactor(Redactor(["hunter2"]))
+    assert stream.feed("out", "password: hun") == "password: "
+    assert stream.feed("err", "no secret here\n") == "no secret here\n"
+    assert stream.feed("out", "ter2 and more h") == "((redacted)) and more "
+    assert stream.flush(lambda k: k == "out") == {"out": "h"}
+    assert stream.flush(lambda _: True) == {}
 
 
 JSONISH = st.recursive(
