@@ -98,3 +98,28 @@ async def test_versions_of_a_deleted_resource_are_not_saved(store: Store) -> Non
     rid = await _repo(store)
     await store.destroy_pipeline("main", "p")
     assert await store.save_versions(rid, [{"ref": "a"}]) == 0
+
+
+async def test_saving_a_check_can_record_it_in_the_same_transaction(store: Store) -> None:
+    rid = await _repo(store)
+    await store.record_check(rid, error="boom")
+    assert await store.save_versions(rid, [], checked=True) == 0
+    ok = await store.resource_by_id(rid)
+    assert ok is not None and ok.check_error is None and ok.last_checked is not None
+
+
+async def test_latest_versions_answers_the_newest_of_each_resource_at_once(
+        store: Store) -> None:
+    saved = await set_pipeline(store, resources=["a", "b", "empty"])
+    ids = {}
+    for name in ("a", "b", "empty"):
+        resource = await store.resource(saved.id, name)
+        assert resource is not None
+        ids[name] = resource.id
+    await store.save_versions(ids["a"], [{"ref": "a1"}, {"ref": "a2"}])
+    await store.save_versions(ids["b"], [{"ref": "b1"}])
+    await store.save_versions(ids["a"], [{"ref": "a1"}])  # known only: nothing moves
+    await store.save_output_version(ids["b"], {"ref": "b-put"}, [])
+    assert await store.latest_versions(list(ids.values())) == {
+        ids["a"]: {"ref": "a2"}, ids["b"]: {"ref": "b-put"}}
+    assert await store.latest_versions([]) == {}

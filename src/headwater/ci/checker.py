@@ -16,13 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from headwater import log as hwlog
+from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import resource_for_check
 from headwater.ci.config.durations import parse_duration
-from headwater.ci.config.model import PipelineConfig
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, Version
 from headwater.ci.resources.types import ResourceTypes
-from headwater.store import Resource, Store
+from headwater.store import Pipeline, Resource, Store
 
 DEFAULT_CHECK_EVERY = 60.0  # Concourse's default, one minute
 DEFAULT_CHECK_TIMEOUT = 3600.0  # Concourse's default, one hour
@@ -39,7 +39,7 @@ class Checker:
         self._tick = tick
         self._limit = asyncio.Semaphore(concurrency)
         self._inflight: dict[int, asyncio.Task[int]] = {}
-        self._configs: dict[int, tuple[int, PipelineConfig]] = {}
+        self._configs = ConfigCache()
 
     async def run_forever(self) -> None:
         while True:
@@ -52,39 +52,49 @@ class Checker:
     async def check_due(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         due = []
-        for _, resource in await self._store.resources_to_check():
+        for pipeline, resource in await self._store.resources_to_check():
             every = resource.check_every
             if every is None:
                 continue
             last = resource.last_checked.timestamp() if resource.last_checked else 0.0
             if now - last >= every:
-                due.append(resource)
+                due.append((pipeline, resource))
         if due:
-            await asyncio.gather(*(self.check(r) for r in due), return_exceptions=True)
+            # One query for the versions every check starts from, not one per check.
+            latest = await self._store.latest_versions([r.id for _, r in due])
+            await asyncio.gather(*(self.check(r, pipeline=p, after=latest.get(r.id))
+                                   for p, r in due), return_exceptions=True)
 
-    async def check(self, resource: Resource, *, from_version: Version | None = None) -> int:
+    async def check(self, resource: Resource, *, from_version: Version | None = None,
+                    pipeline: Pipeline | None = None, after: Version | None = None) -> int:
         """Check one resource now; the number of new versions. A check of the same
-        resource already running is joined rather than started twice."""
+        resource already running is joined rather than started twice.
+        `from_version`: check from there (`check-resource --from`); else from `after`
+        when the caller read the newest version already, else from the newest stored.
+        `pipeline`: the resource's, when the caller has it (saves reading it again)."""
         task = self._inflight.get(resource.id)
         if task is None or from_version is not None:
-            task = asyncio.ensure_future(self._check(resource, from_version))
+            task = asyncio.ensure_future(
+                self._check(resource, from_version or after, pipeline,
+                            known=from_version is not None or after is not None))
             self._inflight[resource.id] = task
             task.add_done_callback(lambda _: self._inflight.pop(resource.id, None))
         return await asyncio.shield(task)
 
-    async def _check(self, resource: Resource, from_version: Version | None) -> int:
+    async def _check(self, resource: Resource, from_version: Version | None,
+                     pipeline: Pipeline | None, *, known: bool) -> int:
         async with self._limit:
             lines: list[str] = []
 
             async def log(text: str) -> None:
                 lines.append(text)
 
-            if from_version is None:
+            if not known:
                 latest = await self._store.versions(resource.id, limit=1)
                 from_version = latest[0].version if latest else None
             timeout = _check_timeout(resource.config)
             try:
-                source, chain = await self._resolve(resource)
+                source, chain = await self._resolve(resource, pipeline)
                 rtype = self._types.resolve(resource.type, chain)
                 async with asyncio.timeout(timeout):
                     versions = await rtype.check(source, from_version, log=log)
@@ -94,23 +104,20 @@ class Checker:
                 await self._store.record_check(resource.id, error=message)
                 _log.warning("check failed", resource=resource.name, error=message)
                 return 0
-            new = await self._store.save_versions(resource.id, versions)
-            await self._store.record_check(resource.id, error=None)
+            new = await self._store.save_versions(resource.id, versions, checked=True)
         if new:
             _log.info("new versions", resource=resource.name, count=new)
             self._on_new()
         return new
 
-    async def _resolve(self, resource: Resource) -> tuple[dict[str, Any], list[ResourceTypeRef]]:
-        pipeline = await self._store.pipeline_by_id(resource.pipeline_id)
+    async def _resolve(self, resource: Resource, pipeline: Pipeline | None,
+                       ) -> tuple[dict[str, Any], list[ResourceTypeRef]]:
+        if pipeline is None:
+            pipeline = await self._store.pipeline_by_id(resource.pipeline_id)
         if pipeline is None:
             return dict(resource.source), []
-        cached = self._configs.get(pipeline.id)
-        if cached is None or cached[0] != pipeline.version:
-            # Parsed once per pipeline version: 1,000 resources share one config.
-            cached = (pipeline.version, PipelineConfig.model_validate(pipeline.config))
-            self._configs[pipeline.id] = cached
-        return resource_for_check(cached[1], resource.name)
+        config = self._configs.get(pipeline.id, pipeline.version, pipeline.config)
+        return resource_for_check(config, resource.name)
 
 
 def _check_timeout(config: dict[str, Any]) -> float:

@@ -32,6 +32,7 @@ from headwater import log as hwlog
 from headwater.ci.build.engine import BuildContext, run_build
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
+from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import compile_job, job_inputs
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.config.model import JobConfig, PipelineConfig
@@ -78,6 +79,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        self._configs = ConfigCache()
 
     def wake(self) -> None:
         self._wake.set()
@@ -109,10 +111,12 @@ class Runner:
 
     async def tick(self) -> None:
         self._remove_old_workdirs()
-        for pipeline in await self._all_pipelines():
+        pipelines = await self._all_pipelines()
+        self._configs.forget({p.id for p in pipelines})
+        for pipeline in pipelines:
             if pipeline.paused:
                 continue
-            config = PipelineConfig.model_validate(pipeline.config)
+            config = self._configs.get(pipeline.id, pipeline.version, pipeline.config)
             jobs = await self._store.jobs(pipeline.id)
             for job in jobs:
                 if not job.paused:
@@ -132,7 +136,7 @@ class Runner:
                         shutil.rmtree(path, ignore_errors=True)
 
     async def trigger(self, pipeline: Pipeline, job: Job) -> Build:
-        config = PipelineConfig.model_validate(pipeline.config)
+        config = self._configs.get(pipeline.id, pipeline.version, pipeline.config)
         jobs = await self._store.jobs(pipeline.id)
         build = await self._schedule(pipeline, config, job, jobs, manual=True)
         assert build is not None  # manual scheduling raises TriggerError instead
@@ -159,6 +163,8 @@ class Runner:
         specs = [InputSpec(name=i.name, resource=i.resource, trigger=i.trigger,
                            passed=tuple(i.passed), every=i.every, pinned=i.pinned)
                  for i in job_inputs(config, job.name)]
+        if not manual and not any(s.trigger for s in specs):
+            return None  # nothing can trigger it: only `trigger-job` makes its builds
         resources = {r.name: r for r in await self._store.resources(pipeline.id)}
         job_ids = {j.name: j.id for j in jobs}
         versions: dict[str, list[Candidate]] = {}
@@ -303,7 +309,7 @@ class Runner:
         pipeline = await self._store.pipeline_by_id(build.pipeline_id)
         job = await self._store.job_by_id(build.job_id)
         assert pipeline is not None and job is not None
-        config = PipelineConfig.model_validate(pipeline.config)
+        config = self._configs.get(pipeline.id, pipeline.version, pipeline.config)
         versions = {i.name: i.version for i in await self._store.build_inputs(build.id)}
         plan = compile_job(config, job.name, versions)
         await self._store.set_build_plan(build.id, PLAN.dump_json(plan).decode())

@@ -45,13 +45,20 @@ class VersionsMixin:
                 .order_by(resources.c.id))
             return [(unpaused[r.pipeline_id], Resource.from_row(r)) for r in rows]
 
-    async def save_versions(self, resource_id: int, versions: list[Version]) -> int:
+    async def save_versions(self, resource_id: int, versions: list[Version], *,
+                            checked: bool = False) -> int:
         """Store what a check found (oldest first); how many versions were new. 0 too
-        when the resource was deleted while it was being checked."""
+        when the resource was deleted while it was being checked. `checked`: also
+        record a successful check, in the same transaction (`record_check`)."""
         ordered = _last_occurrences(versions)
         async with self._db.write() as conn:
             scope = await _lock_scope(conn, resource_id)
-            if scope is None or not ordered:
+            if scope is None:
+                return 0
+            if checked:
+                await conn.execute(resources.update().where(resources.c.id == resource_id)
+                                   .values(last_checked=utcnow(), check_error=None))
+            if not ordered:
                 return 0
             known = await _known(conn, resource_id, scope, list(ordered))
             new = [h for h in ordered if h not in known]
@@ -103,6 +110,27 @@ class VersionsMixin:
                  .order_by(_rv.c.check_order.desc()).limit(limit))
         async with self._db.read() as conn:
             return [ResourceVersion.from_row(r) for r in await conn.execute(query)]
+
+    async def latest_versions(self, resource_ids: list[int]) -> dict[int, Version]:
+        """The newest version of each resource (of its current scope), in one query:
+        what the checker starts each check from. Resources without any are absent."""
+        out: dict[int, Version] = {}
+        async with self._db.read() as conn:
+            for start in range(0, len(resource_ids), _CHUNK):
+                top = (sa.select(_rv.c.resource_id,
+                                 sa.func.max(_rv.c.check_order).label("top"))
+                       .join(resources, sa.and_(resources.c.id == _rv.c.resource_id,
+                                                resources.c.scope == _rv.c.scope))
+                       .where(_rv.c.resource_id.in_(resource_ids[start:start + _CHUNK]))
+                       .group_by(_rv.c.resource_id).subquery())
+                rows = await conn.execute(
+                    sa.select(_rv.c.resource_id, _rv.c.version)
+                    .join(resources, sa.and_(resources.c.id == _rv.c.resource_id,
+                                             resources.c.scope == _rv.c.scope))
+                    .join(top, sa.and_(top.c.resource_id == _rv.c.resource_id,
+                                       top.c.top == _rv.c.check_order)))
+                out.update({r.resource_id: dict(r.version) for r in rows})
+        return out
 
     async def version_id(self, resource_id: int, version: Version) -> int | None:
         query = sa.select(_rv.c.id).where(_in_scope(resource_id),
