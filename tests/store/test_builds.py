@@ -146,7 +146,7 @@ async def test_build_inputs_and_outputs_come_back_with_their_versions(store: Sto
     assert (made.name, made.version_id, made.version) == ("image", out, {"digest": "sha256:1"})
 
 
-async def test_used_input_sets_hold_every_build_of_the_job_whatever_its_status(
+async def test_used_versions_hold_every_build_of_the_job_whatever_its_status(
         store: Store) -> None:
     pid, res, jobs = await _setup(store)
     await store.save_versions(res["repo"], [{"ref": "a"}, {"ref": "b"}])
@@ -159,8 +159,11 @@ async def test_used_input_sets_hold_every_build_of_the_job_whatever_its_status(
     await store.finish_build(one.id, "failed")
     await job_build(store, pid, jobs["build"], [BuildInput("repo", res["repo"], vb)])
     await job_build(store, pid, jobs["deploy"], [BuildInput("repo", res["repo"], vb)])
-    assert await store.used_input_sets(jobs["build"]) == {
-        frozenset({("repo", va), ("img", vi)}), frozenset({("repo", vb)})}
+    assert await store.used_versions(jobs["build"], [va, vb, vi]) == {
+        "repo": {va, vb}, "img": {vi}}
+    # Only the versions asked about: a long history is not read.
+    assert await store.used_versions(jobs["build"], [vb]) == {"repo": {vb}}
+    assert await store.used_versions(jobs["deploy"], []) == {}
 
 
 async def test_passed_versions_are_inputs_and_outputs_of_succeeded_builds_only(

@@ -169,12 +169,17 @@ class Runner:
         job_ids = {j.name: j.id for j in jobs}
         versions: dict[str, list[Candidate]] = {}
         passed: dict[tuple[str, str], dict[int, set[int]]] = {}
+        # An input that takes the newest version, with no passed, pin or `every`, needs
+        # only that one: a resource's history is read only when an input needs it.
+        history = {s.resource for s in specs if s.passed or s.every or s.pinned is not None
+                   or resources[s.resource].pinned_version}
         for spec in specs:
             res = resources[spec.resource]
             if spec.resource not in versions:
                 versions[spec.resource] = [
                     Candidate(id=v.id, version=v.version)
-                    for v in await self._store.versions(res.id, limit=None)]
+                    for v in await self._store.versions(
+                        res.id, limit=None if spec.resource in history else 1)]
             for upstream in spec.passed:
                 key = (upstream, spec.resource)
                 if key not in passed:
@@ -184,10 +189,8 @@ class Runner:
         specs = [s if s.pinned is not None or not resources[s.resource].pinned_version
                  else replace(s, pinned=resources[s.resource].pinned_version)
                  for s in specs]
-        used: dict[str, set[int]] = {}
-        for combo in await self._store.used_input_sets(job.id):
-            for name, version_id in combo:
-                used.setdefault(name, set()).add(version_id)
+        used = await self._store.used_versions(
+            job.id, [c.id for candidates in versions.values() for c in candidates])
         decision = compute_inputs(specs, versions, passed, used)
         if decision.inputs is None:
             if manual:

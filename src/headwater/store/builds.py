@@ -18,13 +18,13 @@ only, since no engine runs those builds.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from headwater.store.db import Database, utcnow
+from headwater.store.db import IN_CHUNK, Database, utcnow
 from headwater.store.events import append_events
 from headwater.store.models import Build, BuildInput, BuildResource, BuildStatus
 from headwater.store.schema import (
@@ -201,18 +201,23 @@ class BuildsMixin:
 
     # -- what the scheduler asks ------------------------------------------------------
 
-    async def used_input_sets(self, job_id: int) -> set[frozenset[tuple[str, int]]]:
-        """The input sets, {(name, version id)}, of every build of the job, whatever its
-        status: a version a build already used does not trigger again."""
-        query = (sa.select(build_inputs.c.build_id, build_inputs.c.name,
-                           build_inputs.c.version_id)
-                 .join(builds, builds.c.id == build_inputs.c.build_id)
-                 .where(builds.c.job_id == job_id))
-        sets: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    async def used_versions(self, job_id: int, version_ids: Collection[int],
+                            ) -> dict[str, set[int]]:
+        """Input name -> the versions among `version_ids` that a build of the job, whatever
+        its status, used under that name: a version already used does not trigger again.
+        Only the candidates are asked about, so a long history costs nothing."""
+        out: dict[str, set[int]] = {}
+        ids = sorted(set(version_ids))
         async with self._db.read() as conn:
-            for row in await conn.execute(query):
-                sets[row.build_id].add((row.name, row.version_id))
-        return {frozenset(s) for s in sets.values()}
+            for start in range(0, len(ids), IN_CHUNK):
+                rows = await conn.execute(
+                    sa.select(build_inputs.c.name, build_inputs.c.version_id).distinct()
+                    .join(builds, builds.c.id == build_inputs.c.build_id)
+                    .where(builds.c.job_id == job_id,
+                           build_inputs.c.version_id.in_(ids[start:start + IN_CHUNK])))
+                for name, version_id in rows:
+                    out.setdefault(name, set()).add(version_id)
+        return out
 
     async def passed_versions(self, job_id: int, resource_id: int) -> dict[int, set[int]]:
         """Versions of the resource that went through the job (Concourse's `passed`):

@@ -72,6 +72,9 @@ def database_url(url: str | None, data_dir: Path) -> sa.URL:
                      "postgresql://user@host/db (PostgreSQL) or sqlite:///path/to/file.db")
 
 
+IN_CHUNK = 500  # bound the parameters of an IN (...) list
+
+
 class Database:
     """An async engine and the two ways to use it: `read()` and `write()`."""
 

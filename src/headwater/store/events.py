@@ -19,12 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from headwater.store.db import Database, utcnow
+from headwater.store.db import IN_CHUNK, Database, utcnow
 from headwater.store.models import BuildStatus, Event
 from headwater.store.retention import BuildSummary, builds_to_reap
 from headwater.store.schema import build_events, builds
-
-_CHUNK = 500
 
 
 class EventsMixin:
@@ -65,8 +63,8 @@ class EventsMixin:
             summaries = [BuildSummary(r.id, BuildStatus(r.status), r.end_time) for r in rows]
         reap = builds_to_reap(summaries, keep_builds=keep_builds, keep_days=keep_days,
                               min_succeeded=min_succeeded, now=now)
-        for start in range(0, len(reap), _CHUNK):
-            chunk = reap[start:start + _CHUNK]
+        for start in range(0, len(reap), IN_CHUNK):
+            chunk = reap[start:start + IN_CHUNK]
             async with self._db.write() as conn:
                 await conn.execute(build_events.delete()
                                    .where(build_events.c.build_id.in_(chunk)))

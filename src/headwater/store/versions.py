@@ -21,11 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from headwater.store.db import Database, utcnow
+from headwater.store.db import IN_CHUNK, Database, utcnow
 from headwater.store.models import Pipeline, Resource, ResourceVersion, Version, digest
 from headwater.store.schema import pipelines, resource_versions, resources
-
-_CHUNK = 500  # bound the parameters of an IN (...) list
 
 _rv = resource_versions
 
@@ -116,12 +114,12 @@ class VersionsMixin:
         what the checker starts each check from. Resources without any are absent."""
         out: dict[int, Version] = {}
         async with self._db.read() as conn:
-            for start in range(0, len(resource_ids), _CHUNK):
+            for start in range(0, len(resource_ids), IN_CHUNK):
                 top = (sa.select(_rv.c.resource_id,
                                  sa.func.max(_rv.c.check_order).label("top"))
                        .join(resources, sa.and_(resources.c.id == _rv.c.resource_id,
                                                 resources.c.scope == _rv.c.scope))
-                       .where(_rv.c.resource_id.in_(resource_ids[start:start + _CHUNK]))
+                       .where(_rv.c.resource_id.in_(resource_ids[start:start + IN_CHUNK]))
                        .group_by(_rv.c.resource_id).subquery())
                 rows = await conn.execute(
                     sa.select(_rv.c.resource_id, _rv.c.version)
@@ -173,11 +171,11 @@ async def _lock_scope(conn: AsyncConnection, resource_id: int) -> str | None:
 async def _known(conn: AsyncConnection, resource_id: int, scope: str,
                  keys: list[str]) -> dict[str, int]:
     known: dict[str, int] = {}
-    for start in range(0, len(keys), _CHUNK):
+    for start in range(0, len(keys), IN_CHUNK):
         rows = await conn.execute(
             sa.select(_rv.c.version_hash, _rv.c.id)
             .where(_rv.c.resource_id == resource_id, _rv.c.scope == scope,
-                   _rv.c.version_hash.in_(keys[start:start + _CHUNK])))
+                   _rv.c.version_hash.in_(keys[start:start + IN_CHUNK])))
         known.update({r.version_hash: r.id for r in rows})
     return known
 
