@@ -121,7 +121,7 @@ class Runner:
             for job in jobs:
                 if not job.paused:
                     await self._schedule(pipeline, config, job, jobs, manual=False)
-        await self._start_pending()
+        await self._start_pending(paused={p.id for p in pipelines if p.paused})
 
     def _remove_old_workdirs(self) -> None:
         # One-off builds keep theirs for `execute -o` to download; an hour is plenty.
@@ -209,13 +209,12 @@ class Runner:
                   manual=manual)
         return build
 
-    async def _start_pending(self) -> None:
+    async def _start_pending(self, *, paused: set[int]) -> None:
         pending = await self._store.pending_builds()
         if not pending:
             return
         # As Concourse: a paused pipeline or job holds its pending builds (a manual
         # trigger included) until it is unpaused.
-        paused = {p.id for p in await self._all_pipelines() if p.paused}
         pending = [b for b in pending if b.pipeline_id not in paused]
         limits: dict[str, JobLimits] = {}
         running: dict[str, int] = {}
@@ -338,19 +337,23 @@ class StoreDelegate:
             # Output comes in chunks: a secret cut in two is held until it is whole.
             text = self._stream.feed((origin.get("id"), origin.get("source")),
                                      str(payload.get("payload", "")))
-            if not text:
-                return
-            payload = {**payload, "payload": text}
-        else:  # the step (or the build) goes on: what its output held back is shown
-            step = origin.get("id")
-            held = self._stream.flush(lambda k: step is None or k[0] == step)
-            for (step_id, source), text in held.items():
-                await self._store_event("log", {"origin": {"id": step_id, "source": source},
-                                                "payload": text})
+            if text:
+                await self._store_event(type, payload, text=text)
+            return
+        # The step (or the build) goes on: what its output held back is shown first.
+        step = origin.get("id")
+        held = self._stream.flush(lambda k: step is None or k[0] == step)
+        for (step_id, source), held_text in held.items():
+            await self._store_event("log", {"origin": {"id": step_id, "source": source}},
+                                    text=held_text)
         await self._store_event(type, payload)
 
-    async def _store_event(self, type: str, payload: dict[str, Any]) -> None:
+    async def _store_event(self, type: str, payload: dict[str, Any], *,
+                           text: str | None = None) -> None:
+        """`text`: a log event's output, redacted already by the stream redactor."""
         payload = self._redact.redact_obj({**payload, "time": time.time()})
+        if text is not None:
+            payload["payload"] = text
         seq = await self._store.add_event(self._build.id, type, payload)
         self._hub.publish(self._build.id, Event(seq=seq, type=type, payload=payload))
 

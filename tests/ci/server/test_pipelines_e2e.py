@@ -204,11 +204,17 @@ def test_a_secret_var_is_redacted_in_logs_and_answers(ci_server: Server, fly: Fl
             params: {PASSWORD: ((password))}
             config:
               platform: linux
-              run: {path: sh, args: [-c, 'echo "the password is $PASSWORD"']}
+              run:
+                path: sh
+                # The second line writes the secret in two pieces, a pause apart: two
+                # chunks of output, each holding half of it.
+                args: [-c, 'echo "the password is $PASSWORD";
+                            printf "again: hunter"; sleep 0.5; printf "2-s3cret!\n"']
         """, "-v", "password=hunter2-s3cret")
     code, out = fly("trigger-job", "-j", "secret/j", "-w")
     assert code == 0, out
     assert "the password is ((redacted))" in out and "hunter2-s3cret" not in out
+    assert "again: ((redacted))!" in out
     code, out = fly("get-pipeline", "-p", "secret", "--json")
     assert code == 0 and "hunter2-s3cret" not in out and "((password))" in out
     with ci_server.api() as api:
