@@ -104,6 +104,11 @@ class Checker:
                 await self._store.record_check(resource.id, error=message)
                 _log.warning("check failed", resource=resource.name, error=message)
                 return 0
+            except Exception as e:  # a bug of ours: shown on the resource, not swallowed
+                _log.exception("check broke", resource=resource.name)
+                await self._store.record_check(resource.id,
+                                               error=f"headwater error: {type(e).__name__}: {e}")
+                return 0
             new = await self._store.save_versions(resource.id, versions, checked=True)
         if new:
             _log.info("new versions", resource=resource.name, count=new)

@@ -220,9 +220,13 @@ def _unpack_into(target: Path, layers: list[bytes], env: Mapping[str, str]) -> N
             if not path.exists() and not path.is_symlink():
                 path.touch()
         (work / _CONFIG).write_text(json.dumps(dict(env)))
-        if target.exists():  # a previous, incomplete pull
-            shutil.rmtree(target)
-        work.rename(target)
+        if target.exists() and not (target / _CONFIG).exists():  # an incomplete pull
+            _force_rmtree(target)
+        try:
+            work.rename(target)
+        except OSError as e:
+            if not (target / _CONFIG).exists():  # not another server's complete pull
+                raise ResourceError(f"storing the image under {target}: {e}") from None
     finally:
         if work.exists():
             _force_rmtree(work)
