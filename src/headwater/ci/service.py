@@ -107,6 +107,13 @@ class CI:
             raise NotFound(f"job {pipeline_name}/{job_name} not found")
         return pipeline, job
 
+    async def pause_job(self, team: str, pipeline_name: str, job_name: str,
+                        paused: bool) -> None:
+        """A paused job gets no new builds and its pending ones wait (as Concourse)."""
+        _, job = await self.job(team, pipeline_name, job_name)
+        await self.store.set_job_paused(job.id, paused)
+        self.runner.wake()
+
     async def trigger(self, team: str, pipeline_name: str, job_name: str) -> Build:
         pipeline, job = await self.job(team, pipeline_name, job_name)
         if job.config.get("disable_manual_trigger"):

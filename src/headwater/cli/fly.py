@@ -3,7 +3,8 @@
     headwater -t local login -c URL --token T
     headwater -t local set-pipeline -p P -c FILE [-v k=v] [-y k=yaml] [-l vars.yml]
     headwater -t local pipelines | get-pipeline | pause-pipeline | unpause-pipeline
-    headwater -t local destroy-pipeline | trigger-job -j P/J [-w] | builds | watch
+    headwater -t local destroy-pipeline | jobs -p P | pause-job | unpause-job -j P/J
+    headwater -t local trigger-job -j P/J [-w] | builds | watch
     headwater -t local check-resource -r P/R | execute -c task.yml -i n=dir [-o n=dir]
     headwater -t local abort-build -j P/J -b N
 
@@ -174,6 +175,38 @@ def pause_pipeline(ctx: typer.Context, pipeline: Pipeline) -> None:
 def unpause_pipeline(ctx: typer.Context, pipeline: Pipeline) -> None:
     """Unpause a pipeline."""
     _pause(ctx, pipeline, "unpause")
+
+
+def _pause_job(ctx: typer.Context, job: str, verb: str) -> None:
+    p, j = _split(job, "--job")
+    with _api(ctx) as api:
+        _call(api.request, "PUT", api.team(f"/pipelines/{p}/jobs/{j}/{verb}"))
+    out.print(f"{verb}d '{j}'")
+
+
+def pause_job(ctx: typer.Context, job: JobFlag) -> None:
+    """Pause a job: no new builds, and its pending builds wait."""
+    _pause_job(ctx, job, "pause")
+
+
+def unpause_job(ctx: typer.Context, job: JobFlag) -> None:
+    """Unpause a job."""
+    _pause_job(ctx, job, "unpause")
+
+
+def jobs(ctx: typer.Context, pipeline: Pipeline, as_json: JsonFlag = False) -> None:
+    """List a pipeline's jobs, whether they are paused, and their latest build."""
+    with _api(ctx) as api:
+        rows = _call(api.get, api.team(f"/pipelines/{pipeline}/jobs"))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "paused", "latest build", "status", box=None)
+    for row in rows:
+        latest = row.get("finished_build") or {}
+        table.add_row(row["name"], "yes" if row["paused"] else "no",
+                      str(latest.get("name", "n/a")), str(latest.get("status", "n/a")))
+    out.print(table)
 
 
 def destroy_pipeline(ctx: typer.Context, pipeline: Pipeline,
@@ -379,7 +412,9 @@ def register(app: typer.Typer) -> None:
                      ("login", login), ("set-pipeline", set_pipeline),
                      ("pipelines", pipelines), ("get-pipeline", get_pipeline),
                      ("pause-pipeline", pause_pipeline), ("unpause-pipeline", unpause_pipeline),
-                     ("destroy-pipeline", destroy_pipeline), ("trigger-job", trigger_job),
+                     ("destroy-pipeline", destroy_pipeline), ("jobs", jobs),
+                     ("pause-job", pause_job), ("unpause-job", unpause_job),
+                     ("trigger-job", trigger_job),
                      ("builds", builds), ("watch", watch), ("check-resource", check_resource),
                      ("execute", execute), ("abort-build", abort_build)]
     for name, fn in verbs:

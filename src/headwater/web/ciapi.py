@@ -145,6 +145,16 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
                         "finished_build": _build(latest[0]) if latest else None})
         return out
 
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/pause", dependencies=deps)
+    async def pause_job(team: str, name: str, job: str) -> Response:
+        await ci.pause_job(team, name, job, True)
+        return Response(status_code=200)
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/unpause", dependencies=deps)
+    async def unpause_job(team: str, name: str, job: str) -> Response:
+        await ci.pause_job(team, name, job, False)
+        return Response(status_code=200)
+
     @routes.post("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/builds", dependencies=deps)
     async def trigger(team: str, name: str, job: str) -> dict[str, Any]:
         return _build(await ci.trigger(team, name, job))

@@ -417,3 +417,32 @@ def test_a_paused_pipeline_holds_its_pending_builds_until_unpaused(
     code, out = fly("unpause-pipeline", "-p", "held")
     assert code == 0, out
     assert [b["status"] for b in _finished(fly, "held/j")] == ["succeeded"]
+
+
+def test_a_paused_job_holds_its_builds_and_jobs_shows_it(ci_server: Server, fly: Fly,
+                                                          tmp_path: Path) -> None:
+    _set(fly, tmp_path, "jp", """
+        jobs:
+        - name: j
+          plan:
+          - task: t
+            config:
+              platform: linux
+              run: {path: "true"}
+        """)
+    code, out = fly("pause-job", "-j", "jp/j")
+    assert code == 0 and "paused 'j'" in out, out
+    code, out = fly("jobs", "-p", "jp", "--json")
+    assert code == 0 and [(j["name"], j["paused"]) for j in json.loads(out)] == [("j", True)]
+    code, out = fly("trigger-job", "-j", "jp/j")
+    assert code == 0, out
+    for _ in range(3):  # three scheduler ticks of 1 s: still pending
+        time.sleep(1.0)
+        assert [b["status"] for b in _builds(fly, "jp/j")] == ["pending"]
+    code, out = fly("unpause-job", "-j", "jp/j")
+    assert code == 0, out
+    assert [b["status"] for b in _finished(fly, "jp/j")] == ["succeeded"]
+    code, out = fly("jobs", "-p", "jp")
+    assert code == 0 and "succeeded" in out and "no" in out, out
+    code, out = fly("pause-job", "-j", "jp/nope")
+    assert code == 2 and "job jp/nope not found" in out, out
