@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from headwater.store import Store, StoreError
-from headwater.store.db import database_url
+from headwater.store.db import _MIGRATIONS, database_url
 from headwater.store.schema import metadata
 from tests.store.conftest import Target
 
@@ -38,7 +40,7 @@ async def test_opening_again_keeps_the_data_and_migrates_nothing(target: Target,
         async with again._db.read() as conn:
             head = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
                     ).scalars().all()
-        assert head == ["0001"]
+        assert head == ["0002"]
     finally:
         await again.close()
 
@@ -77,3 +79,33 @@ def test_unsupported_database_urls_are_refused_with_what_to_use(url: str,
                                                                 tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="postgresql://"):
         database_url(url, tmp_path)
+
+
+async def test_a_database_at_0001_upgrades_to_head_keeping_its_data(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'headwater.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        now = "2026-01-01 00:00:00"
+        conn.exec_driver_sql(
+            "INSERT INTO pipelines (id, team, name, paused, version, config, config_text, "
+            f"redact, created_at, updated_at) VALUES (1, 'main', 'p', 0, 1, '{{}}', '', "
+            f"'[]', '{now}', '{now}')")
+        conn.exec_driver_sql(
+            "INSERT INTO resources (id, pipeline_id, name, active, type, source, scope, "
+            "config) VALUES (1, 1, 'repo', 1, 'git', '{}', 's', '{}')")
+        conn.exec_driver_sql(
+            "INSERT INTO resource_versions (resource_id, scope, version_hash, version, "
+            f"metadata, check_order, created_at) VALUES (1, 's', 'h', '{{\"ref\": \"a\"}}', "
+            f"'[]', 1, '{now}')")
+    engine.dispose()
+    store = await Store.open(None, data_dir=tmp_path)
+    try:
+        repo = await store.resource_by_id(1)
+        assert repo is not None and repo.api_pinned_version is None and repo.pin is None
+        assert [v.version for v in await store.versions(1)] == [{"ref": "a"}]
+    finally:
+        await store.close()

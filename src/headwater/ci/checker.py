@@ -69,14 +69,15 @@ class Checker:
                     pipeline: Pipeline | None = None, after: Version | None = None) -> int:
         """Check one resource now; the number of new versions. A check of the same
         resource already running is joined rather than started twice.
-        `from_version`: check from there (`check-resource --from`); else from `after`
-        when the caller read the newest version already, else from the newest stored.
-        `pipeline`: the resource's, when the caller has it (saves reading it again)."""
+        `from_version`: check from there (`check-resource --from`); else, as Concourse,
+        from the pinned version of a pinned resource (so that version is stored); else
+        from `after` when the caller read the newest version already, else from the
+        newest stored. `pipeline`: the resource's, when the caller has it."""
+        start = next((v for v in (from_version, resource.pin, after) if v is not None), None)
         task = self._inflight.get(resource.id)
         if task is None or from_version is not None:
-            task = asyncio.ensure_future(
-                self._check(resource, from_version or after, pipeline,
-                            known=from_version is not None or after is not None))
+            task = asyncio.ensure_future(self._check(
+                resource, start, pipeline, known=start is not None or after is not None))
             self._inflight[resource.id] = task
             task.add_done_callback(lambda _: self._inflight.pop(resource.id, None))
         return await asyncio.shield(task)

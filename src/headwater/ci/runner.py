@@ -172,7 +172,7 @@ class Runner:
         # An input that takes the newest version, with no passed, pin or `every`, needs
         # only that one: a resource's history is read only when an input needs it.
         history = {s.resource for s in specs if s.passed or s.every or s.pinned is not None
-                   or resources[s.resource].pinned_version}
+                   or resources[s.resource].pin}
         for spec in specs:
             res = resources[spec.resource]
             if spec.resource not in versions:
@@ -186,8 +186,8 @@ class Runner:
                     passed[key] = await self._store.passed_versions(job_ids[upstream],
                                                                     res.id)
         # A pin on the resource applies to every get without a version of its own.
-        specs = [s if s.pinned is not None or not resources[s.resource].pinned_version
-                 else replace(s, pinned=resources[s.resource].pinned_version)
+        specs = [s if s.pinned is not None or not resources[s.resource].pin
+                 else replace(s, pinned=resources[s.resource].pin)
                  for s in specs]
         used = await self._store.used_versions(
             job.id, [c.id for candidates in versions.values() for c in candidates])

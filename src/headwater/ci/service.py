@@ -21,6 +21,7 @@ from headwater.ci.checker import Checker
 from headwater.ci.events import END, Event, Hub
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
+from headwater.ci.resources.base import Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings, TriggerError
 from headwater.store import Build, Job, Pipeline, Resource, ResourceVersion, Store
@@ -165,6 +166,31 @@ class CI:
         resource = await self.store.resource(pipeline.id, name)
         if resource is None:
             raise NotFound(f"resource {pipeline_name}/{name} not found")
+        return pipeline, resource
+
+    async def pin(self, team: str, pipeline_name: str, name: str, version_id: int,
+                  comment: str | None) -> Version:
+        """`pin-resource`: every get of the resource uses this version from now on."""
+        _, resource = await self._unpinnable(team, pipeline_name, name)
+        version = await self.store.pin(resource.id, version_id, comment)
+        if version is None:
+            raise NotFound(f"resource {pipeline_name}/{name} has no version with id "
+                           f"{version_id}")
+        self.runner.wake()
+        return version
+
+    async def unpin(self, team: str, pipeline_name: str, name: str) -> None:
+        _, resource = await self._unpinnable(team, pipeline_name, name)
+        await self.store.unpin(resource.id)
+        self.runner.wake()
+
+    async def _unpinnable(self, team: str, pipeline_name: str, name: str,
+                          ) -> tuple[Pipeline, Resource]:
+        pipeline, resource = await self.resource(team, pipeline_name, name)
+        if resource.pinned_version:
+            raise Conflict(f"resource {pipeline_name}/{name} is pinned to "
+                           f"{resource.pinned_version} in the pipeline config: change the "
+                           "config's `version:` instead")
         return pipeline, resource
 
     async def check(self, team: str, pipeline_name: str, name: str,

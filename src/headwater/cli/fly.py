@@ -5,7 +5,8 @@
     headwater -t local pipelines | get-pipeline | pause-pipeline | unpause-pipeline
     headwater -t local destroy-pipeline | jobs -p P | pause-job | unpause-job -j P/J
     headwater -t local trigger-job -j P/J [-w] | builds | watch
-    headwater -t local check-resource -r P/R | execute -c task.yml -i n=dir [-o n=dir]
+    headwater -t local check-resource | pin-resource -v k:v | unpin-resource -r P/R
+    headwater -t local resources -p P | execute -c task.yml -i n=dir [-o n=dir]
     headwater -t local abort-build -j P/J -b N
 
 Exit codes are fly's: 0 succeeded, 1 failed, 2 errored (and any error of the command
@@ -38,6 +39,7 @@ EXIT_ERRORED = 2
 
 Pipeline = Annotated[str, typer.Option("-p", "--pipeline", help="The pipeline's name.")]
 JobFlag = Annotated[str, typer.Option("-j", "--job", help="PIPELINE/JOB")]
+ResourceFlag = Annotated[str, typer.Option("-r", "--resource", help="PIPELINE/RESOURCE")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 VarFlag = Annotated[list[str] | None, typer.Option("-v", "--var", help="k=v (a string)")]
 YamlVarFlag = Annotated[list[str] | None, typer.Option("-y", "--yaml-var", help="k=yaml")]
@@ -138,17 +140,28 @@ def _where(path: Path, d: dict[str, Any]) -> str:
     return f"{path}:{line}{d['path']}: {d['message']}"
 
 
-def pipelines(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List the pipelines."""
+def _listing(ctx: typer.Context, path: str, as_json: bool, columns: list[str],
+             cells: Callable[[dict[str, Any]], list[str]]) -> None:
+    """GET a team's list: JSON for scripts, or a table of `columns` for people."""
     with _api(ctx) as api:
-        rows = _call(api.get, api.team("/pipelines"))
+        rows = _call(api.get, api.team(path))
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("name", "paused", "version", box=None)
-    for p in rows:
-        table.add_row(p["name"], "yes" if p["paused"] else "no", str(p["version"]))
+    table = Table(*columns, box=None)
+    for row in rows:
+        table.add_row(*cells(row))
     out.print(table)
+
+
+def _yes(value: object) -> str:
+    return "yes" if value else "no"
+
+
+def pipelines(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List the pipelines."""
+    _listing(ctx, "/pipelines", as_json, ["name", "paused", "version"],
+             lambda p: [p["name"], _yes(p["paused"]), str(p["version"])])
 
 
 def get_pipeline(ctx: typer.Context, pipeline: Pipeline, as_json: JsonFlag = False) -> None:
@@ -196,17 +209,14 @@ def unpause_job(ctx: typer.Context, job: JobFlag) -> None:
 
 def jobs(ctx: typer.Context, pipeline: Pipeline, as_json: JsonFlag = False) -> None:
     """List a pipeline's jobs, whether they are paused, and their latest build."""
-    with _api(ctx) as api:
-        rows = _call(api.get, api.team(f"/pipelines/{pipeline}/jobs"))
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table("name", "paused", "latest build", "status", box=None)
-    for row in rows:
+
+    def cells(row: dict[str, Any]) -> list[str]:
         latest = row.get("finished_build") or {}
-        table.add_row(row["name"], "yes" if row["paused"] else "no",
-                      str(latest.get("name", "n/a")), str(latest.get("status", "n/a")))
-    out.print(table)
+        return [row["name"], _yes(row["paused"]), str(latest.get("name", "n/a")),
+                str(latest.get("status", "n/a"))]
+
+    _listing(ctx, f"/pipelines/{pipeline}/jobs", as_json,
+             ["name", "paused", "latest build", "status"], cells)
 
 
 def destroy_pipeline(ctx: typer.Context, pipeline: Pipeline,
@@ -326,9 +336,7 @@ def _watch(api: Api, build_id: int, *, timestamps: bool = False) -> int:
     return EXIT.get(status, EXIT_ERRORED)
 
 
-def check_resource(ctx: typer.Context,
-                   resource: Annotated[str, typer.Option("-r", "--resource",
-                                                         help="PIPELINE/RESOURCE")],
+def check_resource(ctx: typer.Context, resource: ResourceFlag,
                    from_: Annotated[list[str] | None, typer.Option(
                        "-f", "--from", help="check from this version (k:v)")] = None,
                    ) -> None:
@@ -336,7 +344,7 @@ def check_resource(ctx: typer.Context,
     p, r = _split(resource, "--resource")
     body = None
     if from_:
-        body = {"from": dict(item.split(":", 1) for item in from_ if ":" in item)}
+        body = {"from": _version_items(from_, "--from")}
     with _api(ctx) as api:
         result = _call(api.request, "POST", api.team(f"/pipelines/{p}/resources/{r}/check"),
                        json=body)
@@ -348,6 +356,51 @@ def check_resource(ctx: typer.Context,
     for v in versions:
         out.print("  " + ", ".join(f"{k}: {val}" for k, val in v["version"].items()),
                   markup=False)
+
+
+def _version_items(items: list[str], flag: str) -> dict[str, str]:
+    bad = [item for item in items if ":" not in item]
+    if bad:
+        _fail(f"{flag} {bad[0]!r}: write a version field as key:value, e.g. ref:abc123")
+    return dict(item.split(":", 1) for item in items)
+
+
+def pin_resource(ctx: typer.Context, resource: ResourceFlag,
+                 version: Annotated[list[str], typer.Option(
+                     "-v", "--version", help="key:value of the version (repeatable)")],
+                 comment: Annotated[str | None, typer.Option("-c", "--comment")] = None,
+                 ) -> None:
+    """Pin a resource to one of its versions: every get of it uses that one."""
+    p, r = _split(resource, "--resource")
+    wanted = _version_items(version, "--version")
+    with _api(ctx) as api:
+        versions = _call(api.get, api.team(f"/pipelines/{p}/resources/{r}/versions"),
+                         params={"limit": 10000})
+        match = next((v for v in versions
+                      if all(v["version"].get(k) == val for k, val in wanted.items())), None)
+        if match is None:
+            _fail(f"could not find version matching {json.dumps(wanted)} in {p}/{r}")
+        body = {"pin_comment": comment} if comment is not None else None
+        _call(api.request, "PUT",
+              api.team(f"/pipelines/{p}/resources/{r}/versions/{match['id']}/pin"), json=body)
+    out.print(f"pinned '{p}/{r}' with version {json.dumps(match['version'])}", markup=False)
+
+
+def unpin_resource(ctx: typer.Context, resource: ResourceFlag) -> None:
+    """Unpin a resource pinned with pin-resource."""
+    p, r = _split(resource, "--resource")
+    with _api(ctx) as api:
+        _call(api.request, "PUT", api.team(f"/pipelines/{p}/resources/{r}/unpin"))
+    out.print(f"unpinned '{p}/{r}'")
+
+
+def resources(ctx: typer.Context, pipeline: Pipeline, as_json: JsonFlag = False) -> None:
+    """List a pipeline's resources: type, pin, the last check's error."""
+    _listing(ctx, f"/pipelines/{pipeline}/resources", as_json,
+             ["name", "type", "pinned", "check error"],
+             lambda r: [r["name"], r["type"],
+                        json.dumps(r["pinned_version"]) if r["pinned_version"] else "n/a",
+                        r["check_error"] or ""])
 
 
 def _tar(directory: Path) -> bytes:
@@ -416,6 +469,8 @@ def register(app: typer.Typer) -> None:
                      ("pause-job", pause_job), ("unpause-job", unpause_job),
                      ("trigger-job", trigger_job),
                      ("builds", builds), ("watch", watch), ("check-resource", check_resource),
+                     ("resources", resources), ("pin-resource", pin_resource),
+                     ("unpin-resource", unpin_resource),
                      ("execute", execute), ("abort-build", abort_build)]
     for name, fn in verbs:
         app.command(name)(fn)

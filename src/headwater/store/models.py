@@ -128,6 +128,14 @@ class Resource:
     last_checked: datetime | None
     check_error: str | None
     config: dict[str, Any]
+    api_pinned_version: Version | None = None
+    pin_comment: str | None = None
+
+    @property
+    def pin(self) -> Version | None:
+        """The version every get of the resource uses: the config's `version:` (it wins,
+        as in Concourse), else the one pinned through the API."""
+        return self.pinned_version or self.api_pinned_version
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> Resource:
@@ -136,7 +144,8 @@ class Resource:
                    source=m["source"], check_every=m["check_every"],
                    webhook_token=m["webhook_token"], pinned_version=m["pinned_version"],
                    last_checked=m["last_checked"], check_error=m["check_error"],
-                   config=m["config"])
+                   config=m["config"], api_pinned_version=m["api_pinned_version"],
+                   pin_comment=m["pin_comment"])
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,9 @@ async def _save_resources(conn: AsyncConnection, pipeline_id: int,
             await conn.execute(resources.insert().values(
                 pipeline_id=pipeline_id, name=spec.name, **values))
             continue
-        if old.scope != scope:  # a new version history: check it now
-            values |= {"last_checked": None, "check_error": None}
+        if old.scope != scope:  # a new version history: check it now, old pins go
+            values |= {"last_checked": None, "check_error": None,
+                       "api_pinned_version": None, "pin_comment": None}
         await conn.execute(resources.update().where(resources.c.id == old.id).values(values))
     await _deactivate(conn, resources, pipeline_id, [s.name for s in specs])
 

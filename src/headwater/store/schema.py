@@ -97,10 +97,12 @@ resources = sa.Table(
     sa.Column("scope", sa.String(64), nullable=False),  # sha256 of type + source
     sa.Column("check_every", sa.Float, nullable=True),  # seconds; NULL: never
     sa.Column("webhook_token", sa.String(255), nullable=True),
-    sa.Column("pinned_version", sa.JSON, nullable=True),
+    sa.Column("pinned_version", sa.JSON, nullable=True),  # the config's `version:`
     sa.Column("config", sa.JSON, nullable=False),
     sa.Column("last_checked", UTCDateTime, nullable=True),
     sa.Column("check_error", sa.Text, nullable=True),
+    sa.Column("api_pinned_version", sa.JSON, nullable=True),  # `pin-resource`
+    sa.Column("pin_comment", sa.Text, nullable=True),
     sa.UniqueConstraint("pipeline_id", "name"),
 )
 

@@ -101,6 +101,27 @@ class VersionsMixin:
             await conn.execute(resources.update().where(resources.c.id == resource_id)
                                .values(last_checked=utcnow(), check_error=error))
 
+    async def pin(self, resource_id: int, version_id: int,
+                  comment: str | None = None) -> Version | None:
+        """Pin the resource to one of its versions through the API; the version pinned,
+        or None when it is not in the resource's current history (nothing changes)."""
+        async with self._db.write() as conn:
+            row = (await conn.execute(sa.select(_rv.c.version)
+                                      .where(_rv.c.id == version_id,
+                                             _in_scope(resource_id)))).one_or_none()
+            if row is None:
+                return None
+            version = dict(row.version)
+            await conn.execute(resources.update().where(resources.c.id == resource_id)
+                               .values(api_pinned_version=version, pin_comment=comment))
+            return version
+
+    async def unpin(self, resource_id: int) -> None:
+        """Drop the API pin (the config's `version:` is the config's)."""
+        async with self._db.write() as conn:
+            await conn.execute(resources.update().where(resources.c.id == resource_id)
+                               .values(api_pinned_version=None, pin_comment=None))
+
     async def versions(self, resource_id: int, *, limit: int | None = 100,
                        ) -> list[ResourceVersion]:
         """The versions of the resource's current scope, newest first."""

@@ -233,6 +233,29 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
         return {"name": res.name, "check_error": res.check_error,
                 "last_checked": _time(res.last_checked)}
 
+    @routes.get("/api/v1/teams/{team}/pipelines/{name}/resources", dependencies=deps)
+    async def resources(team: str, name: str) -> list[dict[str, Any]]:
+        p = await ci.pipeline(team, name)
+        return [{"id": r.id, "name": r.name, "type": r.type, "pinned_version": r.pin,
+                 "pinned_in_config": bool(r.pinned_version), "pin_comment": r.pin_comment,
+                 "check_error": r.check_error, "last_checked": _time(r.last_checked)}
+                for r in await ci.store.resources(p.id)]
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/resources/{resource}/versions/"
+                "{version_id}/pin", dependencies=deps)
+    async def pin(team: str, name: str, resource: str, version_id: int,
+                  body: dict[str, Any] | None = None) -> dict[str, Any]:
+        comment = (body or {}).get("pin_comment")
+        version = await ci.pin(team, name, resource, version_id,
+                               str(comment) if comment is not None else None)
+        return {"pinned_version": version}
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/resources/{resource}/unpin",
+                dependencies=deps)
+    async def unpin(team: str, name: str, resource: str) -> Response:
+        await ci.unpin(team, name, resource)
+        return Response(status_code=200)
+
     @routes.get("/api/v1/teams/{team}/pipelines/{name}/resources/{resource}/versions",
                 dependencies=deps)
     async def versions(team: str, name: str, resource: str,

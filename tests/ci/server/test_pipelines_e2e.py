@@ -446,3 +446,60 @@ def test_a_paused_job_holds_its_builds_and_jobs_shows_it(ci_server: Server, fly:
     assert code == 0 and "succeeded" in out and "no" in out, out
     code, out = fly("pause-job", "-j", "jp/nope")
     assert code == 2 and "job jp/nope not found" in out, out
+
+
+def test_pin_resource_makes_builds_use_that_version_until_unpinned(
+        ci_server: Server, fly: Fly, tmp_path: Path) -> None:
+    write_type(ci_server, "file", FILE_TYPE)
+    versions = tmp_path / "versions"
+    versions.write_text("1.0.0\n")
+    _set(fly, tmp_path, "pins", f"""
+        resources:
+        - name: src
+          type: file
+          source: {{file: {versions}}}
+        - name: fixed
+          type: file
+          source: {{file: {versions}}}
+          version: {{v: 1.0.0}}
+        jobs:
+        - name: show
+          plan:
+          - get: src
+          - get: fixed
+          - task: t
+            config:
+              platform: linux
+              inputs: [{{name: src}}]
+              run: {{path: sh, args: [-c, 'echo "using $(cat src/version)"']}}
+        """)
+    code, out = fly("check-resource", "-r", "pins/src")
+    assert code == 0, out
+    with versions.open("a") as f:
+        f.write("1.0.1\n")
+    code, out = fly("check-resource", "-r", "pins/src")
+    assert code == 0 and "1.0.1" in out, out
+    # A resource pinned in its config is checked from its pin: that version is stored.
+    code, out = fly("check-resource", "-r", "pins/fixed")
+    assert code == 0 and "v: 1.0.0" in out, out
+
+    code, out = fly("pin-resource", "-r", "pins/src", "-v", "v:1.0.0", "-c", "rollback")
+    assert code == 0 and 'pinned \'pins/src\' with version {"v": "1.0.0"}' in out, out
+    code, out = fly("resources", "-p", "pins", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["src"]["pinned_version"] == {"v": "1.0.0"}
+    assert rows["src"]["pin_comment"] == "rollback" and not rows["src"]["pinned_in_config"]
+    code, out = fly("trigger-job", "-j", "pins/show", "-w")
+    assert code == 0 and "using 1.0.0" in out, out
+
+    code, out = fly("unpin-resource", "-r", "pins/src")
+    assert code == 0, out
+    code, out = fly("trigger-job", "-j", "pins/show", "-w")
+    assert code == 0 and "using 1.0.1" in out, out
+
+    code, out = fly("pin-resource", "-r", "pins/src", "-v", "v:9.9.9")
+    assert code == 2 and 'could not find version matching {"v": "9.9.9"}' in out, out
+    code, out = fly("pin-resource", "-r", "pins/fixed", "-v", "v:1.0.0")
+    assert code == 2 and "pinned to {'v': '1.0.0'} in the pipeline config" in out, out
+    code, out = fly("pin-resource", "-r", "pins/src", "-v", "no-colon")
+    assert code == 2 and "write a version field as key:value" in out, out
