@@ -127,6 +127,23 @@ class Retry(_Node):
     attempts: int
 
 
+class AcrossVar(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    var: str
+    values: list[Any]
+    max_in_flight: int | None = 1  # None: all at once
+
+
+class Across(_Node):
+    """`across`: `step` once per combination of the vars' values (the first var varies
+    slowest), each with the values as local vars `((.:var))`, in a scope of its own."""
+
+    kind: Literal["across"] = "across"
+    step: Plan
+    vars: list[AcrossVar]
+    fail_fast: bool = False
+
+
 class OnSuccess(_Node):
     kind: Literal["on_success"] = "on_success"
     step: Plan
@@ -159,11 +176,11 @@ class Ensure(_Node):
 
 Plan = Annotated[
     Get | Put | Task | SetPipeline | LoadVar | Do | InParallel | Try | Timeout | Retry
-    | OnSuccess | OnFailure | OnError | OnAbort | Ensure,
+    | Across | OnSuccess | OnFailure | OnError | OnAbort | Ensure,
     Field(discriminator="kind"),
 ]
 PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)
 
-for _model in (Do, InParallel, Try, Timeout, Retry, OnSuccess, OnFailure, OnError, OnAbort,
-               Ensure):
+for _model in (Do, InParallel, Try, Timeout, Retry, Across, OnSuccess, OnFailure, OnError,
+               OnAbort, Ensure):
     _model.model_rebuild()

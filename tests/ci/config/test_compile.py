@@ -12,6 +12,7 @@ from headwater.ci.config import (
     parse_pipeline,
 )
 from headwater.ci.plan import (
+    Across,
     Do,
     Ensure,
     Get,
@@ -233,9 +234,12 @@ def test_job_inputs_list_every_get_with_globs_expanded() -> None:
     assert inputs[2].pinned == {"digest": "sha256:1"}
 
 
-def test_unknown_jobs_and_across_are_compile_errors() -> None:
+def test_unknown_jobs_are_compile_errors() -> None:
     with pytest.raises(CompileError, match="unknown job 'nope'"):
         compile_job(_config(), "nope", {})
+
+
+def test_across_wraps_attempts_inside_the_hooks() -> None:
     config = parse_pipeline("""\
 resources: [{name: r, type: time}]
 jobs:
@@ -244,7 +248,17 @@ jobs:
       - get: r
       - task: t
         file: r/t.yml
-        across: [{var: v, values: [1, 2]}]
+        attempts: 2
+        across: [{var: v, values: [1, 2], max_in_flight: all}, {var: w, values: [a]}]
+        fail_fast: true
+        ensure: {task: cleanup, file: r/c.yml}
 """)
-    with pytest.raises(CompileError, match="across is not supported yet"):
-        compile_job(config, "j", {})
+    plan = compile_job(config, "j", {})
+    assert isinstance(plan, Do)
+    ensure = plan.steps[1]
+    assert isinstance(ensure, Ensure)
+    across = ensure.step
+    assert isinstance(across, Across) and across.fail_fast
+    assert [(v.var, v.values, v.max_in_flight) for v in across.vars] == [
+        ("v", [1, 2], None), ("w", ["a"], 1)]
+    assert isinstance(across.step, Retry) and isinstance(across.step.step, Task)

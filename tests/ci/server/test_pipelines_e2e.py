@@ -503,3 +503,29 @@ def test_pin_resource_makes_builds_use_that_version_until_unpinned(
     assert code == 2 and "pinned to {'v': '1.0.0'} in the pipeline config" in out, out
     code, out = fly("pin-resource", "-r", "pins/src", "-v", "no-colon")
     assert code == 2 and "write a version field as key:value" in out, out
+
+
+def test_across_sets_one_pipeline_per_value(ci_server: Server, fly: Fly,
+                                             tmp_path: Path) -> None:
+    _set(fly, tmp_path, "parent", """
+        jobs:
+        - name: spawn
+          plan:
+          - task: write
+            config:
+              platform: linux
+              outputs: [{name: ci}]
+              run:
+                path: sh
+                args: [-c, 'printf "jobs:\\n- name: hello\\n  plan:\\n  - task: t\\n    config:\\n      platform: linux\\n      run: {path: \\"true\\"}\\n" > ci/p.yml']
+          - set_pipeline: child-((.:flavour))
+            file: ci/p.yml
+            across:
+            - var: flavour
+              values: [red, blue]
+        """)
+    code, out = fly("trigger-job", "-j", "parent/spawn", "-w")
+    assert code == 0, out
+    code, out = fly("pipelines", "--json")
+    assert code == 0, out
+    assert {"child-red", "child-blue"} <= {p["name"] for p in json.loads(out)}

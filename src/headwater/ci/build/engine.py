@@ -31,6 +31,7 @@ from headwater.ci.build.context import BuildContext
 from headwater.ci.build.delegate import BuildDelegate
 from headwater.ci.build.errors import Errored
 from headwater.ci.build.state import RunState
+from headwater.ci.build.steps.across import AcrossStep
 from headwater.ci.build.steps.flow import DoStep, RetryStep, TimeoutStep, TryStep
 from headwater.ci.build.steps.get import GetStep
 from headwater.ci.build.steps.hooks import (
@@ -47,6 +48,7 @@ from headwater.ci.build.steps.set_pipeline import SetPipelineStep
 from headwater.ci.build.steps.step import Reported, Step
 from headwater.ci.build.steps.task import TaskStep
 from headwater.ci.plan import (
+    Across,
     Do,
     Ensure,
     Get,
@@ -128,4 +130,6 @@ def build_step(plan: Plan) -> Step:
             return TimeoutStep(plan.step.id, plan.seconds, build_step(plan.step))
         case Retry():
             return RetryStep(build_step(plan.step), plan.attempts)
+        case Across():
+            return Reported(plan.id, AcrossStep(plan, build_step))
     raise TypeError(f"no step for plan node {type(plan).__name__}")

@@ -36,6 +36,20 @@ class RunState:
         self._secrets: list[str] = []
         self._counter = itertools.count(1)
         self.scratch_root = ctx.workdir / ".scratch"
+        self.artifact_root = ctx.workdir
+
+    def scope(self, local_vars: dict[str, Any]) -> RunState:
+        """A scope of its own (one `across` combination): it sees this state's artifacts
+        and local vars, adds `local_vars`, and what it produces stays in it, under a
+        directory of its own, so parallel scopes never overwrite each other's."""
+        child = RunState(self.ctx, self.delegate)
+        child.artifacts = dict(self.artifacts)
+        child.local_vars = {**self.local_vars, **local_vars}
+        child._secrets = self._secrets
+        child._counter = self._counter
+        child.scratch_root = self.scratch_root
+        child.artifact_root = self.scratch("scope", "across")
+        return child
 
     # -- reporting --------------------------------------------------------------------
 
@@ -79,7 +93,7 @@ class RunState:
     async def register(self, name: str, directory: Path) -> Path:
         """Make `directory` (in scratch space) the artifact `name`; answer its path."""
         check_artifact_name(name)
-        target = self.ctx.workdir / name
+        target = self.artifact_root / name
         trash = self.scratch_root / f"replaced-{next(self._counter)}"
         await asyncio.to_thread(_replace, directory, target, trash)
         self.artifacts[name] = target

@@ -4,9 +4,11 @@ As Concourse's `atc/builds/planner.go`, one visit of the step tree:
 
 - the job's plan is a `Do`, wrapped by the job's own hooks (`JobConfig.StepConfig`):
   Ensure(OnError(OnAbort(OnFailure(OnSuccess(Do(plan))))));
-- each step is wrapped in the same order, and inside the hooks come `attempts` then
-  `timeout` (`StepPrecedence`): Ensure(...(OnSuccess(Retry(Timeout(core))))). So every
-  attempt gets the whole timeout, and a hook sees the outcome of all attempts;
+- each step is wrapped in the same order, and inside the hooks come `across`, then
+  `attempts`, then `timeout` (`StepPrecedence`):
+  Ensure(...(OnSuccess(Across(Retry(Timeout(core)))))). So every attempt gets the whole
+  timeout, each `across` combination its own attempts, and a hook sees the outcome of
+  all of them;
 - `get` and `put` copy the resource's type and source (the resource type's `defaults`
   merged under the source, as `ApplySourceDefaults`), and the chain of the pipeline's
   `resource_types` their type needs, so the plan runs without the pipeline;
@@ -25,6 +27,7 @@ from typing import Any, Literal
 
 from headwater.ci.config.durations import parse_duration
 from headwater.ci.config.errors import CompileError
+from headwater.ci.config.model import AcrossVar as AcrossVarConfig
 from headwater.ci.config.model import (
     DoStep,
     GetStep,
@@ -41,6 +44,8 @@ from headwater.ci.config.model import (
 )
 from headwater.ci.config.rules import matches
 from headwater.ci.plan import (
+    Across,
+    AcrossVar,
     Do,
     Ensure,
     Get,
@@ -149,8 +154,10 @@ class _Planner:
         hooks = [(cls, hook) for name, cls in reversed(_HOOKS)
                  if (hook := getattr(owner, name)) is not None]  # outermost first
         hook_ids = [self.id() for _ in hooks]
+        across: list[AcrossVarConfig] | None = getattr(owner, "across", None)
         attempts: int | None = getattr(owner, "attempts", None)
         timeout: str | None = getattr(owner, "timeout", None)
+        across_id = self.id() if across else None
         retry_id = self.id() if attempts is not None else None
         timeout_id = self.id() if timeout is not None else None
         node = core()
@@ -158,14 +165,18 @@ class _Planner:
             node = Timeout(id=timeout_id, step=node, seconds=parse_duration(timeout))
         if attempts is not None and retry_id is not None:
             node = Retry(id=retry_id, step=node, attempts=attempts)
+        if across and across_id is not None:  # inside the hooks, outside attempts
+            node = Across(id=across_id, step=node, fail_fast=bool(getattr(owner, "fail_fast",
+                                                                          False)),
+                          vars=[AcrossVar(var=v.var, values=list(v.values),
+                                          max_in_flight=None if v.max_in_flight == "all"
+                                          else (v.max_in_flight or 1))
+                                for v in across])
         for (cls, hook), hook_id in reversed(list(zip(hooks, hook_ids, strict=True))):
             node = cls(id=hook_id, step=node, hook=self.step(hook))
         return node
 
     def step(self, step: Step) -> Plan:
-        if step.across is not None:
-            raise CompileError("across is not supported yet: remove it, or write one step "
-                               "per value")
         return self.wrap(step, lambda: self.core(step))
 
     def core(self, step: Step) -> Plan:
@@ -244,7 +255,7 @@ def compile_job(pipeline: PipelineConfig, job_name: str,
     """The plan of one build of `job_name`; `versions` maps get names to chosen versions.
 
     A get with no version in `versions` gets `version=None`: fetch the latest.
-    Raises `CompileError` for an unknown job or a step headwater cannot run (`across`).
+    Raises `CompileError` for an unknown job.
     """
     return _Planner(pipeline, versions).job(_job(pipeline, job_name))
 

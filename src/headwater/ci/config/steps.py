@@ -100,10 +100,6 @@ class StepSpec(Spec):
         obj.check_keys(value, path, ctx, fields)
         obj.check_required(value, path, ctx)
         _KIND_CHECKS.get(kind, _no_check)(value, path, ctx)
-        if "across" in value:
-            ctx.out.warning((*path, "across"),
-                            "across is not supported yet: the pipeline is accepted, but a "
-                            "build of this job errors when it reaches this step")
 
     def _no_kind(self, value: Mapping[str, Any], path: Location, ctx: Ctx) -> None:
         known = set(CORE) | set(_MODIFIERS)
