@@ -130,7 +130,7 @@ class Retry(_Node):
 class AcrossVar(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     var: str
-    values: list[Any]
+    values: list[Any] | str  # a str: one ((var)) holding the list, resolved at run time
     max_in_flight: int | None = 1  # None: all at once
 
 

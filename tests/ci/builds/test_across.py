@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.build.engine import run_build
-from headwater.ci.plan import Across, AcrossVar, Do, Plan, Task
+from headwater.ci.plan import Across, AcrossVar, Do, LoadVar, Plan, Task
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx, sh
 
 
@@ -79,3 +79,19 @@ async def test_values_from_a_missing_local_var_error_the_step(tmp_path: Path) ->
     status, d = await build(tmp_path, plan)
     assert status == "errored"
     assert "undefined vars in the values of across var 'v': .:nope" in d.errors()[0]
+
+
+async def test_values_can_come_whole_from_a_load_var(tmp_path: Path) -> None:
+    write = sh("write", "printf '[\"x\", \"y\"]' > out/list.json", outputs=[{"name": "out"}])
+    # reveal: a list to iterate over is public (load_var values are secrets otherwise).
+    load = LoadVar(id="load", name="list", file="out/list.json", format="json", reveal=True)
+    each = _across(sh("t", 'echo "got $V"', params={"V": "((.:v))"}),
+                   AcrossVar(var="v", values="((.:list))"))
+    status, d = await build(tmp_path, Do(id="all", steps=[write, load, each]))
+    assert status == "succeeded", d.errors()
+    assert [d.log("t/0"), d.log("t/1")] == ["got x\n", "got y\n"]
+    bad = _across(sh("t", "true"), AcrossVar(var="v", values="((.:one))"))
+    one = LoadVar(id="one", name="one", file="out/list.json", format="raw")
+    status, d = await build(tmp_path / "bad", Do(id="all", steps=[write, one, bad]))
+    assert status == "errored"
+    assert "the values of across var 'v' must be a list" in d.errors()[0]

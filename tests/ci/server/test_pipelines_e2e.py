@@ -517,7 +517,16 @@ def test_across_sets_one_pipeline_per_value(ci_server: Server, fly: Fly,
               outputs: [{name: ci}]
               run:
                 path: sh
-                args: [-c, 'printf "jobs:\\n- name: hello\\n  plan:\\n  - task: t\\n    config:\\n      platform: linux\\n      run: {path: \\"true\\"}\\n" > ci/p.yml']
+                args:
+                - -c
+                - |
+                  cat > ci/p.yml <<'EOF'
+                  jobs:
+                  - name: hello
+                    plan:
+                    - task: t
+                      config: {platform: linux, run: {path: "true"}}
+                  EOF
           - set_pipeline: child-((.:flavour))
             file: ci/p.yml
             across:

@@ -22,8 +22,8 @@ from headwater.ci.build.context import BuildContext
 from headwater.ci.build.delegate import BuildDelegate
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.interpolate import interpolate
+from headwater.ci.vars import Redactor
 
-REDACTED = "((redacted))"
 _ARTIFACT_NAME = re.compile(r"[^/\x00]+")
 
 
@@ -34,6 +34,7 @@ class RunState:
         self.artifacts: dict[str, Path] = {name: ctx.workdir / name for name in ctx.inputs}
         self.local_vars: dict[str, Any] = {}
         self._secrets: list[str] = []
+        self._redactor = Redactor(())
         self._counter = itertools.count(1)
         self.scratch_root = ctx.workdir / ".scratch"
         self.artifact_root = ctx.workdir
@@ -46,6 +47,7 @@ class RunState:
         child.artifacts = dict(self.artifacts)
         child.local_vars = {**self.local_vars, **local_vars}
         child._secrets = self._secrets
+        child._redactor = self._redactor
         child._counter = self._counter
         child.scratch_root = self.scratch_root
         child.artifact_root = self.scratch("scope", "across")
@@ -67,13 +69,12 @@ class RunState:
     async def add_secrets(self, values: list[str]) -> None:
         fresh = [v for v in values if v and v not in self._secrets]
         if fresh:
-            self._secrets = sorted([*self._secrets, *fresh], key=len, reverse=True)
+            self._secrets = [*self._secrets, *fresh]
+            self._redactor = Redactor(self._secrets)
             await self.delegate.redact(fresh)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return self._redactor.redact(text)
 
     # -- vars -------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ class _Planner:
         if across and across_id is not None:  # inside the hooks, outside attempts
             node = Across(id=across_id, step=node, fail_fast=bool(getattr(owner, "fail_fast",
                                                                           False)),
-                          vars=[AcrossVar(var=v.var, values=list(v.values),
+                          vars=[AcrossVar(var=v.var, values=v.values,
                                           max_in_flight=None if v.max_in_flight == "all"
                                           else (v.max_in_flight or 1))
                                 for v in across])

@@ -36,7 +36,7 @@ class _Model(BaseModel):
 
 class AcrossVar(_Model):
     var: str
-    values: list[Any] = []
+    values: list[Any] | str = []  # a str: one ((var)) that holds the list
     max_in_flight: int | Literal["all"] | None = None
 
 

@@ -33,6 +33,7 @@ from headwater.ci.config.schema import (
     StrList,
     StrMap,
     VersionPin,
+    is_placeholder,
     kind_of,
     suggest,
 )
@@ -73,6 +74,15 @@ class _MaxInFlight(Spec):
     def check(self, value: Any, path: Location, ctx: Ctx) -> None:
         if value != "all":
             Int(1, ' (or "all")').check(value, path, ctx)
+
+
+class _AcrossValues(Spec):
+    """A list, or one ((var)) that gives a list when the step runs (`((.:list))` of a
+    load_var), as Concourse allows."""
+
+    def check(self, value: Any, path: Location, ctx: Ctx) -> None:
+        if not is_placeholder(value):
+            ListOf(_Any(), 'a list (or one ((var)) holding a list)').check(value, path, ctx)
 
 
 class StepSpec(Spec):
@@ -203,7 +213,7 @@ _MODIFIERS: Final[dict[str, Spec]] = {
     **{hook: STEP for hook in HOOKS},
     "attempts": Int(1),
     "timeout": Duration(),
-    "across": ListOf(Obj("an across var", {"var": Str(), "values": ListOf(_Any()),
+    "across": ListOf(Obj("an across var", {"var": Str(), "values": _AcrossValues(),
                                            "max_in_flight": _MaxInFlight()}, ("var",))),
 }
 

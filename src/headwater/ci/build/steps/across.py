@@ -33,8 +33,13 @@ class AcrossStep:
 
     async def run(self, state: RunState) -> bool:
         names = [v.var for v in self.plan.vars]
-        values = [state.interpolate(v.values, f"the values of across var {v.var!r}")
-                  for v in self.plan.vars]
+        values = []
+        for var in self.plan.vars:
+            found = state.interpolate(var.values, f"the values of across var {var.var!r}")
+            if not isinstance(found, list):
+                raise StepError(f"the values of across var {var.var!r} must be a list; "
+                                f"{var.values!r} gave {type(found).__name__} {found!r}")
+            values.append(found)
         combinations = list(itertools.product(*values))
         template = self.plan.step.model_dump(mode="json")
         leaves: list[Step] = [
