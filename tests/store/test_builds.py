@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from headwater.store import BuildInput, BuildStatus, Store
 from headwater.store.builds import RESTART_MESSAGE
 from tests.store.helpers import ids, job_build, set_pipeline
@@ -185,3 +187,27 @@ async def test_passed_versions_are_inputs_and_outputs_of_succeeded_builds_only(
     assert await store.passed_versions(jobs["build"], res["repo"]) == {va: {ok.id},
                                                                         put: {ok.id}}
     assert await store.passed_versions(jobs["build"], res["image"]) == {}
+
+
+async def test_a_rerun_copies_the_inputs_and_is_named_after_the_original(
+        store: Store) -> None:
+    pid, res, jobs = await _setup(store)
+    await store.save_versions(res["repo"], [{"ref": "a"}])
+    va = await store.version_id(res["repo"], {"ref": "a"})
+    assert va
+    first = await job_build(store, pid, jobs["build"], [BuildInput("repo", res["repo"], va)])
+    await store.finish_build(first.id, "failed")
+    await job_build(store, pid, jobs["build"])  # build 2
+    again = await store.create_rerun(first.id)
+    assert (again.name, again.status, again.job_id) == ("1.1", "pending", jobs["build"])
+    [copied] = await store.build_inputs(again.id)
+    assert (copied.name, copied.version_id) == ("repo", va)
+    # Reruns of a rerun count from the original; concurrent ones get distinct numbers.
+    more = await asyncio.gather(*(store.create_rerun(again.id) for _ in range(5)))
+    assert sorted(b.name for b in more) == ["1.2", "1.3", "1.4", "1.5", "1.6"]
+    job = await store.job_by_id(jobs["build"])
+    assert job is not None and job.next_build_number == 3  # reruns take no number
+    one_off = await store.create_build(team="main", pipeline_id=None, job_id=None,
+                                       inputs=[], manually_triggered=True)
+    with pytest.raises(LookupError, match="not a build of a job"):
+        await store.create_rerun(one_off.id)

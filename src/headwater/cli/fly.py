@@ -4,7 +4,7 @@
     headwater -t local set-pipeline -p P -c FILE [-v k=v] [-y k=yaml] [-l vars.yml]
     headwater -t local pipelines | get-pipeline | pause-pipeline | unpause-pipeline
     headwater -t local destroy-pipeline | jobs -p P | pause-job | unpause-job -j P/J
-    headwater -t local trigger-job -j P/J [-w] | builds | watch
+    headwater -t local trigger-job -j P/J [-w] | rerun-build -j P/J -b N | builds | watch
     headwater -t local check-resource | pin-resource -v k:v | unpin-resource -r P/R
     headwater -t local resources -p P | execute -c task.yml -i n=dir [-o n=dir]
     headwater -t local abort-build -j P/J -b N
@@ -232,15 +232,30 @@ def destroy_pipeline(ctx: typer.Context, pipeline: Pipeline,
     out.print(f"`{pipeline}` deleted")
 
 
-def trigger_job(ctx: typer.Context, job: JobFlag,
-                watch_: Annotated[bool, typer.Option("-w", "--watch")] = False) -> None:
-    """Start a build of a job now, with the latest versions of its inputs."""
+WatchFlag = Annotated[bool, typer.Option("-w", "--watch", help="Follow its log; exit "
+                                                                 "with its status.")]
+
+
+def _start(ctx: typer.Context, job: str, suffix: str, watch_: bool) -> None:
+    """POST a new build of PIPELINE/JOB (`suffix`: a build to rerun), say so, maybe watch."""
     p, j = _split(job, "--job")
     with _api(ctx) as api:
-        build = _call(api.request, "POST", api.team(f"/pipelines/{p}/jobs/{j}/builds"))
+        build = _call(api.request, "POST", api.team(f"/pipelines/{p}/jobs/{j}/builds{suffix}"))
         out.print(f"started {p}/{j} #{build['name']}")
         if watch_:
             raise typer.Exit(_watch(api, build["id"]))
+
+
+def trigger_job(ctx: typer.Context, job: JobFlag, watch_: WatchFlag = False) -> None:
+    """Start a build of a job now, with the latest versions of its inputs."""
+    _start(ctx, job, "", watch_)
+
+
+def rerun_build(ctx: typer.Context, job: JobFlag,
+                build: Annotated[str, typer.Option("-b", "--build", help="The build's name.")],
+                watch_: WatchFlag = False) -> None:
+    """Run a build again with the same input versions (named N.1, N.2...)."""
+    _start(ctx, job, f"/{build}", watch_)
 
 
 def builds(ctx: typer.Context,
@@ -467,7 +482,7 @@ def register(app: typer.Typer) -> None:
                      ("pause-pipeline", pause_pipeline), ("unpause-pipeline", unpause_pipeline),
                      ("destroy-pipeline", destroy_pipeline), ("jobs", jobs),
                      ("pause-job", pause_job), ("unpause-job", unpause_job),
-                     ("trigger-job", trigger_job),
+                     ("trigger-job", trigger_job), ("rerun-build", rerun_build),
                      ("builds", builds), ("watch", watch), ("check-resource", check_resource),
                      ("resources", resources), ("pin-resource", pin_resource),
                      ("unpin-resource", unpin_resource),

@@ -79,6 +79,39 @@ class BuildsMixin:
             return Build.from_row((await conn.execute(
                 _BUILD.where(builds.c.id == build_id))).one())
 
+    async def create_rerun(self, build_id: int) -> Build:
+        """A new pending build of the same job with the same inputs as `build_id`, named
+        as Concourse names reruns: `N.1`, `N.2`... after the original `N` (a rerun of a
+        rerun counts from the original too). Raises LookupError for a build that is not
+        a job's."""
+        async with self._db.write() as conn:
+            original = (await conn.execute(
+                sa.select(builds.c.job_id, builds.c.name, builds.c.team, builds.c.pipeline_id)
+                .where(builds.c.id == build_id))).one_or_none()
+            if original is None or original.job_id is None:
+                raise LookupError(f"build {build_id} is not a build of a job")
+            # Lock the job row: concurrent reruns of one build queue for their number.
+            await conn.execute(jobs.update().where(jobs.c.id == original.job_id)
+                               .values(next_build_number=jobs.c.next_build_number))
+            base = original.name.split(".", 1)[0]
+            taken = (await conn.execute(
+                sa.select(builds.c.name).where(builds.c.job_id == original.job_id,
+                                               builds.c.name.like(f"{base}.%")))).scalars()
+            numbers = [int(n.rsplit(".", 1)[1]) for n in taken if n.rsplit(".", 1)[1].isdigit()]
+            new_id = (await conn.execute(builds.insert().values(
+                team=original.team, name=f"{base}.{max(numbers, default=0) + 1}",
+                pipeline_id=original.pipeline_id, job_id=original.job_id,
+                status=BuildStatus.PENDING.value, manually_triggered=True, plan=None,
+                aborted=False, last_event_seq=0, create_time=utcnow(),
+            ).returning(builds.c.id))).scalar_one()
+            await conn.execute(build_inputs.insert().from_select(
+                ["build_id", "name", "resource_id", "version_id"],
+                sa.select(sa.literal(new_id), build_inputs.c.name, build_inputs.c.resource_id,
+                          build_inputs.c.version_id)
+                .where(build_inputs.c.build_id == build_id)))
+            return Build.from_row((await conn.execute(
+                _BUILD.where(builds.c.id == new_id))).one())
+
     async def set_build_plan(self, build_id: int, plan_json: str) -> None:
         async with self._db.write() as conn:
             await conn.execute(builds.update().where(builds.c.id == build_id)

@@ -173,6 +173,11 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
             raise NotFound(f"build {name}/{job} #{build_name} not found")
         return _build(b)
 
+    @routes.post("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/builds/{build_name}",
+                 dependencies=deps)
+    async def rerun(team: str, name: str, job: str, build_name: str) -> dict[str, Any]:
+        return _build(await ci.rerun(team, name, job, build_name))
+
     @routes.get("/api/v1/builds", dependencies=deps)
     async def builds(team: str | None = None, pipeline: str | None = None,
                      job: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -538,3 +538,38 @@ def test_across_sets_one_pipeline_per_value(ci_server: Server, fly: Fly,
     code, out = fly("pipelines", "--json")
     assert code == 0, out
     assert {"child-red", "child-blue"} <= {p["name"] for p in json.loads(out)}
+
+
+def test_rerun_build_uses_the_versions_of_the_original(ci_server: Server, fly: Fly,
+                                                        tmp_path: Path) -> None:
+    write_type(ci_server, "file", FILE_TYPE)
+    versions = tmp_path / "versions"
+    versions.write_text("1.0.0\n")
+    _set(fly, tmp_path, "again", f"""
+        resources:
+        - name: src
+          type: file
+          source: {{file: {versions}}}
+          check_every: never
+        jobs:
+        - name: show
+          plan:
+          - get: src
+          - task: t
+            config:
+              platform: linux
+              inputs: [{{name: src}}]
+              run: {{path: sh, args: [-c, 'echo "using $(cat src/version)"']}}
+        """)
+    code, out = fly("check-resource", "-r", "again/src")
+    assert code == 0, out
+    code, out = fly("trigger-job", "-j", "again/show", "-w")
+    assert code == 0 and "using 1.0.0" in out, out
+    with versions.open("a") as f:
+        f.write("1.0.1\n")
+    code, out = fly("check-resource", "-r", "again/src")
+    assert code == 0 and "1.0.1" in out, out
+    code, out = fly("rerun-build", "-j", "again/show", "-b", "1", "-w")
+    assert code == 0 and "started again/show #1.1" in out and "using 1.0.0" in out, out
+    code, out = fly("rerun-build", "-j", "again/show", "-b", "7")
+    assert code == 2 and "build again/show #7 not found" in out, out
