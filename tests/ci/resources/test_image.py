@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.process import find_bwrap
-from headwater.ci.resources.rootfs import ImageSource, ResourceImages, unpack_layer
+from headwater.ci.resources.rootfs import ImageSource, ResourceImages, sweep, unpack_layer
 from headwater.ci.resources.types import ResourceTypes
 from headwater.devstack.registry import Registry
 from tests.ci.resources.images import push_echo_type
@@ -161,3 +162,17 @@ async def test_a_new_push_of_the_tag_is_pulled_and_failures_name_the_type(
     with pytest.raises(ResourceError, match=r"(?s)resource type 'echo' .* /opt/resource/check "
                                             r"failed with exit status 3.*asked to fail"):
         await rtype.check({"value": "x", "fail": "yes"}, None, log=_noop)
+
+
+def test_the_sweep_removes_images_unused_for_a_while_and_broken_pulls(tmp_path: Path) -> None:
+    old = time.time() - 8 * 86400
+    for name in ("sha256-old", "sha256-recent", "sha256-broken", ".pull-crashed"):
+        (tmp_path / name / "rootfs").mkdir(parents=True)
+    for name in ("sha256-old", "sha256-recent"):
+        (tmp_path / name / "env.json").write_text("{}")
+    os.utime(tmp_path / "sha256-old" / "env.json", (old, old))
+    os.utime(tmp_path / ".pull-crashed", (old, old))
+    (tmp_path / ".pull-running").mkdir()  # another pull, in progress: left alone
+    removed = sweep(tmp_path, 7 * 86400)
+    assert sorted(p.name for p in removed) == [".pull-crashed", "sha256-broken", "sha256-old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pull-running", "sha256-recent"]

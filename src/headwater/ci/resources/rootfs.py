@@ -13,7 +13,8 @@ type, as Concourse's do. `ResourceImages.rootfs` turns one into a directory:
   half an image behind, and concurrent users of one image wait for a single pull;
 - entries are confined to the root: no `..`, absolute symlinks are resolved inside
   the root while unpacking, device nodes are skipped (the sandbox has its own /dev);
-- the image's `Env` is kept with it: the scripts run with the image's PATH.
+- the image's `Env` is kept with it: the scripts run with the image's PATH;
+- images no tag lookup named for `keep_unused` (7 days) are removed after each new pull.
 
 Source keys, as the two Concourse resources read them: `repository` (required), `tag`
 (default `latest`), `username`/`password`, `insecure_registries` (docker-image's list
@@ -119,9 +120,10 @@ class ResourceImages:
     """Pulls and unpacks resource type images under `cache_dir`; see the module doc."""
 
     def __init__(self, cache_dir: Path, *, resolve_ttl: float = 60.0,
-                 client: ClientFactory = _client) -> None:
+                 keep_unused: float = 7 * 86400.0, client: ClientFactory = _client) -> None:
         self.cache_dir = cache_dir
         self._ttl = resolve_ttl
+        self._keep = keep_unused
         self._client = client
         self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -146,6 +148,7 @@ class ResourceImages:
             found = _load(self.cache_dir / _dirname(digest), digest)
             if found is not None:
                 return found
+        # The tag is looked up again: a use of the image it names, for the sweep below.
         host = parse(image.repository).registry
         credentials = {host: image.credentials} if image.credentials else {}
         async with self._client(credentials, image.insecure_hosts) as client:
@@ -155,6 +158,7 @@ class ResourceImages:
             target = self.cache_dir / _dirname(digest)
             found = _load(target, digest)
             if found is not None:
+                await asyncio.to_thread(_touch, target)
                 return found
             config_digest = manifest.config_digest
             if config_digest is None:
@@ -171,9 +175,34 @@ class ResourceImages:
         env = _env(config)
         await asyncio.to_thread(_unpack_into, target, layers, env)
         self.pulls += 1
+        await asyncio.to_thread(sweep, self.cache_dir, self._keep)
         found = _load(target, digest)
         assert found is not None
         return found
+
+
+def sweep(cache_dir: Path, keep: float) -> list[Path]:
+    """Remove the images no tag lookup named for `keep` seconds (their `env.json` is
+    touched at each lookup, at most once a minute per tag) and pulls that never
+    finished; what was removed. Runs after each new pull: a new digest of a tag leaves
+    the old one unused."""
+    removed = []
+    cutoff = time.time() - keep
+    for entry in cache_dir.iterdir() if cache_dir.is_dir() else ():
+        marker = entry if entry.name.startswith(".pull-") else entry / _CONFIG
+        try:
+            stale = marker.stat().st_mtime < cutoff
+        except OSError:  # no env.json: a pull that never finished
+            stale = True
+        if stale:
+            _force_rmtree(entry)
+            removed.append(entry)
+    return removed
+
+
+def _touch(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        (directory / _CONFIG).touch()
 
 
 def _dirname(digest: str) -> str:
