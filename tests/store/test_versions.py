@@ -123,3 +123,13 @@ async def test_latest_versions_answers_the_newest_of_each_resource_at_once(
     assert await store.latest_versions(list(ids.values())) == {
         ids["a"]: {"ref": "a2"}, ids["b"]: {"ref": "b-put"}}
     assert await store.latest_versions([]) == {}
+
+
+async def test_versions_can_be_read_by_id_newest_first(store: Store) -> None:
+    rid = await _repo(store)
+    await store.save_versions(rid, [{"ref": r} for r in ("a", "b", "c", "d")])
+    ids = {v.version["ref"]: v.id for v in await store.versions(rid)}
+    found = await store.versions(rid, limit=None, ids=[ids["a"], ids["c"], 999_999])
+    assert _refs(found) == ["c", "a"]
+    assert _refs(await store.versions(rid, limit=1, ids=[ids["a"], ids["c"]])) == ["c"]
+    assert await store.versions(rid, ids=[]) == []

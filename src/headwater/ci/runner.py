@@ -45,12 +45,13 @@ from headwater.ci.scheduler import (
     Candidate,
     InputSpec,
     JobLimits,
+    Passed,
     Pending,
     compute_inputs,
     startable,
 )
 from headwater.ci.vars import Redactor, StreamRedactor
-from headwater.store import Build, BuildInput, Job, Pipeline, Store
+from headwater.store import Build, BuildInput, Job, Pipeline, Resource, Store
 
 _log = hwlog.get("runner")
 ONE_OFF_KEEP = 3600.0  # seconds a one-off build's outputs stay downloadable
@@ -167,24 +168,14 @@ class Runner:
             return None  # nothing can trigger it: only `trigger-job` makes its builds
         resources = {r.name: r for r in await self._store.resources(pipeline.id)}
         job_ids = {j.name: j.id for j in jobs}
-        versions: dict[str, list[Candidate]] = {}
         passed: dict[tuple[str, str], dict[int, set[int]]] = {}
-        # An input that takes the newest version, with no passed, pin or `every`, needs
-        # only that one: a resource's history is read only when an input needs it.
-        history = {s.resource for s in specs if s.passed or s.every or s.pinned is not None
-                   or resources[s.resource].pin}
         for spec in specs:
-            res = resources[spec.resource]
-            if spec.resource not in versions:
-                versions[spec.resource] = [
-                    Candidate(id=v.id, version=v.version)
-                    for v in await self._store.versions(
-                        res.id, limit=None if spec.resource in history else 1)]
             for upstream in spec.passed:
                 key = (upstream, spec.resource)
                 if key not in passed:
-                    passed[key] = await self._store.passed_versions(job_ids[upstream],
-                                                                    res.id)
+                    passed[key] = await self._store.passed_versions(
+                        job_ids[upstream], resources[spec.resource].id)
+        versions = await self._candidates(specs, resources, passed)
         # A pin on the resource applies to every get without a version of its own.
         specs = [s if s.pinned is not None or not resources[s.resource].pin
                  else replace(s, pinned=resources[s.resource].pin)
@@ -208,6 +199,39 @@ class Runner:
         _log.info("build created", pipeline=pipeline.name, job=job.name, build=build.name,
                   manual=manual)
         return build
+
+    async def _candidates(self, specs: list[InputSpec], resources: dict[str, Resource],
+                          passed: Passed) -> dict[str, list[Candidate]]:
+        """Each resource's versions the inputs may choose from, newest first, reading
+        no more history than they need: an input with `passed` only the versions that
+        went through all its jobs, one with `every` or a pin the whole history, any
+        other the newest version."""
+        whole: set[str] = set()
+        newest: set[str] = set()
+        through: dict[str, set[int]] = {}
+        for s in specs:
+            if s.passed:
+                ids = set.intersection(*(set(passed.get((j, s.resource), {}))
+                                         for j in s.passed))
+                through.setdefault(s.resource, set()).update(ids)
+            elif s.every or s.pinned is not None or resources[s.resource].pin:
+                whole.add(s.resource)
+            else:
+                newest.add(s.resource)
+        out: dict[str, list[Candidate]] = {}
+        for name in {s.resource for s in specs}:
+            rid = resources[name].id
+            if name in whole:
+                rows = await self._store.versions(rid, limit=None)
+            else:
+                rows = await self._store.versions(rid, limit=1) if name in newest else []
+                if through.get(name):
+                    rows = [*rows, *await self._store.versions(rid, limit=None,
+                                                               ids=through[name])]
+                rows = sorted({v.id: v for v in rows}.values(), key=lambda v: v.check_order,
+                              reverse=True)
+            out[name] = [Candidate(id=v.id, version=v.version) for v in rows]
+        return out
 
     async def _start_pending(self, *, paused: set[int]) -> None:
         pending = await self._store.pending_builds()

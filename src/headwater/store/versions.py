@@ -16,6 +16,7 @@ same resource at once queue rather than compute the same `check_order`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -123,12 +124,23 @@ class VersionsMixin:
                                .values(api_pinned_version=None, pin_comment=None))
 
     async def versions(self, resource_id: int, *, limit: int | None = 100,
-                       ) -> list[ResourceVersion]:
-        """The versions of the resource's current scope, newest first."""
-        query = (sa.select(_rv).where(_in_scope(resource_id))
-                 .order_by(_rv.c.check_order.desc()).limit(limit))
+                       ids: Collection[int] | None = None) -> list[ResourceVersion]:
+        """The versions of the resource's current scope, newest first; only those of
+        `ids` when given (what the scheduler knows went through a job)."""
+        if ids is None:
+            query = (sa.select(_rv).where(_in_scope(resource_id))
+                     .order_by(_rv.c.check_order.desc()).limit(limit))
+            async with self._db.read() as conn:
+                return [ResourceVersion.from_row(r) for r in await conn.execute(query)]
+        wanted = sorted(set(ids))
+        found: list[ResourceVersion] = []
         async with self._db.read() as conn:
-            return [ResourceVersion.from_row(r) for r in await conn.execute(query)]
+            for start in range(0, len(wanted), IN_CHUNK):
+                rows = await conn.execute(sa.select(_rv).where(
+                    _in_scope(resource_id), _rv.c.id.in_(wanted[start:start + IN_CHUNK])))
+                found.extend(ResourceVersion.from_row(r) for r in rows)
+        found.sort(key=lambda v: v.check_order, reverse=True)
+        return found[:limit] if limit is not None else found
 
     async def latest_versions(self, resource_ids: list[int]) -> dict[int, Version]:
         """The newest version of each resource (of its current scope), in one query:
