@@ -25,6 +25,14 @@ def _set(fly: Fly, tmp_path: Path, name: str, text: str, *extra: str) -> None:
     assert code == 0, out
 
 
+def _file_resource(server: Server, tmp_path: Path, lines: str) -> Path:
+    """The `file` resource type on the server, and a versions file holding `lines`."""
+    write_type(server, "file", FILE_TYPE)
+    versions = tmp_path / "versions"
+    versions.write_text(lines)
+    return versions
+
+
 def _builds(fly: Fly, job: str) -> list[dict[str, Any]]:
     code, out = fly("builds", "-j", job, "--json")
     assert code == 0, out
@@ -45,9 +53,7 @@ def _log(fly: Fly, job: str, build: str) -> tuple[int, str]:
 
 
 def test_two_jobs_chained_with_passed(ci_server: Server, fly: Fly, tmp_path: Path) -> None:
-    write_type(ci_server, "file", FILE_TYPE)
-    versions = tmp_path / "versions"
-    versions.write_text("1.0.0\n")
+    versions = _file_resource(ci_server, tmp_path, "1.0.0\n")
     _set(fly, tmp_path, "chain", f"""
         resources:
         - name: src
@@ -160,9 +166,7 @@ def test_a_step_over_its_timeout_errors_the_build(ci_server: Server, fly: Fly,
 
 def test_an_external_resource_type_puts_and_gets(ci_server: Server, fly: Fly,
                                                  tmp_path: Path) -> None:
-    write_type(ci_server, "file", FILE_TYPE)
-    versions = tmp_path / "versions"
-    versions.write_text("")
+    versions = _file_resource(ci_server, tmp_path, "")
     _set(fly, tmp_path, "ext", f"""
         resources:
         - name: out
@@ -237,9 +241,7 @@ def test_missing_vars_are_refused_at_set_time(ci_server: Server, fly: Fly,
 
 def test_a_new_pipeline_starts_paused_and_webhook_checks_at_once(
         ci_server: Server, fly: Fly, tmp_path: Path) -> None:
-    write_type(ci_server, "file", FILE_TYPE)
-    versions = tmp_path / "versions"
-    versions.write_text("a\n")
+    versions = _file_resource(ci_server, tmp_path, "a\n")
     path = tmp_path / "hook.yml"
     path.write_text(textwrap.dedent(f"""
         resources:
@@ -450,9 +452,7 @@ def test_a_paused_job_holds_its_builds_and_jobs_shows_it(ci_server: Server, fly:
 
 def test_pin_resource_makes_builds_use_that_version_until_unpinned(
         ci_server: Server, fly: Fly, tmp_path: Path) -> None:
-    write_type(ci_server, "file", FILE_TYPE)
-    versions = tmp_path / "versions"
-    versions.write_text("1.0.0\n")
+    versions = _file_resource(ci_server, tmp_path, "1.0.0\n")
     _set(fly, tmp_path, "pins", f"""
         resources:
         - name: src
@@ -542,9 +542,7 @@ def test_across_sets_one_pipeline_per_value(ci_server: Server, fly: Fly,
 
 def test_rerun_build_uses_the_versions_of_the_original(ci_server: Server, fly: Fly,
                                                         tmp_path: Path) -> None:
-    write_type(ci_server, "file", FILE_TYPE)
-    versions = tmp_path / "versions"
-    versions.write_text("1.0.0\n")
+    versions = _file_resource(ci_server, tmp_path, "1.0.0\n")
     _set(fly, tmp_path, "again", f"""
         resources:
         - name: src
