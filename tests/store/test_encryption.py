@@ -266,6 +266,10 @@ def test_a_damaged_value_is_a_clear_error() -> None:
         Keyring.of(KEY).decode(sealed[:-4] + "AAAA")
     with pytest.raises(DecryptError, match="--encryption-key"):
         Keyring().decode(sealed)
+    with pytest.raises(DecryptError, match=r"does not open|no encryption key"):
+        Keyring.of(KEY).decode(PREFIX + "AAAA")  # shorter than a nonce
+    with pytest.raises(DecryptError, match="not base64"):
+        Keyring.of(KEY).decode(PREFIX + "!!")
 
 
 async def test_webhook_tokens_are_stored_as_their_hash_only(tmp_path: Path) -> None:

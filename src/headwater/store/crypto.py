@@ -89,7 +89,7 @@ class Keyring:
         for cipher in self.readers:
             try:
                 return cipher.decrypt(nonce, sealed, None).decode()
-            except InvalidTag:
+            except (InvalidTag, ValueError):  # another key's value, or a damaged one
                 continue
         raise DecryptError("no encryption key given opens the database's encrypted values: "
                            "check --encryption-key (to change keys, pass the previous one "

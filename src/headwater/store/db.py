@@ -97,6 +97,8 @@ def secure_dir(path: Path) -> None:
 def secure_sqlite_file(path: Path) -> None:
     """Create the database file 0600 before SQLite does (its -wal and -shm files take
     its mode), or tighten it and its -wal/-shm files when they are looser."""
+    if not path.parent.is_dir():
+        return  # SQLite says "unable to open database file", naming the problem
     with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
