@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -45,8 +45,10 @@ class ServerSettings:
     resource_types_dir: Path | None = None
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
-    encryption_key: str | None = None  # --encryption-key: AES-256-GCM of secret columns
-    old_encryption_key: str | None = None  # --old-encryption-key: re-encrypt from it
+    # --encryption-key (AES-256-GCM of secret columns) and --old-encryption-key
+    # (re-encrypt from it); kept out of repr so a logged settings object shows neither.
+    encryption_key: str | None = field(default=None, repr=False)
+    old_encryption_key: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
