@@ -101,3 +101,39 @@ async def test_a_failed_check_is_recorded_on_the_resource(
     found = await _resources(store)
     assert found["hourly"].check_error == recorded
     assert found["hourly"].last_checked is not None
+
+
+class Echo(Counter):
+    """A type whose check fails printing its whole source, as a careless script does."""
+
+    async def check(self, source: Mapping[str, Any], version: Version | None, *,
+                    log: Log) -> list[Version]:
+        raise ResourceError(f"check failed: cannot log in with {dict(source)}")
+
+
+async def test_a_check_error_carrying_var_values_is_stored_redacted(tmp_path: Path) -> None:
+    text = textwrap.dedent("""
+        resources:
+        - name: r
+          type: echo
+          source: {password: ((password)), pin: ((pin)), port: ((port)), tls: ((tls))}
+        jobs:
+        - {name: j, plan: [{get: r}]}
+        """)
+    async with await Store.open(None, data_dir=tmp_path) as store:
+        await set_pipeline(store, "main", "p", text,
+                           {"password": "s3cr3t-pass", "pin": 987654, "port": 22,
+                            "tls": True}, filename="p.yml")
+        await store.set_pipeline_paused("main", "p", False)
+        checker = Checker(store, types=ResourceTypes({"echo": Echo()}),
+                          on_new_versions=lambda: None)
+        await checker.check_due()
+        pipeline = await store.get_pipeline("main", "p")
+        assert pipeline is not None
+        [res] = await store.resources(pipeline.id)
+    assert res.check_error is not None
+    assert "s3cr3t-pass" not in res.check_error and "987654" not in res.check_error
+    # Numbers shorter than the redactor's minimum (3) and booleans stay: see vars.py.
+    assert res.check_error == ("check failed: cannot log in with {'password': "
+                               "'((redacted))', 'pin': ((redacted)), 'port': 22, "
+                               "'tls': True}")

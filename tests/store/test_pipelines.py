@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 
 from headwater.store import BuildInput, JobSpec, Store
@@ -94,8 +96,8 @@ async def test_resource_settings_follow_the_config_and_a_new_source_starts_a_new
                             config={"icon": "git"})])
     same = await store.resource(saved.id, "repo")
     assert same is not None
-    assert (same.check_every, same.webhook_token, same.pinned_version, same.config) == (
-        None, "tok", {"ref": "m1"}, {"icon": "git"})
+    assert (same.check_every, same.webhook_token_sha256, same.pinned_version, same.config) == (
+        None, hashlib.sha256(b"tok").hexdigest(), {"ref": "m1"}, {"icon": "git"})
     assert same.last_checked is not None  # same source: the check state is kept
 
     await store.save_pipeline(

@@ -40,7 +40,7 @@ async def test_opening_again_keeps_the_data_and_migrates_nothing(target: Target,
         async with again._db.read() as conn:
             head = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
                     ).scalars().all()
-        assert head == ["0002"]
+        assert head == ["0003"]
     finally:
         await again.close()
 

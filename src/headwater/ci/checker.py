@@ -3,9 +3,10 @@
 Like Concourse's lidar: one loop wakes every `tick` seconds, checks the resources
 whose interval has passed (at most `concurrency` at a time), stores the versions in
 the order the type gave them and records the error of a failed check on the
-resource. A webhook or `check-resource` checks one resource now. New versions wake
-the scheduler. A check that fails is the user's problem (bad source, unreachable
-repo): it is recorded and retried at the next interval, never in a tight loop.
+resource, with the pipeline's var values redacted (it carries the script's output).
+A webhook or `check-resource` checks one resource now. New versions wake the
+scheduler. A check that fails is the user's problem (bad source, unreachable repo):
+it is recorded and retried at the next interval, never in a tight loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from headwater.ci.config.durations import parse_duration
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, Version
 from headwater.ci.resources.types import ResourceTypes
+from headwater.ci.vars import Redactor
 from headwater.store import Pipeline, Resource, Store
 
 DEFAULT_CHECK_EVERY = 60.0  # Concourse's default, one minute
@@ -94,21 +96,26 @@ class Checker:
                 latest = await self._store.versions(resource.id, limit=1)
                 from_version = latest[0].version if latest else None
             timeout = _check_timeout(resource.config)
+            if pipeline is None:
+                pipeline = await self._store.pipeline_by_id(resource.pipeline_id)
+            # A check's error carries the script's output: the pipeline's var values
+            # are hidden from it, as from build logs, before it is stored or logged.
+            redactor = Redactor(pipeline.redact if pipeline else ())
             try:
-                source, chain = await self._resolve(resource, pipeline)
+                source, chain = self._resolve(resource, pipeline)
                 rtype = self._types.resolve(resource.type, chain)
                 async with asyncio.timeout(timeout):
                     versions = await rtype.check(source, from_version, log=log)
             except (ResourceError, TimeoutError) as e:
-                message = (f"check timed out after {timeout:g}s" if isinstance(e, TimeoutError)
-                           else str(e))
+                message = redactor.redact(f"check timed out after {timeout:g}s"
+                                          if isinstance(e, TimeoutError) else str(e))
                 await self._store.record_check(resource.id, error=message)
                 _log.warning("check failed", resource=resource.name, error=message)
                 return 0
             except Exception as e:  # a bug of ours: shown on the resource, not swallowed
-                _log.exception("check broke", resource=resource.name)
-                await self._store.record_check(resource.id,
-                                               error=f"headwater error: {type(e).__name__}: {e}")
+                message = redactor.redact(f"headwater error: {type(e).__name__}: {e}")
+                _log.error("check broke", resource=resource.name, error=message)
+                await self._store.record_check(resource.id, error=message)
                 return 0
             new = await self._store.save_versions(resource.id, versions, checked=True)
         if new:
@@ -116,10 +123,8 @@ class Checker:
             self._on_new()
         return new
 
-    async def _resolve(self, resource: Resource, pipeline: Pipeline | None,
-                       ) -> tuple[dict[str, Any], list[ResourceTypeRef]]:
-        if pipeline is None:
-            pipeline = await self._store.pipeline_by_id(resource.pipeline_id)
+    def _resolve(self, resource: Resource, pipeline: Pipeline | None,
+                 ) -> tuple[dict[str, Any], list[ResourceTypeRef]]:
         if pipeline is None:
             return dict(resource.source), []
         config = self._configs.get(pipeline.id, pipeline.version, pipeline.config)

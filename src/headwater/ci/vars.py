@@ -27,10 +27,13 @@ segment in double quotes may hold dots. Where values come from (`Vars.lookup`):
 - `.:name`: a local var set at run time by `load_var` (or `across`). Set time leaves it
   alone (`KEEP`); the build engine calls `interpolate` again with its own lookup.
 
-Every string a var supplied is returned with the result (`Interpolated.secrets`), so the
-server can hide it again: `Redactor(values).redact(text)` replaces each occurrence with
-`((redacted))`, longest first. Values shorter than `Redactor.MIN_LENGTH` (3) characters
-are not redacted: replacing every "1" or "no" of a log would garble it and hide nothing.
+Every string and number a var supplied is returned with the result
+(`Interpolated.secrets`, see `secret_texts`), so the server can hide it again:
+`Redactor(values).redact(text)` replaces each occurrence with `((redacted))`, longest
+first. Values shorter than `Redactor.MIN_LENGTH` (3) characters are not redacted:
+replacing every "1" or "no" of a log would garble it and hide nothing. Numbers count
+as their text (a PIN `123456` is redacted, a port `22` is not); booleans are never
+redacted (`true`/`false`: two public words, hiding them hides nothing).
 Multi-line values are also redacted line by line, and in their JSON-escaped form, so a
 secret printed in pieces or as JSON does not escape.
 """
@@ -64,6 +67,7 @@ __all__ = [
     "load_vars",
     "parse_reference",
     "resolve_old_style",
+    "secret_texts",
     "var_names",
 ]
 
@@ -245,7 +249,7 @@ class _Interpolator:
         except VarsError as e:
             self.errors.append((where, str(e)))
             return NOT_FOUND
-        self.secrets.update(_strings(value))
+        self.secrets.update(secret_texts(value))
         return value
 
     def string(self, text: str, where: Location) -> Any:
@@ -269,15 +273,21 @@ class _Interpolator:
         return VAR_RE.sub(splice, text)
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
+def secret_texts(value: Any) -> list[str]:
+    """The texts a var's value would show when printed, to redact: its strings and its
+    numbers (as `str` writes them), at any depth. Booleans and nulls are left out: each
+    is one of two or three public words, so hiding every `true` of a log would garble
+    it and tell nothing (the reader sees which word is missing). Numbers shorter than
+    `Redactor.MIN_LENGTH` are dropped by the redactor, as short strings are."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, str | int | float):
+        return [str(value)]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in secret_texts(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in secret_texts(item)]
+    return [str(value)]
 
 
 def interpolate(obj: Any, lookup: Lookup, *, where: Location = ()) -> Interpolated:
@@ -376,7 +386,7 @@ def resolve_old_style(text: str, values: Mapping[str, Any]) -> OldStyle:
         if name not in values:
             missing.append((name, text.count("\n", 0, m.start()) + 1))
             return "null"
-        secrets.update(_strings(values[name]))
+        secrets.update(secret_texts(values[name]))
         return _json_for_yaml(values[name])
 
     return OldStyle(OLD_VAR_RE.sub(replace, text), tuple(missing), frozenset(secrets))
@@ -476,11 +486,12 @@ class Redactor:
 
     MIN_LENGTH: Final = 3
 
-    def __init__(self, values: Iterable[str]) -> None:
+    def __init__(self, values: Iterable[str | int | float]) -> None:
         variants: set[str] = set()
-        for value in values:
-            if not isinstance(value, str):
+        for raw in values:
+            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
                 continue
+            value = str(raw)
             candidates = {value, value.strip(), json.dumps(value)[1:-1]}
             if "\n" in value:
                 candidates.update(line.strip() for line in value.splitlines())

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from headwater import __version__
 from headwater import log as hwlog
-from headwater.cli import cd, fluxctl, fly, pipelinecheck, policy, server, stack
+from headwater.cli import cd, fluxctl, fly, pipelinecheck, policy, server, stack, tokens
 
 app = typer.Typer(
     name="headwater",
@@ -53,6 +53,7 @@ fluxctl.register(app)
 pipelinecheck.register(app)
 server.register(app)
 fly.register(app)
+tokens.register(app)
 
 
 def main() -> None:

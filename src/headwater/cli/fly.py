@@ -1,6 +1,7 @@
 """CI verbs, as `fly`: clients of the server's REST API through a named target.
 
-    headwater -t local login -c URL --token T
+    headwater -t local login -c URL [--token-stdin]   (token: stdin, $HEADWATER_TOKEN or a prompt)
+    headwater -t local tokens | create-token NAME | revoke-token NAME|ID [--force]
     headwater -t local set-pipeline -p P -c FILE [-v k=v] [-y k=yaml] [-l vars.yml]
     headwater -t local pipelines | get-pipeline | pause-pipeline | unpause-pipeline
     headwater -t local destroy-pipeline | jobs -p P | pause-job | unpause-job -j P/J
@@ -18,6 +19,7 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import os
 import sys
 import tarfile
 from collections.abc import Callable, Iterator
@@ -76,18 +78,50 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def login(ctx: typer.Context,
           url: Annotated[str, typer.Option("-c", "--concourse-url", "--url",
                                            help="The server's URL.")],
-          token: Annotated[str | None, typer.Option("--token", "-k",
-                                                    help="The admin token the server printed "
-                                                         "on its first start.")] = None) -> None:
-    """Save a target: the server's URL and a token (checked before it is saved)."""
+          token_stdin: Annotated[bool, typer.Option(
+              "--token-stdin", help="Read the token from stdin (as docker login "
+              "--password-stdin).")] = False,
+          token: Annotated[str | None, typer.Option(
+              "--token", "-k", help="The token itself: visible in ps and shell history; "
+              "prefer the prompt, --token-stdin or HEADWATER_TOKEN.")] = None) -> None:
+    """Save a target: the server's URL and a token (checked before it is saved).
+
+    The token comes from --token-stdin, else $HEADWATER_TOKEN, else a hidden prompt
+    (empty for a --dev server, which needs none)."""
     name = (ctx.obj or {}).get("target")
     if not name:
         _fail("name the target: headwater -t NAME login -c URL")
+    token = _login_token(token, token_stdin)
     target = Target(name=name, url=url.rstrip("/"), token=token)
     with Api(target) as api:
         _call(api.get, "/teams/main/pipelines")
     path = save(target)
     out.print(f"target saved: {name} -> {target.url} ({path})")
+
+
+def _login_token(given: str | None, from_stdin: bool) -> str | None:
+    """The token `login` saves, from the first source that has one (see `login`)."""
+    if from_stdin:
+        if given is not None:
+            _fail("give the token either with --token-stdin or --token, not both")
+        text = sys.stdin.readline().strip()
+        if not text:
+            _fail("--token-stdin: stdin held no token")
+        return text
+    if given is not None:
+        err.print("warning: --token on the command line is visible to other users (ps, "
+                  "shell history): pipe it to --token-stdin or set HEADWATER_TOKEN instead",
+                  markup=False)
+        return given or None
+    env = os.environ.get("HEADWATER_TOKEN", "").strip()
+    if env:
+        return env
+    try:
+        answer: str = typer.prompt("token (empty for a --dev server)", default="",
+                                   hide_input=True, show_default=False, err=True)
+    except typer.Abort:  # no terminal and nothing on stdin
+        return None
+    return answer.strip() or None
 
 
 def set_pipeline(ctx: typer.Context, pipeline: Pipeline,

@@ -17,6 +17,7 @@ err = Console(stderr=True)
 
 
 def server(
+    ctx: typer.Context,
     bind: Annotated[str, typer.Option("--bind", help="HOST:PORT to listen on.")
                     ] = "127.0.0.1:8080",
     data_dir: Annotated[Path | None, typer.Option(
@@ -36,8 +37,23 @@ def server(
         "--scheduler-interval", help="How often every job is looked at anyway.")] = "10s",
     checker_tick: Annotated[str, typer.Option(
         "--checker-interval", help="How often due resource checks are looked for.")] = "10s",
+    encryption_key: Annotated[str | None, typer.Option(
+        "--encryption-key", envvar="HEADWATER_ENCRYPTION_KEY", show_envvar=True,
+        help="A 32-byte key: secret values (interpolated configs, resource sources, "
+        "plans) are stored AES-256-GCM encrypted with it. Prefer the env var (argv shows "
+        "in ps).")] = None,
+    old_encryption_key: Annotated[str | None, typer.Option(
+        "--old-encryption-key", envvar="HEADWATER_OLD_ENCRYPTION_KEY", show_envvar=True,
+        help="The key the database is encrypted with now: re-encrypted with "
+        "--encryption-key at start (decrypted when no new key is given).")] = None,
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
+    for param in ("encryption_key", "old_encryption_key"):
+        source = ctx.get_parameter_source(param)
+        if source is not None and source.name == "COMMANDLINE":
+            flag = "--" + param.replace("_", "-")
+            err.print(f"warning: {flag} on the command line is visible to other users "
+                      f"(ps, shell history): set HEADWATER_{param.upper()} instead")
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         err.print(f"error: --bind takes HOST:PORT, not {bind!r}")
@@ -48,7 +64,8 @@ def server(
             database_url=database_url, external_url=external_url, dev=dev,
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),
-            checker_tick=parse_duration(checker_tick))
+            checker_tick=parse_duration(checker_tick),
+            encryption_key=encryption_key, old_encryption_key=old_encryption_key)
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

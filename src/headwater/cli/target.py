@@ -1,6 +1,7 @@
 """Named targets, as `fly -t`: which server a CI verb talks to, and with which token.
 
-`headwater -t local login -c http://127.0.0.1:8080 --token T` saves the target in
+`headwater -t local login -c http://127.0.0.1:8080` (the token from a prompt,
+`--token-stdin` or `$HEADWATER_TOKEN`) saves the target in
 `targets.yml` under the config dir (`$HEADWATER_CONFIG_DIR`, else
 `$XDG_CONFIG_HOME/headwater`, else `~/.config/headwater`), written 0600 because it
 holds tokens. Every other CI verb loads the target named by `-t` (or the only one
@@ -138,7 +139,8 @@ def _raise_for(resp: httpx.Response, target: Target) -> None:
         return
     if resp.status_code == 401:
         raise ApiError(401, f"not authorized: run `headwater -t {target.name} login -c "
-                            f"{target.url} --token TOKEN` with the server's admin token")
+                            f"{target.url}` and give it a token of the server (its admin "
+                            "token, or one from `create-token`)")
     try:
         detail = resp.json().get("detail", resp.text)
     except ValueError:

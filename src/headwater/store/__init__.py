@@ -7,9 +7,11 @@ and run to head by `Store.open`. The schema follows Concourse's (`schema.py`);
 IMMEDIATE for writers).
 """
 
+from headwater.store.crypto import DecryptError, EncryptionKeyError, Keyring
 from headwater.store.db import StoreError
 from headwater.store.models import (
     FINISHED_STATUSES,
+    ApiToken,
     Build,
     BuildInput,
     BuildResource,
@@ -26,17 +28,23 @@ from headwater.store.models import (
 )
 from headwater.store.pipelines import DEFAULT_TEAM
 from headwater.store.store import Store
+from headwater.store.tokens import LastToken, TokenConflict, webhook_token_matches
 
 __all__ = [
     "DEFAULT_TEAM",
     "FINISHED_STATUSES",
+    "ApiToken",
     "Build",
     "BuildInput",
     "BuildResource",
     "BuildStatus",
+    "DecryptError",
+    "EncryptionKeyError",
     "Event",
     "Job",
     "JobSpec",
+    "Keyring",
+    "LastToken",
     "Pipeline",
     "Resource",
     "ResourceSpec",
@@ -44,5 +52,7 @@ __all__ = [
     "SavedPipeline",
     "Store",
     "StoreError",
+    "TokenConflict",
     "Version",
+    "webhook_token_matches",
 ]

@@ -21,12 +21,20 @@ serializes writers.
 The Alembic migrations shipped in `migrations/` run to head at open time, in one
 transaction (an advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite, so servers
 starting together migrate once).
+
+Files: the SQLite database holds secrets, so the data dir is 0700 and the database
+0600, created so (the file is made 0600 before SQLite opens it; SQLite gives its
+-wal and -shm files the database's mode) and tightened at open when an older
+version left them looser, with a log line. The key ring of `--encryption-key` hangs
+on the engine's dialect, where the encrypted column types of `schema.py` find it.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,11 +47,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from headwater import log as hwlog
+from headwater.store.crypto import Keyring
+from headwater.store.schema import KEYRING_ATTRIBUTE
+
 SQLITE_FILE = "headwater.db"
 BUSY_TIMEOUT_MS = 5000
 _WRITE = "headwater_write"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x68656164  # pg_advisory_xact_lock key: "head"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+_log = hwlog.get("store")
 
 
 class StoreError(Exception):
@@ -58,7 +74,7 @@ def database_url(url: str | None, data_dir: Path) -> sa.URL:
     """The SQLAlchemy URL: `<data_dir>/headwater.db` by default; a PostgreSQL URL
     with or without its driver (`postgresql://`, `postgres://`) uses psycopg 3."""
     if not url:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        secure_dir(data_dir)
         return sa.URL.create("sqlite+aiosqlite", database=str(data_dir / SQLITE_FILE))
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
@@ -72,14 +88,43 @@ def database_url(url: str | None, data_dir: Path) -> sa.URL:
                      "postgresql://user@host/db (PostgreSQL) or sqlite:///path/to/file.db")
 
 
+def secure_dir(path: Path) -> None:
+    """Create `path` 0700, or tighten it to 0700 when it is looser."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _tighten(path, DIR_MODE)
+
+
+def secure_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal and -shm files take
+    its mode), or tighten it and its -wal/-shm files when they are looser."""
+    if not path.parent.is_dir():
+        return  # SQLite says "unable to open database file", naming the problem
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists():
+            _tighten(file, FILE_MODE)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & ~mode:
+        path.chmod(current & mode)
+        _log.warning("tightened the mode of a file holding secrets", path=str(path),
+                     old=oct(current), new=oct(current & mode))
+
+
 IN_CHUNK = 500  # bound the parameters of an IN (...) list
 
 
 class Database:
     """An async engine and the two ways to use it: `read()` and `write()`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring | None = None) -> None:
         self.engine = engine
+        self.keyring = keyring or Keyring()
+        # Per engine, not global: two stores in one process may hold different keys.
+        setattr(engine.dialect, KEYRING_ATTRIBUTE, self.keyring)
         self._writer = engine.execution_options(**{_WRITE: True})
 
     @property
@@ -116,15 +161,18 @@ class Database:
         await self.engine.dispose()
 
 
-async def connect(url: str | None, *, data_dir: Path) -> Database:
+async def connect(url: str | None, *, data_dir: Path,
+                  keyring: Keyring | None = None) -> Database:
     """The database at `url` (SQLite under `data_dir` by default), migrated to head."""
     target = database_url(url, data_dir)
     if target.get_backend_name() == "sqlite":
+        assert target.database is not None  # database_url refuses in-memory SQLite
+        secure_sqlite_file(Path(target.database))
         engine = create_async_engine(target)
         _configure_sqlite(engine)
     else:
         engine = create_async_engine(target, pool_pre_ping=True)
-    db = Database(engine)
+    db = Database(engine, keyring)
     try:
         await db.migrate()
     except BaseException:

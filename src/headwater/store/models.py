@@ -123,7 +123,7 @@ class Resource:
     type: str
     source: dict[str, Any]
     check_every: float | None
-    webhook_token: str | None
+    webhook_token_sha256: str | None  # the webhook token's sha256 (hex); never the token
     pinned_version: Version | None
     last_checked: datetime | None
     check_error: str | None
@@ -142,7 +142,8 @@ class Resource:
         m = row._mapping
         return cls(id=m["id"], pipeline_id=m["pipeline_id"], name=m["name"], type=m["type"],
                    source=m["source"], check_every=m["check_every"],
-                   webhook_token=m["webhook_token"], pinned_version=m["pinned_version"],
+                   webhook_token_sha256=m["webhook_token_sha256"],
+                   pinned_version=m["pinned_version"],
                    last_checked=m["last_checked"], check_error=m["check_error"],
                    config=m["config"], api_pinned_version=m["api_pinned_version"],
                    pin_comment=m["pin_comment"])
@@ -218,6 +219,15 @@ class BuildResource:
     resource_id: int
     version_id: int
     version: Version
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token of the API, without the token: only its hash is stored."""
+
+    id: int
+    name: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)

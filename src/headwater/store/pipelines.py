@@ -29,6 +29,7 @@ from headwater.store.models import (
     resource_scope,
 )
 from headwater.store.schema import jobs, pipelines, resources
+from headwater.store.tokens import sha256_hex
 
 DEFAULT_TEAM = "main"
 
@@ -158,7 +159,8 @@ async def _save_resources(conn: AsyncConnection, pipeline_id: int,
         scope = resource_scope(spec.type, spec.source)
         values: dict[str, Any] = {
             "active": True, "type": spec.type, "source": spec.source, "scope": scope,
-            "check_every": spec.check_every, "webhook_token": spec.webhook_token,
+            "check_every": spec.check_every,
+            "webhook_token_sha256": sha256_hex(spec.webhook_token) if spec.webhook_token else None,
             "pinned_version": spec.pinned_version, "config": spec.config}
         old = existing.get(spec.name)
         if old is None:

@@ -17,17 +17,31 @@ from the `counters` row "one_off_build". Events are numbered per build the same 
 (`builds.last_event_seq`), so a build's events commit in sequence order and a reader
 streaming "everything after N" never skips one that commits late.
 
+Columns that can hold a var's value (the interpolated configs and plans, resource
+sources, the redaction list, check errors) are `EncryptedJSON`/`EncryptedText`: with
+`--encryption-key` they are stored AES-GCM encrypted (`crypto.py`), with the key ring
+the `Database` hangs on its engine's dialect, so the rest of the code only ever sees
+plain values. A resource's webhook token is stored as its sha256, as API tokens are.
+Not encrypted, by choice: versions and their metadata (what a resource reports, not
+vars), build events (redacted before they are stored), and `scope`, a hash.
+
 These definitions are the truth the migrations must reproduce: the tests compare
 them (alembic's `compare_metadata`) with the schema the migrations build.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from headwater.store.crypto import PREFIX, Keyring
+
+KEYRING_ATTRIBUTE = "headwater_keyring"  # set on the engine's dialect by `Database`
+_PLAIN = Keyring()
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -62,6 +76,48 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def keyring_of(dialect: Dialect) -> Keyring:
+    found = getattr(dialect, KEYRING_ATTRIBUTE, None)
+    return found if isinstance(found, Keyring) else _PLAIN
+
+
+class EncryptedText(sa.TypeDecorator[str]):
+    """Text encrypted with the dialect's key ring (plain without a key)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else keyring_of(dialect).encode(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else keyring_of(dialect).decode(value)
+
+
+class EncryptedJSON(sa.TypeDecorator[Any]):
+    """JSON whose value, with a key, is stored as one encrypted JSON string (the column
+    stays JSON, so plain and encrypted rows share it: a map or list is plain data, a
+    string with the `enc:v1:` prefix is ciphertext)."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        ring = keyring_of(dialect)
+        if value is None or ring.primary is None:
+            return value
+        return ring.encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and value.startswith(PREFIX):
+            return json.loads(keyring_of(dialect).decode(value))
+        return value
+
+
+def encrypted_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    return [c for c in table.columns if isinstance(c.type, EncryptedText | EncryptedJSON)]
+
+
 def _id() -> sa.Column[Any]:
     return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
 
@@ -78,9 +134,9 @@ pipelines = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),  # bumped by every save
-    sa.Column("config", sa.JSON, nullable=False),
-    sa.Column("config_text", sa.Text, nullable=False),
-    sa.Column("redact", sa.JSON, nullable=False),
+    sa.Column("config", EncryptedJSON, nullable=False),
+    sa.Column("config_text", EncryptedText, nullable=False),
+    sa.Column("redact", EncryptedJSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("team", "name"),
@@ -93,14 +149,14 @@ resources = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("type", sa.String(255), nullable=False),
-    sa.Column("source", sa.JSON, nullable=False),
+    sa.Column("source", EncryptedJSON, nullable=False),
     sa.Column("scope", sa.String(64), nullable=False),  # sha256 of type + source
     sa.Column("check_every", sa.Float, nullable=True),  # seconds; NULL: never
-    sa.Column("webhook_token", sa.String(255), nullable=True),
-    sa.Column("pinned_version", sa.JSON, nullable=True),  # the config's `version:`
-    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("webhook_token_sha256", sa.String(255), nullable=True),  # hex; 255: renamed
+    sa.Column("pinned_version", EncryptedJSON, nullable=True),  # the config's `version:`
+    sa.Column("config", EncryptedJSON, nullable=False),
     sa.Column("last_checked", UTCDateTime, nullable=True),
-    sa.Column("check_error", sa.Text, nullable=True),
+    sa.Column("check_error", EncryptedText, nullable=True),
     sa.Column("api_pinned_version", sa.JSON, nullable=True),  # `pin-resource`
     sa.Column("pin_comment", sa.Text, nullable=True),
     sa.UniqueConstraint("pipeline_id", "name"),
@@ -126,7 +182,7 @@ jobs = sa.Table(
     _fk("pipeline_id", "pipelines.id"),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("config", EncryptedJSON, nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False),
     sa.Column("next_build_number", sa.Integer, nullable=False),
     sa.UniqueConstraint("pipeline_id", "name"),
@@ -141,7 +197,7 @@ builds = sa.Table(
     _fk("job_id", "jobs.id", nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("manually_triggered", sa.Boolean, nullable=False),
-    sa.Column("plan", sa.Text, nullable=True),
+    sa.Column("plan", EncryptedText, nullable=True),
     sa.Column("aborted", sa.Boolean, nullable=False),  # abort requested
     sa.Column("last_event_seq", sa.Integer, nullable=False),
     sa.Column("create_time", UTCDateTime, nullable=False),
@@ -193,6 +249,12 @@ api_tokens = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+encryption = sa.Table(
+    "encryption", metadata,  # one row while the secret columns are encrypted
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key_check", sa.Text, nullable=False),  # a known text, encrypted
 )
 
 counters = sa.Table(

@@ -12,7 +12,9 @@ from pathlib import Path
 from types import TracebackType
 
 from headwater.store.builds import BuildsMixin
+from headwater.store.crypto import Keyring
 from headwater.store.db import Database, connect
+from headwater.store.encryption import settle
 from headwater.store.events import EventsMixin
 from headwater.store.pipelines import PipelinesMixin
 from headwater.store.tokens import TokensMixin
@@ -24,10 +26,23 @@ class Store(PipelinesMixin, VersionsMixin, BuildsMixin, EventsMixin, TokensMixin
         self._db = db
 
     @classmethod
-    async def open(cls, url: str | None, *, data_dir: Path) -> Store:
+    async def open(cls, url: str | None, *, data_dir: Path,
+                   keyring: Keyring | None = None) -> Store:
         """The store at `url` (a PostgreSQL URL), or SQLite at `<data_dir>/headwater.db`
-        when `url` is None, migrated to the current schema."""
-        return cls(await connect(url, data_dir=data_dir))
+        when `url` is None, migrated to the current schema, its secret columns brought
+        to `keyring`'s key (`encryption.settle`; `DecryptError` when it cannot)."""
+        db = await connect(url, data_dir=data_dir, keyring=keyring)
+        try:
+            await settle(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether secret columns are written encrypted."""
+        return self._db.keyring.primary is not None
 
     @property
     def dialect(self) -> str:

@@ -17,6 +17,7 @@
     POST   /api/v1/teams/{team}/pipelines/{p}/resources/{r}/check    check now
     GET    /api/v1/teams/{team}/pipelines/{p}/resources/{r}/versions
     POST   /api/v1/teams/{team}/pipelines/{p}/resources/{r}/check/webhook?webhook_token=T
+    GET    /api/v1/tokens   POST /api/v1/tokens {"name"}   DELETE /api/v1/tokens/{name|id}
 
 Every route but `info`, `healthz` and the webhook (its own token) needs the bearer
 token, unless the server runs in loopback dev mode. Routes only translate: the
@@ -27,7 +28,6 @@ so the values of vars, which may be secrets, never leave the server.
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
@@ -42,7 +42,8 @@ from pydantic import BaseModel
 from headwater import __version__
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.service import CI, Conflict, Invalid, NotFound
-from headwater.store import Build, Pipeline
+from headwater.store import Build, Pipeline, webhook_token_matches
+from headwater.web.tokenapi import add_token_routes
 
 TokenCheck = Callable[[str], Awaitable[bool]]
 
@@ -92,16 +93,22 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
     @app.post("/api/v1/teams/{team}/pipelines/{pipeline}/resources/{resource}/check/webhook")
     async def webhook(team: str, pipeline: str, resource: str,
                       webhook_token: str = "") -> Response:
-        _, res = await ci.resource(team, pipeline, resource)
-        expected = res.webhook_token or ""
-        if not expected or not hmac.compare_digest(expected.encode(), webhook_token.encode()):
-            # The same answer for a wrong token and no webhook: nothing to probe.
-            raise HTTPException(401, "invalid webhook token")
+        # One answer (status and body) for an unknown pipeline or resource, a resource
+        # without a webhook token and a wrong token, after the same hash and
+        # constant-time compare: nothing to probe names or tokens with.
+        try:
+            _, res = await ci.resource(team, pipeline, resource)
+            stored = res.webhook_token_sha256
+        except NotFound:
+            stored = None
+        if not webhook_token_matches(stored, webhook_token):
+            return JSONResponse({"detail": "invalid webhook token"}, status_code=401)
         await ci.check(team, pipeline, resource)
         return Response(status_code=201)
 
     routes = app.router
     deps = [Depends(auth)]
+    add_token_routes(app, ci.store, deps)
 
     @routes.get("/api/v1/teams/{team}/pipelines", dependencies=deps)
     async def pipelines(team: str) -> list[dict[str, Any]]:

@@ -3,8 +3,11 @@
 One asyncio loop runs uvicorn, the checker and the scheduler (DESIGN.md §2). On the
 first start of a data dir an admin token is created and printed once; only its hash
 is stored. In loopback dev mode (`--dev`, listening on 127.0.0.1) no token is
-needed, as the CD API does. SIGINT/SIGTERM stop uvicorn, then the loops; builds
-still running are left as they are and marked errored at the next start.
+needed, as the CD API does. The data dir is made 0700 (the database 0600, see
+`store/db.py`); `--encryption-key` encrypts the columns that hold vars' values
+(`store/encryption.py`), and a start without one warns. SIGINT/SIGTERM stop
+uvicorn, then the loops; builds still running are left as they are and marked
+errored at the next start.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +26,8 @@ from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
-from headwater.store import Store
+from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
+from headwater.store.db import secure_dir
 from headwater.web.cdapi import is_loopback
 from headwater.web.ciapi import make_app
 
@@ -41,6 +45,10 @@ class ServerSettings:
     resource_types_dir: Path | None = None
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    # --encryption-key (AES-256-GCM of secret columns) and --old-encryption-key
+    # (re-encrypt from it); kept out of repr so a logged settings object shows neither.
+    encryption_key: str | None = field(default=None, repr=False)
+    old_encryption_key: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -55,12 +63,24 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         FastAPI, CI]:
     if settings.dev and not is_loopback(settings.host):
         raise ServerError(f"--dev (no token) is only allowed on loopback, not {settings.host}")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.database_url, data_dir=settings.data_dir)
+    try:
+        keyring = Keyring.of(settings.encryption_key, settings.old_encryption_key)
+    except EncryptionKeyError as e:
+        raise ServerError(str(e)) from None
+    secure_dir(settings.data_dir)
+    try:
+        store = await Store.open(settings.database_url, data_dir=settings.data_dir,
+                                 keyring=keyring)
+    except DecryptError as e:
+        raise ServerError(str(e)) from None
+    if not store.encrypted:
+        _log.warning("no --encryption-key: pipeline configs, resource sources and plans, "
+                     "which hold the values of vars, are stored unencrypted")
     if not settings.dev and not await store.has_tokens():
         token = await store.create_token("admin")
         print(f"admin token (shown once, keep it): {token}\n"
-              f"log in with: headwater -t local login -c {settings.url} --token {token}",
+              f"log in with: headwater -t local login -c {settings.url} (it asks for the "
+              "token; or pipe it to --token-stdin, or set HEADWATER_TOKEN)",
               file=out, flush=True)
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",

@@ -23,6 +23,7 @@ from headwater.ci.vars import (
     load_vars,
     parse_reference,
     resolve_old_style,
+    secret_texts,
 )
 
 
@@ -92,10 +93,11 @@ def test_map_keys_are_interpolated_and_the_input_is_not_changed() -> None:
     assert data == {"((k))": "((v))"}
 
 
-def test_interpolation_returns_every_string_a_var_supplied() -> None:
+def test_interpolation_returns_every_string_and_number_a_var_supplied() -> None:
     done = interpolate(["((a))", "x((b))", "((c))"],
-                       _vars(a="alpha", b="beta", c={"user": "u", "pass": "p4ss", "n": 1}).lookup)
-    assert done.secrets == {"alpha", "beta", "u", "p4ss"}
+                       _vars(a="alpha", b="beta", c={"user": "u", "pass": "p4ss", "n": 1,
+                                                     "on": True}).lookup)
+    assert done.secrets == {"alpha", "beta", "u", "p4ss", "1"}
 
 
 def test_a_named_source_is_given_as_source_colon_name_and_unknown_sources_are_named() -> None:
@@ -112,7 +114,7 @@ def test_old_style_vars_are_replaced_textually_by_their_json() -> None:
     assert old.text.count("\n") == text.count("\n")  # every line keeps its number
     assert old.missing == (("missing", 4),)
     assert yaml.safe_load(old.text) == {"a": key, "b": {"k": [1, "two"]}, "c": 3, "d": None}
-    assert old.secrets == {key, "two"}
+    assert old.secrets == {key, "1", "two", "3"}
 
 
 @pytest.mark.parametrize("value", ["emoji \U0001f600 here", "line\u2028sep\x85nel", "tab\t\\"])
@@ -256,3 +258,27 @@ def test_a_local_var_where_a_number_goes_is_an_error_at_set_time() -> None:
                        "jobs: [{name: j, plan: [{get: r, attempts: ((.:n))}]}]\n")
     assert [str(d) for d in caught.value.report.errors] == [
         "line 2: jobs[0].plan[0].attempts: must be a whole number, found a string"]
+
+
+@pytest.mark.parametrize(("value", "texts"), [
+    ("s3cret", ["s3cret"]),
+    (987654, ["987654"]),
+    (12.5, ["12.5"]),
+    (True, []),  # booleans: two public words, never redacted
+    (None, []),
+    ({"a": [1234, False, "x"], "b": {"c": 3.0}}, ["1234", "x", "3.0"]),
+])
+def test_secret_texts_are_the_strings_and_numbers_of_a_value(value: Any,
+                                                             texts: list[str]) -> None:
+    assert secret_texts(value) == texts
+
+
+@pytest.mark.parametrize(("values", "text", "shown"), [
+    ([987654], "pin=987654", "pin=((redacted))"),
+    ([22], "port 22", "port 22"),  # shorter than MIN_LENGTH: kept, as short strings
+    ([True], "tls: true", "tls: true"),  # booleans are never redacted
+    (["true"], "tls: true", "tls: ((redacted))"),  # a string var is, whatever it says
+])
+def test_numbers_are_redacted_as_text_when_long_enough(values: list[Any], text: str,
+                                                       shown: str) -> None:
+    assert Redactor(values).redact(text) == shown

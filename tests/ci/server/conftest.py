@@ -117,7 +117,7 @@ class Fly:
 def fly(ci_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fly:
     monkeypatch.setenv("HEADWATER_CONFIG_DIR", str(tmp_path / "config"))
     f = Fly(ci_server, CliRunner())
-    code, output = f("login", "-c", ci_server.url, "--token", ci_server.token)
+    code, output = f("login", "-c", ci_server.url, "--token-stdin", input=ci_server.token)
     assert code == 0, output
     return f
 

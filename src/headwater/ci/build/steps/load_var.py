@@ -19,6 +19,7 @@ import yaml
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import LoadVar
+from headwater.ci.vars import secret_texts
 
 _FORMATS = ("json", "yaml", "yml", "trim", "raw")
 
@@ -65,13 +66,5 @@ def parse_var(text: str, fmt: str, file: str) -> Any:
 
 
 def secret_strings(value: Any) -> list[str]:
-    """The values a secret var would reveal when printed: its strings and numbers."""
-    if isinstance(value, bool) or value is None:
-        return []
-    if isinstance(value, str | int | float):
-        return [str(value)]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in secret_strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in secret_strings(item)]
-    return [str(value)]
+    """The values a secret var would reveal when printed: `vars.secret_texts`."""
+    return secret_texts(value)
