@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.config.sizes import SizeError, parse_size
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.web.server import ServerError, ServerSettings, serve
 
@@ -36,6 +37,9 @@ def server(
         "--scheduler-interval", help="How often every job is looked at anyway.")] = "10s",
     checker_tick: Annotated[str, typer.Option(
         "--checker-interval", help="How often due resource checks are looked for.")] = "10s",
+    max_build_log_size: Annotated[str, typer.Option(
+        "--max-build-log-size", help="Log output kept per build (e.g. 100MB, 512KB); "
+        "past it one line says the log was truncated and the rest is dropped.")] = "100MB",
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     host, _, port = bind.rpartition(":")
@@ -48,13 +52,21 @@ def server(
             database_url=database_url, external_url=external_url, dev=dev,
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),
-            checker_tick=parse_duration(checker_tick))
+            checker_tick=parse_duration(checker_tick),
+            max_build_log_size=_size("--max-build-log-size", max_build_log_size))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+def _size(flag: str, text: str) -> int:
+    try:
+        return parse_size(text)
+    except SizeError as e:
+        raise ValueError(f"{flag}: {e}") from None
 
 
 def register(app: typer.Typer) -> None:
