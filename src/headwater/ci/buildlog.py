@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from headwater import log as hwlog
-from headwater.ci.events import Event, Hub
+from headwater.ci.events import Event, Hub, size
 
 _log = hwlog.get("buildlog")
 
@@ -60,10 +60,6 @@ def cap(text: str, used: int, limit: int) -> tuple[str, bool]:
     if len(data) <= room:
         return text, False
     return data[:room].decode(errors="ignore"), True
-
-
-def _size(payload: dict[str, Any]) -> int:
-    return len(str(payload.get("payload", ""))) + 64
 
 
 class BuildLog:
@@ -115,7 +111,7 @@ class BuildLog:
             self._writer = asyncio.create_task(self._write_loop(),
                                                name=f"build-log-{self._build_id}")
         self._buffer.append((type, payload))
-        self._buffered += _size(payload)
+        self._buffered += size(payload)
         self._added += 1
         self._pending.set()
         flush = type != "log"

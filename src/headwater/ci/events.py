@@ -8,7 +8,9 @@ the gap between the two.
 Memory stays bounded whatever the log's size or the viewer's speed:
 
 - `stream` reads the store a page at a time (`page_size` events), never a whole log;
-- a subscription holds at most `limit` live events. When a viewer falls that far
+- a subscription holds at most `limit` live events and `max_bytes` of them (more
+  than a whole batch of the build log's writer, so a viewer that keeps up never
+  lags). When a viewer falls that far
   behind, its queue is emptied and marked *lagged* instead of growing: the viewer
   then reads what it missed from the store, page by page, from its last sequence
   number, and goes back to live events (every event is stored before it is
@@ -24,10 +26,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from headwater import log as hwlog
 from headwater.store import models
 
+_log = hwlog.get("events")
+
 END = "end"  # a pseudo-event that closes streams when a build is over
-LIVE_LIMIT = 1000  # live events a subscription holds before its viewer reads the store
+LIVE_LIMIT = 10_000  # live events a subscription holds before its viewer reads the store
+LIVE_BYTES = 4 * 2**20  # ... and their size (`size`)
 PAGE_SIZE = 500  # stored events read at a time
 
 
@@ -38,14 +44,22 @@ class Event:
     payload: dict[str, Any]
 
 
+def size(payload: dict[str, Any]) -> int:
+    """About what an event weighs in memory: its log text and a fixed overhead."""
+    return len(str(payload.get("payload", ""))) + 64
+
+
 class Subscription:
     """One viewer's live events: at most `limit` of them, or the mark that it lagged."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_bytes: int = LIVE_BYTES) -> None:
         self.limit = limit
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._events: deque[Event] = deque()
         self._ready = asyncio.Event()
         self.lagged = False
+        self.lags = 0  # how many times it fell behind
         self.closed = False
 
     def __len__(self) -> int:
@@ -54,11 +68,15 @@ class Subscription:
     def push(self, event: Event) -> None:
         if self.lagged:
             return  # the viewer reads these from the store
-        if len(self._events) >= self.limit:
+        weight = size(event.payload)
+        if len(self._events) >= self.limit or self.bytes + weight > self.max_bytes:
             self._events.clear()
+            self.bytes = 0
             self.lagged = True
+            self.lags += 1
         else:
             self._events.append(event)
+            self.bytes += weight
         self._ready.set()
 
     def close(self) -> None:
@@ -72,7 +90,9 @@ class Subscription:
             self._ready.clear()
             await self._ready.wait()
         if self._events:
-            return self._events.popleft()
+            event = self._events.popleft()
+            self.bytes -= size(event.payload)
+            return event
         return None
 
     def resume(self) -> None:
@@ -81,8 +101,9 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, *, limit: int = LIVE_LIMIT) -> None:
+    def __init__(self, *, limit: int = LIVE_LIMIT, max_bytes: int = LIVE_BYTES) -> None:
         self.limit = limit
+        self.max_bytes = max_bytes
         self._subs: dict[int, set[Subscription]] = defaultdict(set)
 
     def publish(self, build_id: int, event: Event) -> None:
@@ -99,7 +120,7 @@ class Hub:
     @contextmanager
     def subscribe(self, build_id: int) -> Iterator[Subscription]:
         """A subscription that receives the build's new events until the block ends."""
-        sub = Subscription(self.limit)
+        sub = Subscription(self.limit, self.max_bytes)
         self._subs[build_id].add(sub)
         try:
             yield sub
@@ -150,6 +171,9 @@ async def stream(store: EventSource, hub: Hub, build_id: int, *, after: int = 0,
                 catch_up = False
             event = await sub.next()
             if event is None:  # lagged, or the build is over: the rest is in the store
+                if sub.lagged:
+                    _log.info("viewer fell behind: reading the store", build=build_id,
+                              after=last)
                 sub.resume()
                 catch_up = True
             elif event.seq > last:

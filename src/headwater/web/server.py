@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
+from headwater.ci.events import LIVE_LIMIT
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import Store
@@ -43,6 +44,7 @@ class ServerSettings:
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
     max_build_log_size: int = MAX_BUILD_LOG_SIZE
+    live_events_limit: int = LIVE_LIMIT  # live events a slow /events viewer may lag
 
     @property
     def url(self) -> str:
@@ -72,7 +74,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                 scheduler_tick=settings.scheduler_tick,
                                 checker_tick=settings.checker_tick,
                                 build_log=BuildLogSettings(
-                                    max_bytes=settings.max_build_log_size)))
+                                    max_bytes=settings.max_build_log_size),
+                                live_events_limit=settings.live_events_limit))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
 
     @contextlib.asynccontextmanager

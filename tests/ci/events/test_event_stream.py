@@ -62,6 +62,16 @@ def test_a_full_subscription_drops_its_queue_and_marks_itself_lagged() -> None:
     assert len(sub) == 1 and not sub.lagged
 
 
+def test_a_subscription_is_bounded_in_bytes_too() -> None:
+    sub = Subscription(limit=1000, max_bytes=10_000)
+    big = {"payload": "x" * 2000}
+    for seq in range(1, 5):
+        sub.push(Event(seq=seq, type="log", payload=big))
+    assert len(sub) == 4 and sub.bytes <= 10_000 and not sub.lagged
+    sub.push(Event(seq=5, type="log", payload=big))  # 5 * 2064 bytes: over
+    assert len(sub) == 0 and sub.bytes == 0 and sub.lagged and sub.lags == 1
+
+
 async def test_a_long_stored_log_is_streamed_a_page_at_a_time(store: Store) -> None:
     build_id = await _started_build(store)
     await _write_logs(store, build_id, MANY)
