@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from headwater.ci.buildlog import truncation_notice
+from headwater.cli.app import app
 from tests.ci.server.conftest import Fly, Server
 
 CAP = 2**20
@@ -88,3 +90,12 @@ def test_a_long_log_reaches_watch_and_events_whole_and_in_order(
     events = _events(ci_server, "long")
     assert "".join(e["data"]["payload"] for e in events if e["event"] == "log") == expected
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_a_bad_log_size_flag_is_refused_with_what_a_size_looks_like(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["server", "--data-dir", str(tmp_path / "d"),
+                                      "--max-build-log-size", "10XB"])
+    assert result.exit_code == 2
+    assert "--max-build-log-size: invalid size" in result.output
+    assert "100MB" in result.output
+    assert not (tmp_path / "d").exists()
