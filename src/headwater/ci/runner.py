@@ -11,7 +11,8 @@ One loop, woken by new versions, finished builds and manual triggers (and every
    on the plan compiled from the job's config and the chosen versions.
 
 The builds' side effects go through `StoreDelegate`: events stored (with the
-pipeline's var values redacted) and fanned out to watchers, put versions saved.
+pipeline's var values redacted, the log capped, in batches: `buildlog.BuildLog`) and
+fanned out to watchers, put versions saved.
 After a restart `recover()` marks the builds that were running as errored; pending
 builds simply start. A paused pipeline or job holds its pending builds. Aborting
 cancels the build's task; the engine runs the `on_abort`/`ensure` hooks and kills its
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ from headwater import log as hwlog
 from headwater.ci.build.engine import BuildContext, run_build
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
+from headwater.ci.buildlog import BuildLog, BuildLogSettings
 from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import compile_job, job_inputs
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.config.model import JobConfig, PipelineConfig
-from headwater.ci.events import Event, Hub
+from headwater.ci.events import Hub
 from headwater.ci.pipelines import set_pipeline
 from headwater.ci.plan import PLAN, Plan
 from headwater.ci.resources.base import Fetched
@@ -67,6 +69,7 @@ class RunnerSettings:
     external_url: str = "http://127.0.0.1:8080"
     tick: float = 10.0
     keep_workdirs: bool = False
+    log: BuildLogSettings = field(default_factory=BuildLogSettings)
 
 
 class Runner:
@@ -282,7 +285,8 @@ class Runner:
         try:
             plan, pipeline, job_name = await self._plan_for(build)
             delegate = StoreDelegate(self._store, self._hub, build,
-                                     list(pipeline.redact) if pipeline else [], self)
+                                     list(pipeline.redact) if pipeline else [], self,
+                                     log=self._settings.log)
             workdir.mkdir(parents=True, exist_ok=True)
             uploaded = () if build.pipeline_id is not None else tuple(sorted(
                 p.name for p in workdir.iterdir() if p.is_dir() and not p.name.startswith(".")))
@@ -300,6 +304,8 @@ class Runner:
                 await delegate.event("error", {"message": f"headwater error: {e}"})
                 await delegate.event("status", {"status": "errored"})
         finally:
+            if delegate is not None:
+                await delegate.close()  # every event stored before the build is over
             # Stopped with the server: left "started", the next start marks it errored.
             if not self._stopping:
                 await self._store.finish_build(build.id, status)
@@ -346,9 +352,9 @@ class StoreDelegate:
     """The engine's delegate for a build of the server: store, redact, fan out."""
 
     def __init__(self, store: Store, hub: Hub, build: Build, secrets: list[str],
-                 runner: Runner) -> None:
+                 runner: Runner, *, log: BuildLogSettings) -> None:
         self._store = store
-        self._hub = hub
+        self._log = BuildLog(store, hub, build.id, log)
         self._build = build
         self._secrets = secrets
         self._redact = Redactor(secrets)
@@ -376,10 +382,14 @@ class StoreDelegate:
                            text: str | None = None) -> None:
         """`text`: a log event's output, redacted already by the stream redactor."""
         payload = self._redact.redact_obj({**payload, "time": time.time()})
-        if text is not None:
-            payload["payload"] = text
-        seq = await self._store.add_event(self._build.id, type, payload)
-        self._hub.publish(self._build.id, Event(seq=seq, type=type, payload=payload))
+        if text is None:
+            await self._log.add(type, payload)
+        else:  # capped at the build's log size
+            await self._log.log(payload.get("origin") or {}, text, payload)
+
+    async def close(self) -> None:
+        """The build is over: store the events still waiting in the batch."""
+        await self._log.close()
 
     async def saved_output(self, resource: str, fetched: Fetched) -> None:
         if self._build.pipeline_id is None:

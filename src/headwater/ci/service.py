@@ -9,24 +9,24 @@ stay thin; everything they need is here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import tarfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headwater.ci.build.executor import TaskExecutor
+from headwater.ci.buildlog import BuildLogSettings
 from headwater.ci.checker import Checker
-from headwater.ci.events import END, Event, Hub
+from headwater.ci.events import FINISHED, LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
 from headwater.ci.resources.base import Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings, TriggerError
 from headwater.store import Build, Job, Pipeline, Resource, ResourceVersion, Store
-
-FINISHED = frozenset({"succeeded", "failed", "errored", "aborted"})
 
 
 class NotFound(Exception):
@@ -47,19 +47,22 @@ class CISettings:
     external_url: str = "http://127.0.0.1:8080"
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    build_log: BuildLogSettings = field(default_factory=BuildLogSettings)
+    events_page_size: int = PAGE_SIZE  # stored events an /events stream reads at a time
+    live_events_limit: int = LIVE_LIMIT  # live events a slow viewer may have waiting
 
 
 class CI:
     def __init__(self, store: Store, *, types: ResourceTypes, executor: TaskExecutor,
                  settings: CISettings) -> None:
         self.store = store
-        self.hub = Hub()
+        self.hub = Hub(limit=settings.live_events_limit)
         self.settings = settings
         self.runner = Runner(store, hub=self.hub, types=types, executor=executor,
                              settings=RunnerSettings(
                                  work_root=settings.data_dir / "builds",
                                  external_url=settings.external_url,
-                                 tick=settings.scheduler_tick))
+                                 tick=settings.scheduler_tick, log=settings.build_log))
         self.checker = Checker(store, types=types, on_new_versions=self.runner.wake,
                                tick=settings.checker_tick)
         self._loops: list[asyncio.Task[None]] = []
@@ -148,26 +151,14 @@ class CI:
         await self.runner.abort(build.id)
 
     async def events(self, build_id: int, *, after: int = 0) -> AsyncIterator[Event]:
-        """Stored events after `after`, then live ones until the build is over."""
-        build = await self.build(build_id)
-        with self.hub.subscribe(build_id) as queue:
-            last = after
-            for e in await self.store.events(build_id, after=after):
-                last = e.seq
-                yield Event(seq=e.seq, type=e.type, payload=e.payload)
-            build = await self.build(build.id)
-            if build.status in FINISHED:
-                return
-            while True:
-                event = await queue.get()
-                if event.type == END:
-                    break
-                if event.seq > last:
-                    last = event.seq
-                    yield event
-        # Events written between the last live one and the end marker.
-        for e in await self.store.events(build_id, after=last):
-            yield Event(seq=e.seq, type=e.type, payload=e.payload)
+        """Stored events after `after`, then live ones until the build is over, read
+        a page at a time (`ci.events.stream`: memory bounded by page and queue size)."""
+        await self.build(build_id)
+        async with contextlib.aclosing(stream(self.store, self.hub, build_id, after=after,
+                                              page_size=self.settings.events_page_size)
+                                       ) as events:
+            async for event in events:
+                yield event
 
     # -- resources --------------------------------------------------------------------
 

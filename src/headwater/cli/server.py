@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.config.sizes import SizeError, parse_size
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.web.server import ServerError, ServerSettings, serve
 
@@ -46,6 +47,9 @@ def server(
         "--old-encryption-key", envvar="HEADWATER_OLD_ENCRYPTION_KEY", show_envvar=True,
         help="The key the database is encrypted with now: re-encrypted with "
         "--encryption-key at start (decrypted when no new key is given).")] = None,
+    max_build_log_size: Annotated[str, typer.Option(
+        "--max-build-log-size", help="Log output kept per build (e.g. 100MB, 512KB); "
+        "past it one line says the log was truncated and the rest is dropped.")] = "100MB",
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     for param in ("encryption_key", "old_encryption_key"):
@@ -65,13 +69,21 @@ def server(
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),
             checker_tick=parse_duration(checker_tick),
-            encryption_key=encryption_key, old_encryption_key=old_encryption_key)
+            encryption_key=encryption_key, old_encryption_key=old_encryption_key,
+            max_build_log_size=_size("--max-build-log-size", max_build_log_size))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+def _size(flag: str, text: str) -> int:
+    try:
+        return parse_size(text)
+    except SizeError as e:
+        raise ValueError(f"{flag}: {e}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,8 @@ from fastapi import FastAPI
 
 from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
+from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
+from headwater.ci.events import LIVE_LIMIT
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
@@ -49,6 +51,8 @@ class ServerSettings:
     # (re-encrypt from it); kept out of repr so a logged settings object shows neither.
     encryption_key: str | None = field(default=None, repr=False)
     old_encryption_key: str | None = field(default=None, repr=False)
+    max_build_log_size: int = MAX_BUILD_LOG_SIZE
+    live_events_limit: int = LIVE_LIMIT  # live events a slow /events viewer may lag
 
     @property
     def url(self) -> str:
@@ -88,7 +92,10 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     ci = CI(store, types=types, executor=LocalExecutor(),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
-                                checker_tick=settings.checker_tick))
+                                checker_tick=settings.checker_tick,
+                                build_log=BuildLogSettings(
+                                    max_bytes=settings.max_build_log_size),
+                                live_events_limit=settings.live_events_limit))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
 
     @contextlib.asynccontextmanager

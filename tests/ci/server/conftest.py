@@ -33,6 +33,7 @@ class Server:
     port: int
     database_url: str | None = None
     token: str = ""
+    args: tuple[str, ...] = ()  # more `headwater server` flags
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -53,6 +54,7 @@ class Server:
                 "--scheduler-interval", "1s", "--checker-interval", "1s"]
         if self.database_url:
             argv += ["--database-url", self.database_url]
+        argv += self.args
         out = self.log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
         out.close()
@@ -89,11 +91,17 @@ class Server:
 
 
 @pytest.fixture
-def ci_server(tmp_path: Path) -> Iterator[Server]:
+def server_args() -> tuple[str, ...]:
+    """More `headwater server` flags: a test module overrides this fixture."""
+    return ()
+
+
+@pytest.fixture
+def ci_server(tmp_path: Path, server_args: tuple[str, ...]) -> Iterator[Server]:
     data = tmp_path / "server"
     data.mkdir()
     (data / "resource-types").mkdir()
-    server = Server(data_dir=data, port=pick(None, set()))
+    server = Server(data_dir=data, port=pick(None, set()), args=server_args)
     try:
         server.start()
         yield server
