@@ -24,8 +24,8 @@ from headwater.ci.build.local import LocalExecutor
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import Store
-from headwater.web.cdapi import is_loopback
 from headwater.web.ciapi import make_app
+from headwater.web.devguard import is_loopback
 
 _log = hwlog.get("server")
 

@@ -33,6 +33,7 @@ class Server:
     port: int
     database_url: str | None = None
     token: str = ""
+    dev: bool = False  # --dev: no token, loopback only
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -53,6 +54,8 @@ class Server:
                 "--scheduler-interval", "1s", "--checker-interval", "1s"]
         if self.database_url:
             argv += ["--database-url", self.database_url]
+        if self.dev:
+            argv.append("--dev")
         out = self.log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
         out.close()
