@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from headwater.web.devguard import check, is_loopback
+from headwater.web.devguard import DevGuard, check, is_loopback
 
 BOUND = ("127.0.0.1", 8080)
 
@@ -96,3 +96,31 @@ def test_cross_site_writes_are_refused_as_csrf(method: str, headers: dict[str, s
 ])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+async def test_a_websocket_handshake_from_another_origin_is_closed_before_the_app() -> None:
+    """uvicorn here has no WebSocket library; the guard still closes a foreign handshake
+    should one be installed (browsers do not apply CORS to WebSockets)."""
+    reached: list[str] = []
+    sent: list[dict[str, object]] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append(str(scope["type"]))
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    guard = DevGuard(app)  # type: ignore[arg-type]
+    scope = {"type": "websocket", "path": "/ws", "server": ("127.0.0.1", 8080),
+             "headers": [(b"host", b"127.0.0.1:8080"), (b"origin", b"https://evil.example")]}
+    await guard(scope, receive, send)  # type: ignore[arg-type]
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []
+    own = {**scope, "headers": [(b"host", b"127.0.0.1:8080"),
+                                (b"origin", b"http://127.0.0.1:8080")]}
+    await guard(own, receive, send)  # type: ignore[arg-type]
+    await guard({"type": "lifespan"}, receive, send)  # type: ignore[arg-type]
+    assert reached == ["websocket", "lifespan"]
