@@ -1,4 +1,6 @@
-"""A plain git clone, outside the code under test, that writes commits to a stack repo."""
+"""A plain git clone, outside the code under test, that writes commits to a stack repo;
+and what code under test needs to push there: the stack's git:// is read-only, pushes go
+over ssh with the deploy key (`push_url`, `deploy_auth`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from headwater.devstack import StackInfo
+from headwater.gitrepo import GitAuth
 
 
 def plain_git(*args: str, cwd: Path | None = None) -> str:
@@ -17,12 +20,23 @@ def plain_git(*args: str, cwd: Path | None = None) -> str:
     return done.stdout.strip()
 
 
+def push_url(stack: StackInfo, repo: str) -> str:
+    """The URL to clone `repo` from and push to: ssh, with `deploy_auth`."""
+    return stack.git.ssh_url(repo)
+
+
+def deploy_auth(stack: StackInfo) -> GitAuth:
+    """The stack's deploy key (may push) and the server's host key."""
+    return GitAuth(ssh_key=stack.git.deploy_key, known_hosts=stack.git.known_hosts)
+
+
 class Seed:
-    """Commits pushed anonymously over git:// to branch main of `repo`."""
+    """Commits pushed over ssh with the deploy key to branch main of `repo`."""
 
     def __init__(self, stack: StackInfo, repo: str, work: Path) -> None:
         self.work = work
-        plain_git("clone", "-q", stack.git.git_url(repo), str(work))
+        plain_git("clone", "-q", "-c", f"core.sshCommand={stack.git.ssh_command()}",
+                  push_url(stack, repo), str(work))
 
     def commit(self, files: dict[str, str | None], message: str = "change") -> str:
         """Write (or delete, for None) each file, commit, push; return the revision."""

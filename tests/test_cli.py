@@ -37,7 +37,9 @@ def test_up_status_down_of_a_stack_without_cluster(tmp_path: Path) -> None:
                                 str(state)])
         assert r.exit_code == 0, r.output
         assert "git://127.0.0.1:" in r.output
+        assert "read-only" in r.output
         assert "GIT_SSH_COMMAND=" in r.output
+        assert "git push ssh://" in r.output  # pushes go over ssh, with the deploy key
         assert "password in" in r.output
         r = runner.invoke(app, ["status", "--state-dir", str(state)])
         assert r.exit_code == 0, r.output

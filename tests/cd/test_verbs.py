@@ -16,7 +16,7 @@ from headwater import log as hwlog
 from headwater.cli import fluxctl
 from headwater.devstack import StackInfo
 from headwater.registry import push
-from tests.gitseed import Seed, plain_git
+from tests.gitseed import Seed, plain_git, push_url
 
 pytestmark = pytest.mark.stack
 
@@ -86,7 +86,9 @@ class Repo:
         app.callback()(lambda: hwlog.setup("info"))  # logs to stderr, as `headwater` does
         fluxctl.register(app)
         return CliRunner().invoke(app, [
-            *args, "--git-url", self.stack.git.git_url(self.name), "--git-branch", "main",
+            *args, "--git-url", push_url(self.stack, self.name), "--git-branch", "main",
+            "--git-ssh-key", str(self.stack.git.deploy_key),
+            "--git-known-hosts", str(self.stack.git.known_hosts),
             "--git-path", "deploy", "--workdir", str(self.work)])
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from headwater.devstack import StackInfo
 from headwater.gitrepo import Checkout, GitError
-from tests.gitseed import Seed, plain_git
+from tests.gitseed import Seed, deploy_auth, plain_git, push_url
 
 
 def _write(name: str, text: str):  # type: ignore[no-untyped-def]
@@ -23,8 +23,8 @@ async def test_an_edit_is_committed_and_pushed_with_our_identity(
 ) -> None:
     seed = Seed(stack, git_repo, tmp_path / "seed")
     seed.commit({"deploy.yml": "image: app:1.0.0\n"})
-    co = Checkout(stack.git.git_url(git_repo), "main", tmp_path / "co",
-                  user="Weave Flux", email="support@weave.works")
+    co = Checkout(push_url(stack, git_repo), "main", tmp_path / "co",
+                  auth=deploy_auth(stack), user="Weave Flux", email="support@weave.works")
     rev = await co.commit_and_push(_write("deploy.yml", "image: app:1.0.1\n"),
                                    message="Auto-release app:1.0.1\n\n[ci skip]")
     assert rev is not None
@@ -41,7 +41,7 @@ async def test_an_edit_that_changes_nothing_commits_nothing(
 ) -> None:
     seed = Seed(stack, git_repo, tmp_path / "seed")
     before = seed.commit({"deploy.yml": "image: app:1.0.0\n"})
-    co = Checkout(stack.git.git_url(git_repo), "main", tmp_path / "co")
+    co = Checkout(push_url(stack, git_repo), "main", tmp_path / "co", auth=deploy_auth(stack))
     assert await co.commit_and_push(_write("deploy.yml", "image: app:1.0.0\n"),
                                     message="noop") is None
     assert await co.commit_and_push(lambda root: [], message="noop") is None
@@ -54,7 +54,7 @@ async def test_a_human_push_racing_ours_is_kept_and_our_edit_redone_on_top(
 ) -> None:
     seed = Seed(stack, git_repo, tmp_path / "seed")
     seed.commit({"deploy.yml": "image: app:1.0.0\n", "README": "v1\n"})
-    co = Checkout(stack.git.git_url(git_repo), "main", tmp_path / "co")
+    co = Checkout(push_url(stack, git_repo), "main", tmp_path / "co", auth=deploy_auth(stack))
     calls: list[str] = []
 
     def edit(root: Path) -> list[str]:
@@ -77,7 +77,7 @@ async def test_a_push_that_keeps_losing_the_race_gives_up_after_its_attempts(
 ) -> None:
     seed = Seed(stack, git_repo, tmp_path / "seed")
     seed.commit({"n": "0\n"})
-    co = Checkout(stack.git.git_url(git_repo), "main", tmp_path / "co")
+    co = Checkout(push_url(stack, git_repo), "main", tmp_path / "co", auth=deploy_auth(stack))
     count = 0
 
     def edit(root: Path) -> list[str]:

@@ -1,5 +1,5 @@
-"""The stack's Git server: anonymous git://, and ssh with a deploy key that may push and a
-read-only key that may not."""
+"""The stack's Git server: anonymous git:// that serves clones but refuses pushes, and ssh
+with a deploy key that may push and a read-only key that may not."""
 
 from __future__ import annotations
 
@@ -51,9 +51,10 @@ def test_the_read_only_key_clones_but_its_push_is_refused(
     stack: StackInfo, git_repo: str, tmp_path: Path
 ) -> None:
     seed = tmp_path / "seed"
-    git("clone", "-q", stack.git.git_url(git_repo), str(seed))
+    key = stack.git.deploy_key
+    git("clone", "-q", stack.git.ssh_url(git_repo), str(seed), ssh_key=key, stack=stack)
     first = _commit(seed, "a.txt", "a\n")
-    git("push", "-q", "origin", "HEAD:main", cwd=seed)  # anonymous write over git://
+    git("push", "-q", "origin", "HEAD:main", cwd=seed, ssh_key=key, stack=stack)
 
     ro = stack.git.readonly_key
     work = tmp_path / "ro"
@@ -64,6 +65,28 @@ def test_the_read_only_key_clones_but_its_push_is_refused(
     assert refused.returncode != 0
     assert "this key is read-only" in refused.stderr
     assert _server_head(stack, git_repo) == first
+
+
+def test_an_anonymous_push_over_git_is_refused(
+    stack: StackInfo, git_repo: str, tmp_path: Path
+) -> None:
+    key = stack.git.deploy_key
+    seed = tmp_path / "seed"
+    git("clone", "-q", stack.git.ssh_url(git_repo), str(seed), ssh_key=key, stack=stack)
+    first = _commit(seed, "a.txt", "a\n")
+    git("push", "-q", "origin", "HEAD:main", cwd=seed, ssh_key=key, stack=stack)
+
+    anon = tmp_path / "anon"
+    git("clone", "-q", stack.git.git_url(git_repo), str(anon))  # reading stays anonymous
+    assert (anon / "a.txt").read_text() == "a\n"
+    _commit(anon, "evil.txt", "pushed by anyone on this machine\n")
+    for ref in ("HEAD:main", "HEAD:refs/heads/other", "HEAD:refs/tags/v9"):
+        refused = git("push", "origin", ref, cwd=anon, check=False)
+        assert refused.returncode != 0
+        assert f"remote error: service not enabled: /{git_repo}" in refused.stderr
+    assert _server_head(stack, git_repo) == first
+    refs = git("--git-dir", str(stack.git.repos / git_repo), "for-each-ref").stdout
+    assert refs.split() == [first, "commit", "refs/heads/main"]
 
 
 def test_an_unknown_key_is_refused(stack: StackInfo, git_repo: str, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from headwater.cd.sync import Syncer
 from headwater.kube.client import Kube
 from headwater.kube.discovery import Discovery
 from headwater.kube.errors import ApiError
-from tests.gitseed import Seed, plain_git
+from tests.gitseed import Seed, plain_git, push_url
 
 INVENTORY_NS = "headwater-system"
 
@@ -28,7 +28,7 @@ class Repo(Seed):
 
     def __init__(self, stack: devstack.StackInfo, name: str, work: Path) -> None:
         super().__init__(stack, name, work)
-        self.url = stack.git.git_url(name)
+        self.url = push_url(stack, name)  # syncs push their tag, automation its commits
 
     def server_ref(self, ref: str) -> str | None:
         out = plain_git("ls-remote", "origin", ref, cwd=self.work)
@@ -59,7 +59,10 @@ class Env:
     def source(self, repo: Repo, **options: Any) -> Source:
         name = options.pop("name", None) or f"s{uuid.uuid4().hex[:8]}"
         self.sources.append(name)
-        return replace(Source(git_url=repo.url, name=name, git_branch="main"), **options)
+        git = self.stack.git
+        return replace(Source(git_url=repo.url, name=name, git_branch="main",
+                              git_ssh_key=git.deploy_key, git_known_hosts=git.known_hosts),
+                       **options)
 
     def syncer(self, source: Source) -> Syncer:
         hwlog.setup()

@@ -22,7 +22,7 @@ from headwater.cd.sync import Syncer
 from headwater.devstack.registry import Registry
 from headwater.gitrepo import Checkout
 from headwater.registry import RegistryClient, Scanner, load_docker_config, push
-from tests.gitseed import plain_git
+from tests.gitseed import deploy_auth, plain_git
 from tests.sync.conftest import Env, Repo, namespace
 
 BUSYBOX = Path("/bin/busybox")
@@ -328,7 +328,8 @@ async def test_a_human_commit_racing_the_release_is_kept(
     v2 = push_image(env, registry_repo, "1.0.1", "2024-01-02T00:00:00Z")
     repo.commit({"app.yaml": workload(env.ns, "app", v1, {
         "fluxcd.io/automated": "true", "fluxcd.io/tag.app": "semver:~1.0"})})
-    checkout = _RacingCheckout(repo.url, "main", tmp_path / "co", human=repo)
+    checkout = _RacingCheckout(repo.url, "main", tmp_path / "co", human=repo,
+                               auth=deploy_auth(env.stack))
     auto = Automator(checkout=checkout, paths=(".",), scanner=Scanner(client), ci_skip=True,
                      ci_skip_message="[ci skip]", log=hwlog.get("daemon"))
     assert await auto.run_once()

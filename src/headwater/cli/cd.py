@@ -33,7 +33,8 @@ from headwater.gitrepo.keys import ensure_ed25519
 from headwater.kube.client import Kube
 from headwater.kube.discovery import Discovery
 from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, Scanner, load_docker_config
-from headwater.web.cdapi import is_loopback, make_app
+from headwater.web.cdapi import make_app
+from headwater.web.devguard import is_loopback
 
 out = Console()
 err = Console(stderr=True)

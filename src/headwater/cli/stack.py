@@ -36,9 +36,10 @@ def _fail(e: Exception) -> typer.Exit:
 def print_access(info: devstack.StackInfo) -> None:
     git, reg = info.git, info.registry
     rows = [
-        ("git", f"{git.git_url('<repo>.git')}   (anonymous read/write)"),
-        ("", f"{git.ssh_url('<repo>.git')}   with the deploy key:"),
-        ("", f"GIT_SSH_COMMAND='{git.ssh_command()}'"),
+        ("git", f"{git.git_url('<repo>.git')}   (anonymous, read-only: clone and fetch)"),
+        ("", f"{git.ssh_url('<repo>.git')}   push here, with the deploy key:"),
+        ("", f"GIT_SSH_COMMAND='{git.ssh_command()}' git push "
+             f"{git.ssh_url('<repo>.git')} main"),
         ("", f"read-only key: {git.readonly_key}   repositories: {git.repos}"),
         ("registry", f"{reg.url}   e.g. buildah push --tls-verify=false {reg.host}/app:1.0.0"),
     ]

@@ -1,8 +1,13 @@
 """The control plane: Debian's etcd, then kube-apiserver, kube-controller-manager and
 kube-scheduler built from k8s.io/kubernetes.
 
-Security is on as in a real cluster: TLS everywhere but etcd (loopback only), static
-token authentication, Node + RBAC authorization, NodeRestriction. The apiserver
+Security is on as in a real cluster: TLS everywhere, static token authentication, Node +
+RBAC authorization, NodeRestriction. etcd listens on 127.0.0.1 only and answers only
+clients with a certificate of its own CA (`pki/etcd/`: the apiserver's, the health
+probe's), on its client and its peer port alike: whoever talks to etcd owns the cluster,
+any process of the machine can reach loopback, and the cluster's CA also signs what
+the controller-manager approves (kubelet client certificates), so it cannot be etcd's.
+The apiserver
 reaches the kubelet with a client certificate and checks the kubelet's serving
 certificate against the stack's CA. People use the generated `kubeconfig`
 (an admin token); each component has its own token and identity.
@@ -39,6 +44,18 @@ class ControlPlane:
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def etcd_url(self) -> str:
+        return f"https://127.0.0.1:{self.etcd_port}"
+
+    @property
+    def etcd_ca(self) -> Path:
+        return self.ca.parent / "etcd" / "ca.crt"
+
+    def etcd_cert(self, name: str) -> tuple[Path, Path]:
+        """(certificate, key) `name` signed by etcd's CA."""
+        return self.etcd_ca.parent / f"{name}.crt", self.etcd_ca.parent / f"{name}.key"
 
 
 # identity -> (user, groups); tokens are generated per stack and kept in pki/tokens.csv
@@ -92,6 +109,12 @@ def prepare(
              org="system:masters", client=True)
     ca.issue("kubelet", cn=f"system:node:{NODE_NAME}", org="system:nodes", server=True,
              hosts=(NODE_NAME, "127.0.0.1"))
+    etcd_ca = CA(pki / "etcd")  # etcd's own: the cluster's CA signs approved CSRs
+    # etcd's serving certificate is also its peer client certificate (one member).
+    etcd_ca.issue("etcd", cn="etcd", server=True, client=True,
+                  hosts=("127.0.0.1", "localhost"))
+    etcd_ca.issue("apiserver-etcd-client", cn="kube-apiserver-etcd-client", client=True)
+    etcd_ca.issue("healthcheck-client", cn="etcd-healthcheck-client", client=True)
     service_account_keys(pki)
     tokens = load_tokens(pki)
     cp = ControlPlane(api_port, etcd_port, etcd_peer_port, cm_port, scheduler_port,
@@ -113,7 +136,8 @@ def api_get(cp: ControlPlane, path: str) -> httpx.Response:
 
 
 def etcd_healthy(cp: ControlPlane) -> bool:
-    return probe.status(f"http://127.0.0.1:{cp.etcd_port}/health") == 200
+    return probe.status(f"{cp.etcd_url}/health", ca=cp.etcd_ca,
+                        client=cp.etcd_cert("healthcheck-client")) == 200
 
 
 def apiserver_ready(cp: ControlPlane) -> bool:
@@ -127,19 +151,25 @@ def component_healthy(port: int) -> bool:
 
 def start(layout: Layout, cp: ControlPlane, *, bin_dir: Path) -> list[process.Proc]:
     pki, kube = layout.pki, layout.sub("kube")
-    peer = f"http://127.0.0.1:{cp.etcd_peer_port}"
+    peer = f"https://127.0.0.1:{cp.etcd_peer_port}"
+    etcd_crt, etcd_key = cp.etcd_cert("etcd")
     etcd = process.start("etcd", [
         "etcd", "--name=headwater", f"--data-dir={layout.sub('etcd')}",
-        f"--listen-client-urls=http://127.0.0.1:{cp.etcd_port}",
-        f"--advertise-client-urls=http://127.0.0.1:{cp.etcd_port}",
+        f"--listen-client-urls={cp.etcd_url}", f"--advertise-client-urls={cp.etcd_url}",
+        f"--cert-file={etcd_crt}", f"--key-file={etcd_key}",
+        "--client-cert-auth", f"--trusted-ca-file={cp.etcd_ca}",
         f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=headwater={peer}", "--log-level=warn",
-        "--quota-backend-bytes=4294967296", "--snapshot-count=20000",
+        f"--initial-cluster=headwater={peer}",
+        f"--peer-cert-file={etcd_crt}", f"--peer-key-file={etcd_key}",
+        "--peer-client-cert-auth", f"--peer-trusted-ca-file={cp.etcd_ca}",
+        "--log-level=warn", "--quota-backend-bytes=4294967296", "--snapshot-count=20000",
     ], layout=layout)
     process.wait_until(etcd, lambda: etcd_healthy(cp), what="healthy", timeout=30)
     apiserver = process.start("kube-apiserver", [
         str(bin_dir / "kube-apiserver"),
-        f"--etcd-servers=http://127.0.0.1:{cp.etcd_port}",
+        f"--etcd-servers={cp.etcd_url}", f"--etcd-cafile={cp.etcd_ca}",
+        f"--etcd-certfile={cp.etcd_cert('apiserver-etcd-client')[0]}",
+        f"--etcd-keyfile={cp.etcd_cert('apiserver-etcd-client')[1]}",
         "--bind-address=127.0.0.1", f"--secure-port={cp.api_port}",
         "--advertise-address=127.0.0.1",
         # Endpoints may not hold a loopback address, so the `kubernetes` Service has none.

@@ -1,9 +1,11 @@
-"""The stack's Git server: `git daemon` (anonymous read/write) and `sshd` with deploy keys.
+"""The stack's Git server: `git daemon` (anonymous, read-only) and `sshd` with deploy keys.
 
-sshd runs on its own port and config. Each authorized key is forced through
-`python -m headwater.devstack.gitshell`, which allows only git's transport commands
-on repositories under the base directory, and refuses pushes for the read-only key,
-before handing over to `git-shell`.
+Anonymous git:// only serves fetches and clones: any process of the machine, and any
+task with network, can reach loopback, so writes need a key. Pushes go over ssh with
+the deploy key (`ssh_url`, `ssh_command`). sshd runs on its own port and config. Each
+authorized key is forced through `python -m headwater.devstack.gitshell`, which allows
+only git's transport commands on repositories under the base directory, and refuses
+pushes for the read-only key, before handing over to `git-shell`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class GitServer:
     user: str
 
     def git_url(self, repo: str) -> str:
+        """Anonymous and read-only: clone and fetch, never push."""
         return f"git://127.0.0.1:{self.daemon_port}/{repo}"
 
     def ssh_url(self, repo: str) -> str:
@@ -100,7 +103,7 @@ def start(layout: Layout, server: GitServer) -> list[process.Proc]:
     base, _ = _dirs(layout)
     daemon = process.start("git-daemon", [
         "git", "daemon", f"--base-path={server.repos}", "--export-all",
-        "--enable=receive-pack", "--reuseaddr", "--informative-errors",
+        "--reuseaddr", "--informative-errors",  # no receive-pack: pushes go over ssh
         "--listen=127.0.0.1", f"--port={server.daemon_port}", str(server.repos),
     ], layout=layout)
     sshd = process.start(
@@ -113,7 +116,8 @@ def start(layout: Layout, server: GitServer) -> list[process.Proc]:
 
 
 def create_repo(server: GitServer, name: str, *, branch: str = "main") -> Path:
-    """A new bare repository `name` (e.g. "app.git") served by both daemons."""
+    """A new bare repository `name` (e.g. "app.git") served by both daemons (pushed to
+    over ssh only)."""
     path = server.repos / name
     subprocess.run(
         ["git", "init", "--quiet", "--bare", f"--initial-branch={branch}", str(path)],

@@ -1,4 +1,4 @@
-"""The cluster's certificates: one CA, serving and client certificates signed by it.
+"""Certificate authorities (the cluster's, etcd's) and the certificates they sign.
 
 Keys are written 0600. Certificates live as long as the stack's state directory;
 `up` reuses them, so a kubeconfig handed out once keeps working across restarts.

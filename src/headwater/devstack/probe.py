@@ -8,14 +8,23 @@ from pathlib import Path
 import httpx
 
 
-def verify(ca: Path | None) -> ssl.SSLContext | bool:
-    """Trust the stack's CA; without one (self-signed /healthz on loopback), do not verify."""
-    return ssl.create_default_context(cafile=str(ca)) if ca else False
+def verify(ca: Path | None, *, client: tuple[Path, Path] | None = None
+           ) -> ssl.SSLContext | bool:
+    """Trust the stack's CA, and present `client` (certificate, key) when given (etcd asks
+    for one); without a CA (self-signed /healthz on loopback), do not verify."""
+    if not ca:
+        return False
+    context = ssl.create_default_context(cafile=str(ca))
+    if client:
+        context.load_cert_chain(str(client[0]), str(client[1]))
+    return context
 
 
-def status(url: str, *, ca: Path | None = None, token: str | None = None) -> int:
+def status(url: str, *, ca: Path | None = None, token: str | None = None,
+           client: tuple[Path, Path] | None = None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        return httpx.get(url, verify=verify(ca), headers=headers, timeout=2).status_code
+        return httpx.get(url, verify=verify(ca, client=client), headers=headers,
+                         timeout=2).status_code
     except httpx.HTTPError:
         return 0

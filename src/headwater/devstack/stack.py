@@ -213,8 +213,8 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
     git = gitserver.prepare(layout, daemon_port=port("git"), ssh_port=port("ssh"),
                             user=info.user)
     info.save()
-    started(gitserver.start(layout, git), f"{git.git_url('<repo>.git')}  "
-            f"{git.ssh_url('<repo>.git')}")
+    started(gitserver.start(layout, git), f"{git.git_url('<repo>.git')} (read-only)  "
+            f"{git.ssh_url('<repo>.git')} (push, deploy key)")
     reg = registry.prepare(layout.sub("registry"), port=port("registry"),
                            auth=opts.registry_auth)
     info.registry_password = reg.password

@@ -31,7 +31,8 @@ def check(info: StackInfo) -> list[ComponentStatus]:
     }
     if cp:
         probes |= {
-            "etcd": (f"http://127.0.0.1:{cp.etcd_port}", lambda: controlplane.etcd_healthy(cp)),
+            "etcd": (f"{cp.etcd_url} (client certificate)",
+                     lambda: controlplane.etcd_healthy(cp)),
             "kube-apiserver": (cp.server, lambda: controlplane.apiserver_ready(cp)),
             "kube-controller-manager": (f"https://127.0.0.1:{cp.cm_port}",
                                         lambda: controlplane.component_healthy(cp.cm_port)),

@@ -6,32 +6,27 @@
     GET  /healthz
 
 A bearer token is required, except in loopback dev mode (listening on 127.0.0.1 with
-no token configured). Routes stay thin: they call the controller and map its errors.
+no token configured), which answers only to loopback `Host` names and refuses a sync
+asked by a page of another origin (web/devguard.py). Routes stay thin: they call the
+controller and map its errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from headwater.cd.controller import Controller
+from headwater.web.devguard import aiohttp_guard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
 # Syncs asked for without waiting: referenced here until done, so none is collected.
 BACKGROUND: web.AppKey[set[asyncio.Task[object]]] = web.AppKey("background", set)
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def make_app(controller: Controller, *, token: str | None) -> web.Application:
@@ -44,7 +39,8 @@ def make_app(controller: Controller, *, token: str | None) -> web.Application:
                                          status=401)
         return await handler(request)
 
-    app = web.Application(middlewares=[auth])
+    # No token: loopback dev mode, guarded against web pages (DNS rebinding, CSRF).
+    app = web.Application(middlewares=[auth] if token else [aiohttp_guard])
     app[CONTROLLER] = controller
     app[BACKGROUND] = set()
     app.router.add_post("/api/v1/sync", _sync)

@@ -43,6 +43,7 @@ from headwater import __version__
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.service import CI, Conflict, Invalid, NotFound
 from headwater.store import Build, Pipeline, webhook_token_matches
+from headwater.web.devguard import DevGuard
 from headwater.web.tokenapi import add_token_routes
 
 TokenCheck = Callable[[str], Awaitable[bool]]
@@ -57,6 +58,8 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
     """check_token None: loopback dev mode, no token needed."""
     app = FastAPI(title="headwater", version=__version__, docs_url="/api/docs",
                   openapi_url="/api/openapi.json")
+    if check_token is None:  # dev mode: loopback Host names only, no cross-site writes
+        app.add_middleware(DevGuard)
 
     async def auth(authorization: Annotated[str | None, Header()] = None) -> None:
         if check_token is None:

@@ -30,8 +30,8 @@ from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
 from headwater.store.db import secure_dir
-from headwater.web.cdapi import is_loopback
 from headwater.web.ciapi import make_app
+from headwater.web.devguard import is_loopback
 
 _log = hwlog.get("server")
 

@@ -34,6 +34,7 @@ class Server:
     database_url: str | None = None
     token: str = ""
     args: tuple[str, ...] = ()  # more `headwater server` flags
+    dev: bool = False  # --dev: no token, loopback only
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -55,6 +56,8 @@ class Server:
         if self.database_url:
             argv += ["--database-url", self.database_url]
         argv += self.args
+        if self.dev:
+            argv.append("--dev")
         out = self.log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
         out.close()
