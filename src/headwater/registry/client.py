@@ -11,6 +11,12 @@ One client talks to any number of registries. Per request, in this order:
   and the request retried; a second 401 is an `AuthError`;
 - 429 and 5xx are retried up to `max_attempts`, waiting what `Retry-After` asks (or
   a jittered exponential backoff); a 429 still there at the end is `RateLimited`.
+Credentials stay with their registry (scheme, host and port, see `origin.py`): blob
+redirects are followed by hand, and a hop to another origin (the storage a registry
+sends blobs from) carries no Authorization, as Docker and containerd do; a tag page's
+`Link: rel="next"` to another origin is refused. Blobs are streamed: `download` writes
+one to a file with a running count and its digest checked, `blob` reads a small one
+(a config) into memory, both bounded by `max_bytes`.
 `requests` counts the HTTP requests sent, by kind (`tags`, `manifest-head`,
 `manifest`, `blob`, `token`), retries included: what benchmarks and tests count.
 """
@@ -27,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urljoin
@@ -39,12 +46,14 @@ from headwater.registry.auth import Credentials, Keychain
 from headwater.registry.challenge import Challenge, parse_challenge
 from headwater.registry.errors import (
     AuthError,
+    BlobTooLarge,
     NoSuitableManifest,
     NotFound,
     RateLimited,
     RegistryError,
 )
 from headwater.registry.image import ImageInfo
+from headwater.registry.origin import origin
 from headwater.registry.reference import Reference, parse
 from headwater.registry.throttle import TokenBucket, backoff, retry_after
 
@@ -53,6 +62,10 @@ DEFAULT_INSECURE_HOSTS = frozenset({"127.0.0.1", "127.0.0.1:*", "localhost", "lo
 _TOKEN_DEFAULT_TTL = 60.0  # the token spec's default when `expires_in` is missing
 _TOKEN_MARGIN = 5.0  # renew a little before expiry: a request takes time
 _MAX_PAGES = 10_000
+_MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# What `blob` reads into memory at most: config blobs are a few KiB.
+MAX_BLOB_IN_MEMORY = 16 * 1024 * 1024
 
 _log = log.get("registry")
 
@@ -192,6 +205,13 @@ class RegistryClient:
             items.extend(str(t) for t in _json(r, ref).get(key) or [])
             following = r.links.get("next", {}).get("url")
             next_url = urljoin(str(r.url), following) if following else None
+            if next_url is not None and origin(next_url) != origin(url):
+                raise RegistryError(
+                    f"registry {ref.registry} sent the next page of {what} on another host "
+                    f"({origin(next_url)}): headwater follows pages on the registry's own "
+                    "host only, so its credentials go nowhere else; check the registry or "
+                    "the proxy in front of it", registry=ref.registry,
+                    repository=ref.repository)
             params = None  # the next link carries `n` and `last`
         return items
 
@@ -229,14 +249,51 @@ class RegistryClient:
         child, child_type, child_body, _ = await self._get_manifest(at, str(chosen["digest"]))
         return Manifest(digest, mtype, child, child_type, child_body)
 
-    async def blob(self, repo: Reference | str, digest: str) -> bytes:
-        """The content of a blob, checked against its digest."""
-        at = _ref(repo)
+    async def blob(self, repo: Reference | str, digest: str, *,
+                   max_bytes: int = MAX_BLOB_IN_MEMORY) -> bytes:
+        """The content of a small blob (a config), checked against its digest; more
+        than `max_bytes` is `BlobTooLarge`."""
+        chunks: list[bytes] = []
+        await self._stream_blob(_ref(repo), digest, chunks.append, max_bytes=max_bytes)
+        return b"".join(chunks)
+
+    async def download(self, repo: Reference | str, digest: str, dest: Path, *,
+                       max_bytes: int) -> int:
+        """Stream a blob into the file `dest` (created or truncated), never whole in
+        memory, checked against its digest; its size. More than `max_bytes` stops the
+        download with `BlobTooLarge` (what was written stays for the caller to remove)."""
+        with dest.open("wb") as out:
+            return await self._stream_blob(_ref(repo), digest, out.write, max_bytes=max_bytes)
+
+    async def _stream_blob(self, at: Reference, digest: str, sink: Any, *,
+                           max_bytes: int) -> int:
         r = await self._request("blob", at, "GET", self._url(at, f"blobs/{digest}"),
-                                follow_redirects=True)
-        self._check(r, at, f"blob {digest} of {at.repository}")
-        _verify(r.content, digest, at)
-        return r.content
+                                follow_redirects=True, stream=True)
+        try:
+            if r.status_code >= 400:
+                await r.aread()
+            self._check(r, at, f"blob {digest} of {at.repository}")
+            announced = r.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise self._too_large(at, digest, max_bytes)
+            hasher = hashlib.sha256()
+            count = 0
+            async for chunk in r.aiter_bytes():
+                count += len(chunk)
+                if count > max_bytes:
+                    raise self._too_large(at, digest, max_bytes)
+                hasher.update(chunk)
+                sink(chunk)
+        finally:
+            await r.aclose()
+        _verify_hash(hasher, digest, at)
+        return count
+
+    def _too_large(self, at: Reference, digest: str, max_bytes: int) -> BlobTooLarge:
+        return BlobTooLarge(
+            f"blob {digest} of {at.name} on {at.registry} is larger than the limit of "
+            f"{max_bytes} bytes: use a smaller image, or raise the limit",
+            registry=at.registry, repository=at.repository, digest=digest, limit=max_bytes)
 
     async def image_info(self, repo: Reference | str, ref: str) -> ImageInfo:
         """Digest and creation times of `repo:ref` (manifest, then config blob)."""
@@ -295,14 +352,57 @@ class RegistryClient:
         params: Mapping[str, str] | None = None,
         follow_redirects: bool = False,
         scope: str | None = None,
+        stream: bool = False,
     ) -> httpx.Response:
-        """Send with authorization, answering one 401 challenge."""
+        """Send with authorization, answering one 401 challenge; then, if asked, follow
+        redirects with the registry's authorization kept to its own origin. A `stream`
+        response is the caller's to close."""
+        r, auth = await self._authorized(kind, ref, method, url, headers=headers or {},
+                                         params=params, scope=scope, stream=stream)
+        if follow_redirects:
+            r = await self._follow(kind, ref, method, r, headers=headers or {}, auth=auth,
+                                   stream=stream)
+        return r
+
+    async def _follow(self, kind: str, ref: Reference, method: str, r: httpx.Response, *,
+                      headers: Mapping[str, str], auth: Mapping[str, str],
+                      stream: bool) -> httpx.Response:
+        home = origin(self._base(ref))
+        for _ in range(_MAX_REDIRECTS):
+            location = r.headers.get("Location")
+            if r.status_code not in _REDIRECTS or not location:
+                return r
+            target = r.url.join(location)
+            await r.aclose()
+            # Another origin (blob storage, a CDN) never sees the registry's credentials.
+            sent = {**headers, **auth} if origin(str(target)) == home else dict(headers)
+            if r.status_code == 303:
+                method = "GET"
+            r = await self._send(kind, ref, method, str(target), headers=sent, stream=stream)
+        await r.aclose()
+        raise RegistryError(f"registry {ref.registry} redirected {ref.repository} more than "
+                            f"{_MAX_REDIRECTS} times: check the registry's storage settings",
+                            registry=ref.registry, repository=ref.repository)
+
+    async def _authorized(
+        self,
+        kind: str,
+        ref: Reference,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        scope: str | None,
+        stream: bool,
+    ) -> tuple[httpx.Response, dict[str, str]]:
         scope = scope or f"repository:{ref.repository}:pull"
         auth = await self._authorization(ref, self._challenges.get(ref.registry), scope)
-        r = await self._send(kind, ref, method, url, headers={**(headers or {}), **auth},
-                             params=params, follow_redirects=follow_redirects)
+        r = await self._send(kind, ref, method, url, headers={**headers, **auth},
+                             params=params, stream=stream)
         if r.status_code != 401:
-            return r
+            return r, auth
+        await r.aclose()
         challenge = parse_challenge(r.headers.get("WWW-Authenticate"))
         if challenge is None:
             raise AuthError(
@@ -316,11 +416,12 @@ class RegistryClient:
         if challenge.scheme == "bearer" and challenge.scope:
             scope = challenge.scope
         auth = await self._authorization(ref, challenge, scope, fresh=True)
-        r = await self._send(kind, ref, method, url, headers={**(headers or {}), **auth},
-                             params=params, follow_redirects=follow_redirects)
+        r = await self._send(kind, ref, method, url, headers={**headers, **auth},
+                             params=params, stream=stream)
         if r.status_code == 401:
+            await r.aclose()
             raise self._refused(ref, challenge)
-        return r
+        return r, auth
 
     def _refused(self, ref: Reference, challenge: Challenge) -> AuthError:
         creds = self._credentials.get(ref.registry)
@@ -406,9 +507,11 @@ class RegistryClient:
         *,
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
-        follow_redirects: bool = False,
+        stream: bool = False,
     ) -> httpx.Response:
-        """One request, paced by the bucket, retried on 429/5xx and connection errors."""
+        """One request, paced by the bucket, retried on 429/5xx and connection errors;
+        redirects are answered as they come (`_follow` decides). A `stream` response's
+        body is left unread, for the caller to read and close."""
         for attempt in range(1, self._max_attempts + 1):
             if self._bucket is not None:
                 wait = self._bucket.reserve(time.monotonic())
@@ -417,8 +520,8 @@ class RegistryClient:
             self.requests[kind] += 1
             last = attempt == self._max_attempts
             try:
-                r = await self._http.request(method, url, headers=headers, params=params,
-                                             follow_redirects=follow_redirects)
+                request = self._http.build_request(method, url, headers=headers, params=params)
+                r = await self._http.send(request, stream=stream)
             except httpx.TransportError as e:
                 if last:
                     raise RegistryError(
@@ -430,6 +533,8 @@ class RegistryClient:
                 continue
             if r.status_code != 429 and (r.status_code < 500 or r.status_code == 501):
                 return r
+            await r.aread()  # the retry reads Retry-After; the body is small
+            await r.aclose()
             hinted = retry_after(r.headers.get("Retry-After"), now=datetime.now(UTC))
             delay = hinted if hinted is not None else self._backoff(attempt)
             if last or delay > self._max_wait:
@@ -491,10 +596,14 @@ def _json(r: httpx.Response, ref: Reference) -> dict[str, Any]:
 
 
 def _verify(content: bytes, digest: str, ref: Reference) -> None:
+    _verify_hash(hashlib.sha256(content), digest, ref)
+
+
+def _verify_hash(hasher: Any, digest: str, ref: Reference) -> None:
     algorithm, _, expected = digest.partition(":")
     if algorithm != "sha256":
         return  # other algorithms are legal and rare: trust the registry
-    if hashlib.sha256(content).hexdigest() != expected.lower():
+    if hasher.hexdigest() != expected.lower():
         raise RegistryError(f"registry {ref.registry} sent content for {ref.repository} that "
                             f"does not match its digest {digest}: the registry or a proxy is "
                             "corrupting data", registry=ref.registry, repository=ref.repository)
