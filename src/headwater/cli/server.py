@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.resources.rootfs import ImageLimits
 from headwater.cli.paths import data_dir as default_data_dir
+from headwater.sizes import parse_size
 from headwater.web.server import ServerError, ServerSettings, serve
 
 err = Console(stderr=True)
@@ -36,6 +38,12 @@ def server(
         "--scheduler-interval", help="How often every job is looked at anyway.")] = "10s",
     checker_tick: Annotated[str, typer.Option(
         "--checker-interval", help="How often due resource checks are looked for.")] = "10s",
+    image_max_layer: Annotated[str, typer.Option(
+        "--resource-image-max-layer",
+        help="Largest layer download of a resource type image.")] = "2GiB",
+    image_max_unpacked: Annotated[str, typer.Option(
+        "--resource-image-max-unpacked",
+        help="Most file bytes a resource type image may unpack to.")] = "8GiB",
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     host, _, port = bind.rpartition(":")
@@ -48,7 +56,9 @@ def server(
             database_url=database_url, external_url=external_url, dev=dev,
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),
-            checker_tick=parse_duration(checker_tick))
+            checker_tick=parse_duration(checker_tick),
+            image_limits=ImageLimits(layer_bytes=parse_size(image_max_layer),
+                                     unpacked_bytes=parse_size(image_max_unpacked)))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
+from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import Store
@@ -41,6 +42,7 @@ class ServerSettings:
     resource_types_dir: Path | None = None
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
 
     @property
     def url(self) -> str:
@@ -64,7 +66,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
               file=out, flush=True)
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
-                                  images_dir=settings.data_dir / "resource-images")
+                                  images_dir=settings.data_dir / "resource-images",
+                                  image_limits=settings.image_limits)
     ci = CI(store, types=types, executor=LocalExecutor(),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
