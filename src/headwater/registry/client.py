@@ -30,7 +30,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,8 +265,8 @@ class RegistryClient:
         with dest.open("wb") as out:
             return await self._stream_blob(_ref(repo), digest, out.write, max_bytes=max_bytes)
 
-    async def _stream_blob(self, at: Reference, digest: str, sink: Any, *,
-                           max_bytes: int) -> int:
+    async def _stream_blob(self, at: Reference, digest: str, sink: Callable[[bytes], object],
+                           *, max_bytes: int) -> int:
         r = await self._request("blob", at, "GET", self._url(at, f"blobs/{digest}"),
                                 follow_redirects=True, stream=True)
         try:

@@ -77,6 +77,15 @@ def test_entries_never_land_outside_the_root(tmp_path: Path) -> None:
     assert not (tmp_path / "evil").exists()
 
 
+def test_a_symlink_loop_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(ResourceError, match="too many levels of symbolic links"):
+        unpack_layer(_layer(("l", "a", "b"), ("l", "b", "/a"), ("f", "a/file", "x")), root)
+    with pytest.raises(ResourceError, match="too many levels of symbolic links"):
+        unpack_layer(_layer(("l", "self", "../self"), ("f", "self/x", "x")), root)
+
+
 def test_the_source_names_the_image_and_bad_sources_are_clear_errors() -> None:
     src = ImageSource.parse("git", {"repository": "concourse/git-resource"})
     assert (src.repository, src.tag) == ("docker.io/concourse/git-resource", "latest")

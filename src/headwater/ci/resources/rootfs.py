@@ -200,7 +200,6 @@ class ResourceImages:
         assert found is not None
         return found
 
-
     async def _download(self, client: RegistryClient, image: ImageSource,
                         manifest: Mapping[str, Any], into: Path) -> list[Path]:
         """Each layer streamed into a file of `into`, at most `layer_bytes` each."""
