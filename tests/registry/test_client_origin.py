@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from aiohttp import web
 
 from headwater.registry import BlobTooLarge, Credentials, RegistryClient, RegistryError, push
 from headwater.registry.origin import origin
+from headwater.registry.push import OCI_MANIFEST
 from tests.registry.helpers import Handler, Peer, PeerFactory
 
 USER, PASSWORD = "deploy", "s3cret-pw"
@@ -215,3 +218,31 @@ async def test_a_push_upload_location_on_another_host_gets_no_credentials(
     assert registry.authorization[-1] == BASIC
     assert storage.seen == [f"/upload/1?s=x&digest={DIGEST.replace(':', '%3A')}"]
     assert storage.authorization == [None]
+
+
+
+async def test_a_manifest_or_tag_page_over_its_limit_is_refused(peer_with: PeerFactory) -> None:
+    def handler(request: web.Request, _: int) -> web.Response:
+        size = 17 if "tags" in request.path else 5  # MiB: over 16 and over 4
+        body = b'{"tags": [' + b'"x",' * (size * 256 * 1024) + b'"y"]}'
+        return web.Response(body=body, content_type="application/json")
+    registry = await peer_with(handler)
+    async with RegistryClient() as client:
+        with pytest.raises(RegistryError, match=r"sent more than 4194304 bytes for manifest "
+                                                r"app:1"):
+            await client.manifest(registry.repo(), "1")
+        with pytest.raises(RegistryError, match=r"sent more than 16777216 bytes for "
+                                                r"repository app"):
+            await client.tags(registry.repo())
+
+
+async def test_a_gzip_encoded_manifest_is_read_once_decoded(peer_with: PeerFactory) -> None:
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"digest": "sha256:" + "0" * 64}}).encode()
+    registry = await peer_with(lambda _, __: web.Response(
+        body=gzip.compress(manifest), content_type=OCI_MANIFEST,
+        headers={"Content-Encoding": "gzip"}))
+    async with RegistryClient() as client:
+        got = await client.manifest(registry.repo(), "1")
+    assert got.body == json.loads(manifest)
+    assert got.digest == "sha256:" + hashlib.sha256(manifest).hexdigest()

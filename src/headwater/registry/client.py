@@ -66,6 +66,9 @@ _MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # What `blob` reads into memory at most: config blobs are a few KiB.
 MAX_BLOB_IN_MEMORY = 16 * 1024 * 1024
+# Distribution refuses manifests over 4 MiB; a page of tags is a few KiB per hundred.
+MAX_MANIFEST = 4 * 1024 * 1024
+MAX_PAGE = 16 * 1024 * 1024
 
 _log = log.get("registry")
 
@@ -200,7 +203,9 @@ class RegistryClient:
         next_url: str | None = url
         while next_url is not None and next_url not in seen and len(seen) < _MAX_PAGES:
             seen.add(next_url)
-            r = await self._request(kind, ref, "GET", next_url, params=params, scope=scope)
+            r = await self._limited(
+                await self._request(kind, ref, "GET", next_url, params=params, scope=scope,
+                                    stream=True), ref, what, MAX_PAGE)
             self._check(r, ref, what)
             items.extend(str(t) for t in _json(r, ref).get(key) or [])
             following = r.links.get("next", {}).get("url")
@@ -289,6 +294,28 @@ class RegistryClient:
         _verify_hash(hasher, digest, at)
         return count
 
+    async def _limited(self, r: httpx.Response, at: Reference, what: str,
+                       limit: int) -> httpx.Response:
+        """A streamed response read whole, if it is at most `limit` bytes (a hostile or
+        broken registry cannot fill our memory); a RegistryError otherwise."""
+        chunks: list[bytes] = []
+        count = 0
+        try:
+            async for chunk in r.aiter_bytes():
+                count += len(chunk)
+                if count > limit:
+                    raise RegistryError(
+                        f"registry {at.registry} sent more than {limit} bytes for {what}: "
+                        "that is not a manifest or tag list headwater reads; check the "
+                        "registry", registry=at.registry, repository=at.repository)
+                chunks.append(chunk)
+        finally:
+            await r.aclose()
+        headers = r.headers.copy()  # the body is decoded: it must not be decoded again
+        headers.pop("Content-Encoding", None)
+        return httpx.Response(r.status_code, headers=headers, content=b"".join(chunks),
+                              request=r.request)
+
     def _too_large(self, at: Reference, digest: str, max_bytes: int) -> BlobTooLarge:
         return BlobTooLarge(
             f"blob {digest} of {at.name} on {at.registry} is larger than the limit of "
@@ -331,8 +358,10 @@ class RegistryClient:
     async def _get_manifest(
         self, at: Reference, ref: str
     ) -> tuple[str, str, dict[str, Any], bytes]:
-        r = await self._request("manifest", at, "GET", self._url(at, f"manifests/{ref}"),
-                                headers={"Accept": image.ACCEPT})
+        r = await self._limited(
+            await self._request("manifest", at, "GET", self._url(at, f"manifests/{ref}"),
+                                headers={"Accept": image.ACCEPT}, stream=True),
+            at, f"manifest {at.repository}:{ref}", MAX_MANIFEST)
         self._check(r, at, f"manifest {at.repository}:{ref}")
         body = _json(r, at)
         if ref.startswith("sha256:"):
