@@ -16,7 +16,8 @@ redirects are followed by hand, and a hop to another origin (the storage a regis
 sends blobs from) carries no Authorization, as Docker and containerd do; a tag page's
 `Link: rel="next"` to another origin is refused. Blobs are streamed: `download` writes
 one to a file with a running count and its digest checked, `blob` reads a small one
-(a config) into memory, both bounded by `max_bytes`.
+(a config) into memory, both bounded by `max_bytes`; manifests (4 MiB, distribution's
+own limit) and tag pages (16 MiB) are read with a bound too.
 `requests` counts the HTTP requests sent, by kind (`tags`, `manifest-head`,
 `manifest`, `blob`, `token`), retries included: what benchmarks and tests count.
 """
