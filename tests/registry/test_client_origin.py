@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from headwater.registry import BlobTooLarge, Credentials, RegistryClient, RegistryError, push
+from headwater.registry import (
+    BlobTooLarge,
+    Credentials,
+    NotFound,
+    RegistryClient,
+    RegistryError,
+    push,
+)
 from headwater.registry.origin import origin
 from headwater.registry.push import OCI_MANIFEST
 from tests.registry.helpers import Handler, Peer, PeerFactory
@@ -246,3 +253,17 @@ async def test_a_gzip_encoded_manifest_is_read_once_decoded(peer_with: PeerFacto
         got = await client.manifest(registry.repo(), "1")
     assert got.body == json.loads(manifest)
     assert got.digest == "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+async def test_a_huge_error_body_is_not_read_whole(peer_with: PeerFactory) -> None:
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        for n in range(1000):  # 1 GiB, if the client read it all
+            sent.append(n)
+            yield b"e" * (1024 * 1024)
+    registry = await peer_with(lambda _, __: web.Response(status=404, body=endless()))
+    async with RegistryClient() as client:
+        with pytest.raises(NotFound, match="not found on registry"):
+            await client.blob(registry.repo(), DIGEST)
+    assert len(sent) < 100

@@ -277,8 +277,7 @@ class RegistryClient:
                                 follow_redirects=True, stream=True)
         try:
             if r.status_code >= 400:
-                await r.aread()
-            self._check(r, at, f"blob {digest} of {at.repository}")
+                self._check(await _head_of(r), at, f"blob {digest} of {at.repository}")
             announced = r.headers.get("Content-Length", "")
             if announced.isdigit() and int(announced) > max_bytes:
                 raise self._too_large(at, digest, max_bytes)
@@ -563,8 +562,7 @@ class RegistryClient:
                 continue
             if r.status_code != 429 and (r.status_code < 500 or r.status_code == 501):
                 return r
-            await r.aread()  # the retry reads Retry-After; the body is small
-            await r.aclose()
+            r = await _head_of(r)  # an error: its first bytes say enough
             hinted = retry_after(r.headers.get("Retry-After"), now=datetime.now(UTC))
             delay = hinted if hinted is not None else self._backoff(attempt)
             if last or delay > self._max_wait:
@@ -602,6 +600,22 @@ class RegistryClient:
                             f"{detail}: try again later, or check the registry's logs",
                             registry=ref.registry, repository=ref.repository,
                             status=r.status_code)
+
+
+async def _head_of(r: httpx.Response, limit: int = 64 * 1024) -> httpx.Response:
+    """`r` with at most its first `limit` bytes read (an error's body: enough for its
+    error codes, never a hostile registry's gigabytes), closed."""
+    body = b""
+    try:
+        async for chunk in r.aiter_bytes():
+            body += chunk[:limit - len(body)]
+            if len(body) >= limit:
+                break
+    finally:
+        await r.aclose()
+    headers = r.headers.copy()
+    headers.pop("Content-Encoding", None)
+    return httpx.Response(r.status_code, headers=headers, content=body, request=r.request)
 
 
 def _basic(creds: Credentials) -> str:
