@@ -2,13 +2,13 @@
 
 The race: the runner reads the pending builds, the scheduler allows one, and an abort
 lands before `start_build`. The abort is made deterministic by performing it, on the
-real store, right at the moment the runner asks the store to start the build.
+real store (SQLite and PostgreSQL), right at the moment the runner asks the store to
+start the build.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +20,9 @@ from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings
 from headwater.store import BuildStatus, Store
 from tests.ci.builds.helpers import sh
+from tests.store.conftest import pg, store, target
 
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(None, data_dir=tmp_path / "data")
-    try:
-        yield s
-    finally:
-        await s.close()
+__all__ = ["pg", "store", "target"]  # the store tests' fixtures: SQLite and PostgreSQL
 
 
 async def test_a_build_aborted_between_the_decision_and_its_start_does_not_run(
