@@ -186,3 +186,12 @@ async def test_an_image_over_the_unpacked_limit_is_refused_naming_image_and_laye
                                             r"image over its limit of 100000 bytes unpacked"):
         await images.pull(source, ImageLimits(unpacked_bytes=100_000))
     assert list(images.cache.iterdir()) == []
+
+
+async def test_an_image_over_the_entries_limit_is_refused(images: Images) -> None:
+    # Empty files cost no bytes, but each is an inode on the server's disk.
+    source = images.push(_layer(*[("f", f"e{n}", "") for n in range(50)]))
+    with pytest.raises(ResourceError, match=r"evil/.*:1: layer 1 of 1: unpacking e20 takes "
+                                            r"the image over its limit of 20 entries"):
+        await images.pull(source, ImageLimits(entries=20))
+    assert list(images.cache.iterdir()) == []

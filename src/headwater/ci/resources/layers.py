@@ -20,7 +20,8 @@ far (openat-style, as `mkdirat`, `openat`, `symlinkat`, `linkat`, `unlinkat`):
 - OCI whiteouts (`.wh.<name>` removes a path, `.wh..wh..opq` empties a directory)
   are applied in the directory reached by the walk;
 - entries naming `..` are refused, device nodes skipped (the sandbox has its own
-  /dev), and file contents are charged to a `Budget` (bytes unpacked per image).
+  /dev), and file contents and entries are charged to a `Budget` (bytes unpacked and
+  entries made per image: empty files cost inodes, not bytes).
 """
 
 from __future__ import annotations
@@ -45,21 +46,34 @@ _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class TooLarge(ResourceError):
-    """The image unpacks to more than its budget."""
+    """The image unpacks to more than its budget; `of` is "bytes" or "entries"."""
+
+    def __init__(self, message: str, *, of: str) -> None:
+        super().__init__(message)
+        self.of = of
 
 
 @dataclass
 class Budget:
-    """Bytes of file content an image may unpack to; `used` so far."""
+    """Bytes of file content and entries an image may unpack to; `used` and `entries`
+    so far."""
 
     limit: int
+    max_entries: int | None = None
     used: int = 0
+    entries: int = 0
 
     def charge(self, size: int, name: str) -> None:
         self.used += size
         if self.used > self.limit:
             raise TooLarge(f"unpacking {name} takes the image over its limit of "
-                           f"{self.limit} bytes unpacked")
+                           f"{self.limit} bytes unpacked", of="bytes")
+
+    def count(self, name: str) -> None:
+        self.entries += 1
+        if self.max_entries is not None and self.entries > self.max_entries:
+            raise TooLarge(f"unpacking {name} takes the image over its limit of "
+                           f"{self.max_entries} entries", of="entries")
 
 
 def unpack_layer(tar: tarfile.TarFile, root: Path, *, budget: Budget | None = None) -> None:
@@ -70,6 +84,8 @@ def unpack_layer(tar: tarfile.TarFile, root: Path, *, budget: Budget | None = No
             parts = entry_parts(member.name)
             if not parts:
                 continue
+            if budget is not None:
+                budget.count(member.name)
             with _directory(root_fd, parts[:-1], create=True) as parent:
                 name = parts[-1]
                 if name == OPAQUE:

@@ -74,10 +74,12 @@ ClientFactory = Callable[[Mapping[str, Credentials], frozenset[str]], RegistryCl
 @dataclass(frozen=True)
 class ImageLimits:
     """How much one resource type image may take: bytes downloaded per layer, bytes of
-    file contents unpacked for the whole image."""
+    file contents and entries (files, directories, links) unpacked for the whole image
+    (a large distribution image has some 100,000 entries)."""
 
     layer_bytes: int = 2 * GiB
     unpacked_bytes: int = 8 * GiB
+    entries: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ class ResourceImages:
             try:
                 layers = await self._download(client, image, manifest.body, work / _LAYERS)
                 await asyncio.to_thread(_unpack_into, target, work, layers, _env(config),
-                                        budget=Budget(self.limits.unpacked_bytes),
+                                        budget=Budget(self.limits.unpacked_bytes,
+                                                      self.limits.entries),
                                         image=image.image)
             finally:  # renamed into place when complete; what is left was a failure
                 await asyncio.to_thread(_remove_if_there, work)
@@ -288,8 +291,8 @@ def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str,
             with tarfile.open(layer, mode="r:*") as tar:
                 unpack_layer(tar, root, budget=budget)
         except TooLarge as e:
-            raise ResourceError(f"{where}: {e}: use a smaller image, or raise "
-                                "--resource-image-max-unpacked") from None
+            flag = ", or raise --resource-image-max-unpacked" if e.of == "bytes" else ""
+            raise ResourceError(f"{where}: {e}: use a smaller image{flag}") from None
         except (tarfile.TarError, OSError, EOFError) as e:
             raise ResourceError(f"unpacking {where}: {e}") from None
         except ResourceError as e:
