@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from headwater.kube.apply import rank
-from headwater.kube.inventory import Inventory, stale
+from headwater.kube.inventory import Inventory, keep, stale
 from headwater.kube.objects import (
     CHECKSUM_ANNOTATION,
     GC_MARK_LABEL,
@@ -252,6 +252,31 @@ def test_stale_order_does_not_depend_on_set_order() -> None:
     a = Inventory("app", "r", frozenset(ALL))
     b = Inventory("app", "r", frozenset(reversed(ALL)))
     assert stale(a, {SECRET}) == stale(b, {SECRET})
+
+
+# --- inventory.keep -------------------------------------------------------------------------
+
+_PREV = Inventory("app", "r1", frozenset({DEPLOY, CONFIGMAP, SERVICE}))
+
+
+@pytest.mark.parametrize(("case", "previous", "applied", "settled", "kept"), [
+    ("first sync: what was applied", None, {DEPLOY}, set(), {DEPLOY}),
+    ("before pruning: applied and every previous object", _PREV, {DEPLOY, SECRET}, set(),
+     {DEPLOY, SECRET, CONFIGMAP, SERVICE}),
+    ("after a full prune: applied only", _PREV, {DEPLOY}, {CONFIGMAP, SERVICE}, {DEPLOY}),
+    ("a DELETE failed on one: it stays", _PREV, {DEPLOY}, {CONFIGMAP}, {DEPLOY, SERVICE}),
+    ("dry run or gc off: nothing settled, all stay", _PREV, {DEPLOY}, set(),
+     {DEPLOY, CONFIGMAP, SERVICE}),
+    ("an object found gone is forgotten", _PREV, set(), {DEPLOY, CONFIGMAP, SERVICE}, set()),
+    ("back in Git after being settled: applied wins", _PREV, {CONFIGMAP}, {CONFIGMAP},
+     {CONFIGMAP, DEPLOY, SERVICE}),
+    ("nothing applied, nothing settled: the previous objects stay", _PREV, set(), set(),
+     {DEPLOY, CONFIGMAP, SERVICE}),
+])
+def test_the_inventory_keeps_applied_objects_and_everything_not_pruned_yet(
+        case: str, previous: Inventory | None, applied: set[ObjId], settled: set[ObjId],
+        kept: set[ObjId]) -> None:
+    assert keep(previous, applied, settled=settled) == kept, case
 
 
 # --- apply.rank -----------------------------------------------------------------------------

@@ -105,6 +105,11 @@ class Peer:
     host: str
     seen: list[str] = field(default_factory=list)  # path?query of each request
     times: list[float] = field(default_factory=list)
+    authorization: list[str | None] = field(default_factory=list)  # of each request
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
 
     def repo(self, name: str = "app") -> Reference:
         return Reference(self.host, name)
@@ -125,6 +130,7 @@ async def peers() -> AsyncIterator[PeerFactory]:
 
             async def any_request(request: web.Request) -> web.StreamResponse:
                 peer.seen.append(request.path_qs)
+                peer.authorization.append(request.headers.get("Authorization"))
                 peer.times.append(time.monotonic())
                 return handler(request, len(peer.seen))
 

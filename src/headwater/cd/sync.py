@@ -1,9 +1,12 @@
 """One sync of one source: a straight line of named steps, as Flux's reconcilers.
 
 fetch (git) -> render (YAML, kustomize) -> apply (plan, dry run, write) -> inventory ->
-prune -> health -> status (move the sync tag). Each failing step ends the sync with
-its reason constant and a message a person can act on; nothing after it runs, so a
-failed or partial apply never prunes. The result is reported once, at the end.
+prune -> inventory -> health -> status (move the sync tag). Each failing step ends the
+sync with its reason constant and a message a person can act on; nothing after it
+runs, so a failed or partial apply never prunes. The inventory is written before the
+prune with every object still to prune and after it without those deleted or gone
+(kube/inventory.py): a crash or a failed DELETE in between loses nothing. The result
+is reported once, at the end.
 """
 
 from __future__ import annotations
@@ -109,9 +112,18 @@ class Syncer:
         result.applied = applied.changed
         result.unchanged = len(applied.objects) - len(result.applied)
         ids = {p.id for p in applied.objects}
-        previous = await self._inventory(ids)
+        previous = await self._load_inventory()
+        # Everything not yet pruned stays in the inventory until a prune settles it.
+        saved = await self._save_inventory(inventory.keep(previous, ids), previous)
         if self.source.sync_garbage_collection or self.source.sync_garbage_collection_dry:
-            result.pruned = await self._prune(inventory.stale(previous, ids))
+            pruned = await self._prune(inventory.stale(previous, ids))
+            result.pruned = pruned.deleted
+            await self._save_inventory(
+                inventory.keep(previous, ids, settled=pruned.settled), saved)
+            if pruned.failed:
+                raise _Stop(reasons.PRUNE_FAILED, "\n".join(
+                    f"{obj_id}: {why}" for obj_id, why in pruned.failed)
+                    + "\n(kept in the inventory: the next sync tries again)")
         if self.source.wait:
             await self._health([p.id for p in applied.objects])
         await self._status()
@@ -139,18 +151,24 @@ class Syncer:
         except ApiError as e:
             raise _Stop(reasons.APPLY_FAILED, f"{e.method} {e.path}: {e}") from None
 
-    async def _inventory(self, ids: set[ObjId]) -> inventory.Inventory | None:
+    async def _load_inventory(self) -> inventory.Inventory | None:
         try:
-            previous = await inventory.load(self.kube, self.inventory_namespace,
-                                            self.source.name)
-            current = inventory.Inventory(self.source.name, self.revision, frozenset(ids))
-            if current != previous:  # a no-op resync writes nothing
-                await inventory.save(self.kube, self.inventory_namespace, current)
+            return await inventory.load(self.kube, self.inventory_namespace, self.source.name)
+        except ApiError as e:
+            raise _Stop(reasons.STATUS_FAILED, f"reading the inventory: {e}") from None
+
+    async def _save_inventory(self, ids: frozenset[ObjId],
+                              stored: inventory.Inventory | None) -> inventory.Inventory:
+        current = inventory.Inventory(self.source.name, self.revision, ids)
+        if current == stored:  # a no-op resync writes nothing
+            return current
+        try:
+            await inventory.save(self.kube, self.inventory_namespace, current)
         except ApiError as e:
             raise _Stop(reasons.STATUS_FAILED, f"writing the inventory: {e}") from None
-        return previous
+        return current
 
-    async def _prune(self, candidates: list[ObjId]) -> list[ObjId]:
+    async def _prune(self, candidates: list[ObjId]) -> prune.PruneResult:
         dry = self.source.sync_garbage_collection_dry and not self.source.sync_garbage_collection
         try:
             pruned = await prune.prune(self.kube, self.discovery, candidates,
@@ -162,7 +180,10 @@ class Syncer:
         for obj_id in pruned.deleted:
             self.log.info("cluster resource not in resources to be synced; deleting",
                           resource=str(obj_id), dry_run=dry)
-        return pruned.deleted
+        for obj_id, why in pruned.failed:
+            self.log.warning("deleting resource failed; kept for the next sync",
+                             resource=str(obj_id), err=why)
+        return pruned
 
     async def _health(self, ids: list[ObjId]) -> None:
         problems = await health.wait_ready(self.kube, ids, timeout=self.source.wait_timeout)

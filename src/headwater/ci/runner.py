@@ -268,8 +268,11 @@ class Runner:
         allowed = set(startable(order, running, limits))
         for build in pending:
             if build.id in allowed and build.id not in self._running:
-                await self._store.start_build(build.id)
-                self._launch(build)
+                # Aborted (or ended) since we read it: the store's answer decides.
+                if await self._store.start_build(build.id):
+                    self._launch(build)
+                else:
+                    _log.info("build ended before it started; not running it", build=build.id)
 
     # -- running ----------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
-from headwater.ci.config.sizes import SizeError, parse_size
+from headwater.ci.resources.rootfs import ImageLimits
 from headwater.cli.paths import data_dir as default_data_dir
+from headwater.sizes import SizeError, parse_size
 from headwater.web.server import ServerError, ServerSettings, serve
 
 err = Console(stderr=True)
@@ -50,6 +51,12 @@ def server(
     max_build_log_size: Annotated[str, typer.Option(
         "--max-build-log-size", help="Log output kept per build (e.g. 100MB, 512KB); "
         "past it one line says the log was truncated and the rest is dropped.")] = "100MB",
+    image_max_layer: Annotated[str, typer.Option(
+        "--resource-image-max-layer",
+        help="Largest layer download of a resource type image.")] = "2GiB",
+    image_max_unpacked: Annotated[str, typer.Option(
+        "--resource-image-max-unpacked",
+        help="Most file bytes a resource type image may unpack to.")] = "8GiB",
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     for param in ("encryption_key", "old_encryption_key"):
@@ -70,7 +77,10 @@ def server(
             scheduler_tick=parse_duration(scheduler_tick),
             checker_tick=parse_duration(checker_tick),
             encryption_key=encryption_key, old_encryption_key=old_encryption_key,
-            max_build_log_size=_size("--max-build-log-size", max_build_log_size))
+            max_build_log_size=_size("--max-build-log-size", max_build_log_size),
+            image_limits=ImageLimits(
+                layer_bytes=_size("--resource-image-max-layer", image_max_layer),
+                unpacked_bytes=_size("--resource-image-max-unpacked", image_max_unpacked)))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

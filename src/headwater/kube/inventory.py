@@ -1,8 +1,15 @@
-"""What a source applied last time, kept in the cluster, and what has left Git since.
+"""What a source applied and has not yet pruned, kept in the cluster; what has left Git.
 
 The inventory of each source is a ConfigMap `headwater-inventory-<source>` in the
-controller's namespace: the synced revision and one object id per line. It is written
-after a good apply and read before pruning, so a failed or partial sync never prunes.
+controller's namespace: the synced revision and one object id per line. It is read and
+written only after a good apply, so a failed or partial apply never prunes.
+
+It holds the applied objects plus every earlier object not confirmed deleted or gone
+(kustomize-controller's prune survivors), so nothing is forgotten before it is pruned:
+a sync writes `applied | previous` before pruning, then `applied | (previous not
+deleted and not gone)` after. A DELETE that fails, a crash between the two writes, a
+dry run, or garbage collection off all leave the objects to be pruned by a later sync.
+`keep` is that rule, a pure function.
 """
 
 from __future__ import annotations
@@ -29,6 +36,14 @@ def stale(previous: Inventory | None, current: set[ObjId]) -> list[ObjId]:
         return []
     gone = previous.ids - current
     return sorted(gone, key=lambda i: (-rank(i.kind), i))
+
+
+def keep(previous: Inventory | None, applied: set[ObjId] | frozenset[ObjId], *,
+         settled: set[ObjId] | frozenset[ObjId] = frozenset()) -> frozenset[ObjId]:
+    """What the inventory keeps: the `applied` objects, and every object of the previous
+    inventory not `settled` (confirmed deleted, or found gone) by a prune."""
+    survivors = (previous.ids - settled) if previous is not None else frozenset()
+    return frozenset(applied) | survivors
 
 
 def _name(source: str) -> str:

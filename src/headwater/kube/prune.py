@@ -2,7 +2,9 @@
 
 A candidate comes from the previous inventory. It is deleted only if the live object
 still carries this source's gc mark for exactly its id, has no `ignore` annotation and
-no owner (a controller made it). Dry mode only reports.
+no owner (a controller made it). Dry mode only reports. A failure on one object (its
+GET or DELETE) does not stop the others: it is reported in `failed`, and only what
+was deleted or found gone is `settled` (the inventory forgets those, not the rest).
 """
 
 from __future__ import annotations
@@ -20,11 +22,19 @@ from headwater.kube.objects import ObjId, ignore_value, is_ours
 class PruneResult:
     deleted: list[ObjId] = field(default_factory=list)   # or, in dry mode, would be
     skipped: list[tuple[ObjId, str]] = field(default_factory=list)
+    gone: list[ObjId] = field(default_factory=list)      # not found: nothing to delete
+    failed: list[tuple[ObjId, str]] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def settled(self) -> frozenset[ObjId]:
+        """Objects confirmed deleted or gone: the inventory need not remember them."""
+        return frozenset(self.gone) | (frozenset() if self.dry_run else frozenset(self.deleted))
 
 
 async def prune(kube: Kube, discovery: Discovery, candidates: list[ObjId], *, source: str,
                 dry_run: bool) -> PruneResult:
-    result = PruneResult()
+    result = PruneResult(dry_run=dry_run)
 
     async def one(obj_id: ObjId) -> None:
         try:
@@ -37,9 +47,11 @@ async def prune(kube: Kube, discovery: Discovery, candidates: list[ObjId], *, so
             live = await kube.request("GET", path)
         except ApiError as e:
             if e.not_found:
+                result.gone.append(obj_id)
                 result.skipped.append((obj_id, "already gone"))
-                return
-            raise
+            else:
+                result.failed.append((obj_id, f"GET {path}: {e}"))
+            return
         if not is_ours(live, source=source, obj_id=obj_id):
             result.skipped.append((obj_id, "not marked as applied by this source"))
         elif ignore_value(live) in ("true", "sync_only"):
@@ -53,7 +65,8 @@ async def prune(kube: Kube, discovery: Discovery, candidates: list[ObjId], *, so
                                        params={"propagationPolicy": "Background"})
                 except ApiError as e:
                     if not e.not_found:
-                        raise
+                        result.failed.append((obj_id, f"DELETE {path}: {e}"))
+                        return
             result.deleted.append(obj_id)
 
     # Candidates come ordered (dependents first); delete rank by rank would be stricter,

@@ -15,6 +15,7 @@ from headwater.registry.cache import RepoEntry, TagCache, TagEntry
 from headwater.registry.client import DEFAULT_INSECURE_HOSTS, Descriptor, Manifest, RegistryClient
 from headwater.registry.errors import (
     AuthError,
+    BlobTooLarge,
     InvalidCredentials,
     NoSuitableManifest,
     NotFound,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_INSECURE_HOSTS",
     "FLUX_DEFAULT_EXCLUDE",
     "AuthError",
+    "BlobTooLarge",
     "Credentials",
     "Descriptor",
     "ImageInfo",

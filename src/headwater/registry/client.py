@@ -11,6 +11,13 @@ One client talks to any number of registries. Per request, in this order:
   and the request retried; a second 401 is an `AuthError`;
 - 429 and 5xx are retried up to `max_attempts`, waiting what `Retry-After` asks (or
   a jittered exponential backoff); a 429 still there at the end is `RateLimited`.
+Credentials stay with their registry (scheme, host and port, see `origin.py`): blob
+redirects are followed by hand, and a hop to another origin (the storage a registry
+sends blobs from) carries no Authorization, as Docker and containerd do; a tag page's
+`Link: rel="next"` to another origin is refused. Blobs are streamed: `download` writes
+one to a file with a running count and its digest checked, `blob` reads a small one
+(a config) into memory, both bounded by `max_bytes`; manifests (4 MiB, distribution's
+own limit) and tag pages (16 MiB) are read with a bound too.
 `requests` counts the HTTP requests sent, by kind (`tags`, `manifest-head`,
 `manifest`, `blob`, `token`), retries included: what benchmarks and tests count.
 """
@@ -24,9 +31,10 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urljoin
@@ -39,12 +47,14 @@ from headwater.registry.auth import Credentials, Keychain
 from headwater.registry.challenge import Challenge, parse_challenge
 from headwater.registry.errors import (
     AuthError,
+    BlobTooLarge,
     NoSuitableManifest,
     NotFound,
     RateLimited,
     RegistryError,
 )
 from headwater.registry.image import ImageInfo
+from headwater.registry.origin import origin
 from headwater.registry.reference import Reference, parse
 from headwater.registry.throttle import TokenBucket, backoff, retry_after
 
@@ -53,6 +63,13 @@ DEFAULT_INSECURE_HOSTS = frozenset({"127.0.0.1", "127.0.0.1:*", "localhost", "lo
 _TOKEN_DEFAULT_TTL = 60.0  # the token spec's default when `expires_in` is missing
 _TOKEN_MARGIN = 5.0  # renew a little before expiry: a request takes time
 _MAX_PAGES = 10_000
+_MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# What `blob` reads into memory at most: config blobs are a few KiB.
+MAX_BLOB_IN_MEMORY = 16 * 1024 * 1024
+# Distribution refuses manifests over 4 MiB; a page of tags is a few KiB per hundred.
+MAX_MANIFEST = 4 * 1024 * 1024
+MAX_PAGE = 16 * 1024 * 1024
 
 _log = log.get("registry")
 
@@ -187,11 +204,20 @@ class RegistryClient:
         next_url: str | None = url
         while next_url is not None and next_url not in seen and len(seen) < _MAX_PAGES:
             seen.add(next_url)
-            r = await self._request(kind, ref, "GET", next_url, params=params, scope=scope)
+            r = await self._limited(
+                await self._request(kind, ref, "GET", next_url, params=params, scope=scope,
+                                    stream=True), ref, what, MAX_PAGE)
             self._check(r, ref, what)
             items.extend(str(t) for t in _json(r, ref).get(key) or [])
             following = r.links.get("next", {}).get("url")
             next_url = urljoin(str(r.url), following) if following else None
+            if next_url is not None and origin(next_url) != origin(url):
+                raise RegistryError(
+                    f"registry {ref.registry} sent the next page of {what} on another host "
+                    f"({origin(next_url)}): headwater follows pages on the registry's own "
+                    "host only, so its credentials go nowhere else; check the registry or "
+                    "the proxy in front of it", registry=ref.registry,
+                    repository=ref.repository)
             params = None  # the next link carries `n` and `last`
         return items
 
@@ -229,14 +255,72 @@ class RegistryClient:
         child, child_type, child_body, _ = await self._get_manifest(at, str(chosen["digest"]))
         return Manifest(digest, mtype, child, child_type, child_body)
 
-    async def blob(self, repo: Reference | str, digest: str) -> bytes:
-        """The content of a blob, checked against its digest."""
-        at = _ref(repo)
+    async def blob(self, repo: Reference | str, digest: str, *,
+                   max_bytes: int = MAX_BLOB_IN_MEMORY) -> bytes:
+        """The content of a small blob (a config), checked against its digest; more
+        than `max_bytes` is `BlobTooLarge`."""
+        chunks: list[bytes] = []
+        await self._stream_blob(_ref(repo), digest, chunks.append, max_bytes=max_bytes)
+        return b"".join(chunks)
+
+    async def download(self, repo: Reference | str, digest: str, dest: Path, *,
+                       max_bytes: int) -> int:
+        """Stream a blob into the file `dest` (created or truncated), never whole in
+        memory, checked against its digest; its size. More than `max_bytes` stops the
+        download with `BlobTooLarge` (what was written stays for the caller to remove)."""
+        with dest.open("wb") as out:
+            return await self._stream_blob(_ref(repo), digest, out.write, max_bytes=max_bytes)
+
+    async def _stream_blob(self, at: Reference, digest: str, sink: Callable[[bytes], object],
+                           *, max_bytes: int) -> int:
         r = await self._request("blob", at, "GET", self._url(at, f"blobs/{digest}"),
-                                follow_redirects=True)
-        self._check(r, at, f"blob {digest} of {at.repository}")
-        _verify(r.content, digest, at)
-        return r.content
+                                follow_redirects=True, stream=True)
+        try:
+            if r.status_code >= 400:
+                self._check(await _head_of(r), at, f"blob {digest} of {at.repository}")
+            announced = r.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise self._too_large(at, digest, max_bytes)
+            hasher = hashlib.sha256()
+            count = 0
+            async for chunk in r.aiter_bytes():
+                count += len(chunk)
+                if count > max_bytes:
+                    raise self._too_large(at, digest, max_bytes)
+                hasher.update(chunk)
+                sink(chunk)
+        finally:
+            await r.aclose()
+        _verify_hash(hasher, digest, at)
+        return count
+
+    async def _limited(self, r: httpx.Response, at: Reference, what: str,
+                       limit: int) -> httpx.Response:
+        """A streamed response read whole, if it is at most `limit` bytes (a hostile or
+        broken registry cannot fill our memory); a RegistryError otherwise."""
+        chunks: list[bytes] = []
+        count = 0
+        try:
+            async for chunk in r.aiter_bytes():
+                count += len(chunk)
+                if count > limit:
+                    raise RegistryError(
+                        f"registry {at.registry} sent more than {limit} bytes for {what}: "
+                        "that is not a manifest or tag list headwater reads; check the "
+                        "registry", registry=at.registry, repository=at.repository)
+                chunks.append(chunk)
+        finally:
+            await r.aclose()
+        headers = r.headers.copy()  # the body is decoded: it must not be decoded again
+        headers.pop("Content-Encoding", None)
+        return httpx.Response(r.status_code, headers=headers, content=b"".join(chunks),
+                              request=r.request)
+
+    def _too_large(self, at: Reference, digest: str, max_bytes: int) -> BlobTooLarge:
+        return BlobTooLarge(
+            f"blob {digest} of {at.name} on {at.registry} is larger than the limit of "
+            f"{max_bytes} bytes: use a smaller image, or raise the limit",
+            registry=at.registry, repository=at.repository, digest=digest, limit=max_bytes)
 
     async def image_info(self, repo: Reference | str, ref: str) -> ImageInfo:
         """Digest and creation times of `repo:ref` (manifest, then config blob)."""
@@ -274,8 +358,10 @@ class RegistryClient:
     async def _get_manifest(
         self, at: Reference, ref: str
     ) -> tuple[str, str, dict[str, Any], bytes]:
-        r = await self._request("manifest", at, "GET", self._url(at, f"manifests/{ref}"),
-                                headers={"Accept": image.ACCEPT})
+        r = await self._limited(
+            await self._request("manifest", at, "GET", self._url(at, f"manifests/{ref}"),
+                                headers={"Accept": image.ACCEPT}, stream=True),
+            at, f"manifest {at.repository}:{ref}", MAX_MANIFEST)
         self._check(r, at, f"manifest {at.repository}:{ref}")
         body = _json(r, at)
         if ref.startswith("sha256:"):
@@ -295,14 +381,57 @@ class RegistryClient:
         params: Mapping[str, str] | None = None,
         follow_redirects: bool = False,
         scope: str | None = None,
+        stream: bool = False,
     ) -> httpx.Response:
-        """Send with authorization, answering one 401 challenge."""
+        """Send with authorization, answering one 401 challenge; then, if asked, follow
+        redirects with the registry's authorization kept to its own origin. A `stream`
+        response is the caller's to close."""
+        r, auth = await self._authorized(kind, ref, method, url, headers=headers or {},
+                                         params=params, scope=scope, stream=stream)
+        if follow_redirects:
+            r = await self._follow(kind, ref, method, r, headers=headers or {}, auth=auth,
+                                   stream=stream)
+        return r
+
+    async def _follow(self, kind: str, ref: Reference, method: str, r: httpx.Response, *,
+                      headers: Mapping[str, str], auth: Mapping[str, str],
+                      stream: bool) -> httpx.Response:
+        home = origin(self._base(ref))
+        for _ in range(_MAX_REDIRECTS):
+            location = r.headers.get("Location")
+            if r.status_code not in _REDIRECTS or not location:
+                return r
+            target = r.url.join(location)
+            await r.aclose()
+            # Another origin (blob storage, a CDN) never sees the registry's credentials.
+            sent = {**headers, **auth} if origin(str(target)) == home else dict(headers)
+            if r.status_code == 303:
+                method = "GET"
+            r = await self._send(kind, ref, method, str(target), headers=sent, stream=stream)
+        await r.aclose()
+        raise RegistryError(f"registry {ref.registry} redirected {ref.repository} more than "
+                            f"{_MAX_REDIRECTS} times: check the registry's storage settings",
+                            registry=ref.registry, repository=ref.repository)
+
+    async def _authorized(
+        self,
+        kind: str,
+        ref: Reference,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        scope: str | None,
+        stream: bool,
+    ) -> tuple[httpx.Response, dict[str, str]]:
         scope = scope or f"repository:{ref.repository}:pull"
         auth = await self._authorization(ref, self._challenges.get(ref.registry), scope)
-        r = await self._send(kind, ref, method, url, headers={**(headers or {}), **auth},
-                             params=params, follow_redirects=follow_redirects)
+        r = await self._send(kind, ref, method, url, headers={**headers, **auth},
+                             params=params, stream=stream)
         if r.status_code != 401:
-            return r
+            return r, auth
+        await r.aclose()
         challenge = parse_challenge(r.headers.get("WWW-Authenticate"))
         if challenge is None:
             raise AuthError(
@@ -316,11 +445,12 @@ class RegistryClient:
         if challenge.scheme == "bearer" and challenge.scope:
             scope = challenge.scope
         auth = await self._authorization(ref, challenge, scope, fresh=True)
-        r = await self._send(kind, ref, method, url, headers={**(headers or {}), **auth},
-                             params=params, follow_redirects=follow_redirects)
+        r = await self._send(kind, ref, method, url, headers={**headers, **auth},
+                             params=params, stream=stream)
         if r.status_code == 401:
+            await r.aclose()
             raise self._refused(ref, challenge)
-        return r
+        return r, auth
 
     def _refused(self, ref: Reference, challenge: Challenge) -> AuthError:
         creds = self._credentials.get(ref.registry)
@@ -406,9 +536,11 @@ class RegistryClient:
         *,
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
-        follow_redirects: bool = False,
+        stream: bool = False,
     ) -> httpx.Response:
-        """One request, paced by the bucket, retried on 429/5xx and connection errors."""
+        """One request, paced by the bucket, retried on 429/5xx and connection errors;
+        redirects are answered as they come (`_follow` decides). A `stream` response's
+        body is left unread, for the caller to read and close."""
         for attempt in range(1, self._max_attempts + 1):
             if self._bucket is not None:
                 wait = self._bucket.reserve(time.monotonic())
@@ -417,8 +549,8 @@ class RegistryClient:
             self.requests[kind] += 1
             last = attempt == self._max_attempts
             try:
-                r = await self._http.request(method, url, headers=headers, params=params,
-                                             follow_redirects=follow_redirects)
+                request = self._http.build_request(method, url, headers=headers, params=params)
+                r = await self._http.send(request, stream=stream)
             except httpx.TransportError as e:
                 if last:
                     raise RegistryError(
@@ -430,6 +562,7 @@ class RegistryClient:
                 continue
             if r.status_code != 429 and (r.status_code < 500 or r.status_code == 501):
                 return r
+            r = await _head_of(r)  # an error: its first bytes say enough
             hinted = retry_after(r.headers.get("Retry-After"), now=datetime.now(UTC))
             delay = hinted if hinted is not None else self._backoff(attempt)
             if last or delay > self._max_wait:
@@ -469,6 +602,22 @@ class RegistryClient:
                             status=r.status_code)
 
 
+async def _head_of(r: httpx.Response, limit: int = 64 * 1024) -> httpx.Response:
+    """`r` with at most its first `limit` bytes read (an error's body: enough for its
+    error codes, never a hostile registry's gigabytes), closed."""
+    body = b""
+    try:
+        async for chunk in r.aiter_bytes():
+            body += chunk[:limit - len(body)]
+            if len(body) >= limit:
+                break
+    finally:
+        await r.aclose()
+    headers = r.headers.copy()
+    headers.pop("Content-Encoding", None)
+    return httpx.Response(r.status_code, headers=headers, content=body, request=r.request)
+
+
 def _basic(creds: Credentials) -> str:
     pair = f"{creds.username}:{creds.password}".encode()
     return "Basic " + base64.b64encode(pair).decode()
@@ -491,10 +640,14 @@ def _json(r: httpx.Response, ref: Reference) -> dict[str, Any]:
 
 
 def _verify(content: bytes, digest: str, ref: Reference) -> None:
+    _verify_hash(hashlib.sha256(content), digest, ref)
+
+
+def _verify_hash(hasher: Any, digest: str, ref: Reference) -> None:
     algorithm, _, expected = digest.partition(":")
     if algorithm != "sha256":
         return  # other algorithms are legal and rare: trust the registry
-    if hashlib.sha256(content).hexdigest() != expected.lower():
+    if hasher.hexdigest() != expected.lower():
         raise RegistryError(f"registry {ref.registry} sent content for {ref.repository} that "
                             f"does not match its digest {digest}: the registry or a proxy is "
                             "corrupting data", registry=ref.registry, repository=ref.repository)

@@ -48,6 +48,16 @@ class RateLimited(RegistryError):
         self.retry_after = retry_after
 
 
+class BlobTooLarge(RegistryError):
+    """A blob is larger than the limit the caller set (`limit`, in bytes)."""
+
+    def __init__(self, message: str, *, registry: str, repository: str, digest: str,
+                 limit: int) -> None:
+        super().__init__(message, registry=registry, repository=repository)
+        self.digest = digest
+        self.limit = limit
+
+
 class NoSuitableManifest(RegistryError):
     """An image index has no manifest for the platform we run (linux/amd64); `digest`
     and `media_type` are the index's."""

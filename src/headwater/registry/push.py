@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from headwater.registry.origin import origin
+
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
@@ -164,12 +166,15 @@ def push_blobs(
             start = client.post(f"/v2/{repository}/blobs/uploads/")
             start.raise_for_status()
             # Location carries upload state in its query: add the digest, keep the rest.
-            location = httpx.URL(start.headers["Location"]).copy_merge_params(
+            location = client.base_url.join(start.headers["Location"]).copy_merge_params(
                 {"digest": blob.digest})
-            done = client.put(
-                location, content=blob.data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
+            # An upload URL on another host (storage) gets no credentials.
+            foreign = origin(location) != origin(client.base_url)
+            headers = {"Content-Type": "application/octet-stream"}
+            if foreign:
+                done = client.put(location, content=blob.data, headers=headers, auth=httpx.Auth())
+            else:
+                done = client.put(location, content=blob.data, headers=headers)
             done.raise_for_status()
 
 

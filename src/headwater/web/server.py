@@ -26,6 +26,7 @@ from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
 from headwater.ci.events import LIVE_LIMIT
+from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
@@ -53,6 +54,7 @@ class ServerSettings:
     old_encryption_key: str | None = field(default=None, repr=False)
     max_build_log_size: int = MAX_BUILD_LOG_SIZE
     live_events_limit: int = LIVE_LIMIT  # live events a slow /events viewer may lag
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
 
     @property
     def url(self) -> str:
@@ -88,7 +90,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
               file=out, flush=True)
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
-                                  images_dir=settings.data_dir / "resource-images")
+                                  images_dir=settings.data_dir / "resource-images",
+                                  image_limits=settings.image_limits)
     ci = CI(store, types=types, executor=LocalExecutor(),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,

@@ -77,6 +77,30 @@ def test_entries_never_land_outside_the_root(tmp_path: Path) -> None:
     assert not (tmp_path / "evil").exists()
 
 
+def test_symlinks_inside_the_image_keep_working_as_in_a_merged_usr(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    unpack_layer(_layer(("d", "usr/bin", ""), ("d", "usr/lib", ""), ("l", "bin", "usr/bin"),
+                        ("l", "lib", "/usr/lib"), ("l", "usr/lib/libc.so", "libc.so.6")), root)
+    unpack_layer(_layer(("f", "bin/sh", "shell"), ("f", "lib/libc.so.6", "c"),
+                        ("h", "bin/ash", "usr/bin/sh"), ("f", "lib/x", "x")), root)
+    assert (root / "bin").is_symlink() and (root / "lib").is_symlink()
+    assert (root / "usr/bin/sh").read_text() == "shell"
+    assert os.stat(root / "usr/bin/ash").st_ino == os.stat(root / "usr/bin/sh").st_ino
+    assert (root / "usr/lib/libc.so.6").read_text() == "c"
+    assert (root / "usr/lib/x").read_text() == "x"
+    assert os.readlink(root / "usr/lib/libc.so") == "libc.so.6"
+
+
+def test_a_symlink_loop_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(ResourceError, match="too many levels of symbolic links"):
+        unpack_layer(_layer(("l", "a", "b"), ("l", "b", "/a"), ("f", "a/file", "x")), root)
+    with pytest.raises(ResourceError, match="too many levels of symbolic links"):
+        unpack_layer(_layer(("l", "self", "../self"), ("f", "self/x", "x")), root)
+
+
 def test_the_source_names_the_image_and_bad_sources_are_clear_errors() -> None:
     src = ImageSource.parse("git", {"repository": "concourse/git-resource"})
     assert (src.repository, src.tag) == ("docker.io/concourse/git-resource", "latest")

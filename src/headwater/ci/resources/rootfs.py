@@ -11,8 +11,14 @@ type, as Concourse's do. `ResourceImages.rootfs` turns one into a directory:
   the OCI whiteouts (`.wh.<name>` removes a path, `.wh..wh..opq` empties a directory),
   into a temporary directory renamed into place when complete: a crash never leaves
   half an image behind, and concurrent users of one image wait for a single pull;
-- entries are confined to the root: no `..`, absolute symlinks are resolved inside
-  the root while unpacking, device nodes are skipped (the sandbox has its own /dev);
+- layers are streamed to files there, never whole in memory, each at most
+  `ImageLimits.layer_bytes` (2 GiB) downloaded, and the image at most
+  `ImageLimits.unpacked_bytes` (8 GiB) of file contents unpacked; over a limit is an
+  error naming the image and the layer;
+- entries are confined to the root (layers.py): every file is created from a
+  directory fd reached component by component without following the image's
+  symlinks out of the root; no `..`; device nodes are skipped (the sandbox has its
+  own /dev);
 - the image's `Env` is kept with it: the scripts run with the image's PATH;
 - images no tag lookup named for `keep_unused` (7 days) are removed after each new pull.
 
@@ -25,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -35,12 +40,14 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.layers import Budget, TooLarge, ensure_dir, ensure_file, unpack_layer
 from headwater.registry import (
     DEFAULT_INSECURE_HOSTS,
+    BlobTooLarge,
     Credentials,
     InvalidReference,
     RegistryClient,
@@ -50,15 +57,29 @@ from headwater.registry import (
 
 IMAGE_TYPES = ("registry-image", "docker-image")
 
-_WHITEOUT = ".wh."
-_OPAQUE = ".wh..wh..opq"
+__all__ = ["IMAGE_TYPES", "ImageLimits", "ImageSource", "ResourceImages", "Rootfs", "sweep",
+           "unpack_layer"]
+
+GiB = 1024 ** 3
 # What the sandbox mounts over: they must exist in a read-only root.
 _MOUNT_POINTS_DIRS = ("proc", "dev", "tmp", "root", "etc")
 _MOUNT_POINTS_FILES = ("etc/resolv.conf", "etc/hosts")
 _UNPACKED = "rootfs"
+_LAYERS = "layers"
 _CONFIG = "env.json"
 
 ClientFactory = Callable[[Mapping[str, Credentials], frozenset[str]], RegistryClient]
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """How much one resource type image may take: bytes downloaded per layer, bytes of
+    file contents and entries (files, directories, links) unpacked for the whole image
+    (a large distribution image has some 100,000 entries)."""
+
+    layer_bytes: int = 2 * GiB
+    unpacked_bytes: int = 8 * GiB
+    entries: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -120,8 +141,10 @@ class ResourceImages:
     """Pulls and unpacks resource type images under `cache_dir`; see the module doc."""
 
     def __init__(self, cache_dir: Path, *, resolve_ttl: float = 60.0,
-                 keep_unused: float = 7 * 86400.0, client: ClientFactory = _client) -> None:
+                 keep_unused: float = 7 * 86400.0, client: ClientFactory = _client,
+                 limits: ImageLimits = ImageLimits()) -> None:
         self.cache_dir = cache_dir
+        self.limits = limits
         self._ttl = resolve_ttl
         self._keep = keep_unused
         self._client = client
@@ -164,21 +187,48 @@ class ResourceImages:
             if config_digest is None:
                 raise ResourceError(f"{image.image} is not an image: its manifest has no config")
             config = json.loads(await client.blob(image.repository, config_digest))
-            layers = []
-            for layer in manifest.body.get("layers") or []:
-                media_type = str(layer.get("mediaType", ""))
-                if "zstd" in media_type:
-                    raise ResourceError(f"{image.image}: layer {layer.get('digest')} is "
-                                        f"{media_type}; only gzip and plain tar layers are "
-                                        "supported")
-                layers.append(await client.blob(image.repository, str(layer["digest"])))
-        env = _env(config)
-        await asyncio.to_thread(_unpack_into, target, layers, env)
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=".pull-", dir=self.cache_dir))
+            try:
+                layers = await self._download(client, image, manifest.body, work / _LAYERS)
+                await asyncio.to_thread(_unpack_into, target, work, layers, _env(config),
+                                        budget=Budget(self.limits.unpacked_bytes,
+                                                      self.limits.entries),
+                                        image=image.image)
+            finally:  # renamed into place when complete; what is left was a failure
+                await asyncio.to_thread(_remove_if_there, work)
         self.pulls += 1
         await asyncio.to_thread(sweep, self.cache_dir, self._keep)
         found = _load(target, digest)
         assert found is not None
         return found
+
+    async def _download(self, client: RegistryClient, image: ImageSource,
+                        manifest: Mapping[str, Any], into: Path) -> list[Path]:
+        """Each layer streamed into a file of `into`, at most `layer_bytes` each."""
+        await asyncio.to_thread(into.mkdir)
+        layers = list(manifest.get("layers") or [])
+        limit = self.limits.layer_bytes
+        paths = []
+        for number, layer in enumerate(layers, 1):
+            digest, media_type = str(layer.get("digest")), str(layer.get("mediaType", ""))
+            where = f"{image.image}: layer {number} of {len(layers)} ({digest})"
+            if "zstd" in media_type:
+                raise ResourceError(f"{where} is {media_type}; only gzip and plain tar "
+                                    "layers are supported")
+            size = layer.get("size")
+            too_large = ResourceError(f"{where} is larger than the limit of {limit} bytes per "
+                                      "layer download: use a smaller image, or raise "
+                                      "--resource-image-max-layer")
+            if isinstance(size, int) and size > limit:
+                raise too_large
+            path = into / f"{number}.tar"
+            try:
+                await client.download(image.repository, digest, path, max_bytes=limit)
+            except BlobTooLarge:
+                raise too_large from None
+            paths.append(path)
+        return paths
 
 
 def sweep(cache_dir: Path, keep: float) -> list[Path]:
@@ -227,140 +277,44 @@ def _env(config: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def _unpack_into(target: Path, layers: list[bytes], env: Mapping[str, str]) -> None:
-    """Unpack `layers` into `target/rootfs` atomically (a temporary directory renamed)."""
+def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str, str], *,
+                 budget: Budget, image: str) -> None:
+    """Unpack the layer files into `work/rootfs`, then rename `work` to `target`: the
+    image appears complete or not at all."""
     if (target / _CONFIG).exists():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".pull-", dir=target.parent))
-    try:
-        root = work / _UNPACKED
-        root.mkdir()
-        for number, data in enumerate(layers, 1):
-            try:
-                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-                    unpack_layer(tar, root)
-            except (tarfile.TarError, OSError, EOFError) as e:
-                raise ResourceError(f"unpacking layer {number} of {len(layers)}: {e}") from None
-        for d in _MOUNT_POINTS_DIRS:
-            _ensure_dir(root, d)
-        for f in _MOUNT_POINTS_FILES:
-            path = root / f
-            if not path.exists() and not path.is_symlink():
-                path.touch()
-        (work / _CONFIG).write_text(json.dumps(dict(env)))
-        if target.exists() and not (target / _CONFIG).exists():  # an incomplete pull
-            _force_rmtree(target)
+    root = work / _UNPACKED
+    root.mkdir()
+    for number, layer in enumerate(layers, 1):
+        where = f"{image}: layer {number} of {len(layers)}"
         try:
-            work.rename(target)
-        except OSError as e:
-            if not (target / _CONFIG).exists():  # not another server's complete pull
-                raise ResourceError(f"storing the image under {target}: {e}") from None
-    finally:
-        if work.exists():
-            _force_rmtree(work)
+            with tarfile.open(layer, mode="r:*") as tar:
+                unpack_layer(tar, root, budget=budget)
+        except TooLarge as e:
+            flag = ", or raise --resource-image-max-unpacked" if e.of == "bytes" else ""
+            raise ResourceError(f"{where}: {e}: use a smaller image{flag}") from None
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise ResourceError(f"unpacking {where}: {e}") from None
+        except ResourceError as e:
+            raise ResourceError(f"{where}: {e}") from None
+        layer.unlink()
+    for d in _MOUNT_POINTS_DIRS:
+        ensure_dir(root, d)
+    for f in _MOUNT_POINTS_FILES:
+        ensure_file(root, f)
+    shutil.rmtree(work / _LAYERS, ignore_errors=True)
+    (work / _CONFIG).write_text(json.dumps(dict(env)))
+    if target.exists() and not (target / _CONFIG).exists():  # an incomplete pull
+        _force_rmtree(target)
+    try:
+        work.rename(target)
+    except OSError as e:
+        if not (target / _CONFIG).exists():  # not another server's complete pull
+            raise ResourceError(f"storing the image under {target}: {e}") from None
 
 
-def unpack_layer(tar: tarfile.TarFile, root: Path) -> None:
-    """Apply one layer to the directory `root` (see the module doc)."""
-    for member in tar:
-        parts = _parts(member.name)
-        if not parts:
-            continue
-        parent, name = _resolve(root, parts[:-1]), parts[-1]
-        if name == _OPAQUE:
-            for child in list(parent.iterdir()):
-                _remove(child)
-            continue
-        if name.startswith(_WHITEOUT):
-            _remove(parent / name[len(_WHITEOUT):])
-            continue
-        _write(tar, member, root, parent / name)
-
-
-def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, path: Path) -> None:
-    if member.isdir():
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
-            _remove(path)
-        path.mkdir(exist_ok=True)
-        # Owner-writable, so later layers can add to it; the sandbox maps us to root.
-        path.chmod((member.mode & 0o7777 & ~0o6000) | 0o700)
-        return
-    if member.isfile() or member.islnk() or member.issym() or member.isfifo():
-        _remove(path)
-    if member.isfile():
-        source = tar.extractfile(member)
-        assert source is not None
-        with source, open(path, "wb") as out:
-            shutil.copyfileobj(source, out)
-        path.chmod((member.mode & 0o777) | 0o600)
-    elif member.issym():
-        os.symlink(member.linkname, path)
-    elif member.islnk():
-        linked = _parts(member.linkname)
-        target = _resolve(root, linked[:-1]) / linked[-1] if linked else None
-        if target is None or not target.exists():
-            raise ResourceError(f"hard link {member.name} to {member.linkname}: no such "
-                                "file in the image")
-        os.link(target, path)
-    elif member.isfifo():
-        os.mkfifo(path)
-    # Character and block devices are skipped: /dev is the sandbox's own.
-
-
-def _parts(name: str) -> list[str]:
-    parts = [p for p in PurePosixPath(name).parts if p not in ("/", ".", "")]
-    if ".." in parts:
-        raise ResourceError(f"image layer entry {name!r} leaves the root filesystem")
-    return parts
-
-
-def _resolve(root: Path, parts: list[str], depth: int = 0) -> Path:
-    """`root/parts`, following symlinks as if `root` were `/` (chroot-like), creating
-    missing directories; never a path outside `root`."""
-    if depth > 40:
-        raise ResourceError(f"too many levels of symbolic links under {root}")
-    current = root
-    for i, part in enumerate(parts):
-        candidate = current / part
-        if candidate.is_symlink():
-            link = os.readlink(candidate)
-            base = [] if link.startswith("/") else _relative(root, current)
-            inner = [*base, *[p for p in PurePosixPath(link).parts if p not in ("/", ".", "")]]
-            normal: list[str] = []
-            for p in inner:
-                if p == "..":
-                    if normal:
-                        normal.pop()
-                else:
-                    normal.append(p)
-            return _resolve(root, [*normal, *parts[i + 1:]], depth + 1)
-        if not candidate.exists():
-            candidate.mkdir(mode=0o755)
-        elif not candidate.is_dir():
-            _remove(candidate)
-            candidate.mkdir(mode=0o755)
-        current = candidate
-    return current
-
-
-def _relative(root: Path, path: Path) -> list[str]:
-    return list(path.relative_to(root).parts)
-
-
-def _ensure_dir(root: Path, name: str) -> None:
-    path = root / name
-    if path.is_symlink():  # e.g. /tmp -> /var/tmp: resolve inside the root
-        _resolve(root, [name])
-    elif not path.is_dir():
-        _remove(path)
-        path.mkdir(mode=0o755)
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        path.unlink()
-    elif path.is_dir():
+def _remove_if_there(path: Path) -> None:
+    if path.exists():
         _force_rmtree(path)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
 from headwater.ci.resources.image import ImageResourceType
-from headwater.ci.resources.rootfs import IMAGE_TYPES, ResourceImages
+from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
 from headwater.ci.resources.script import ScriptResourceType, scripts_dir
 from headwater.ci.resources.time import TimeResource
 
@@ -29,19 +29,23 @@ from headwater.ci.resources.time import TimeResource
 class ResourceTypes:
     def __init__(self, builtins: Mapping[str, ResourceType], types_dir: Path | None = None,
                  *, images_dir: Path | None = None,
-                 script_timeout: float | None = None) -> None:
+                 script_timeout: float | None = None,
+                 image_limits: ImageLimits | None = None) -> None:
         self._builtins = dict(builtins)
         self._types_dir = types_dir
-        self._images = ResourceImages(images_dir) if images_dir is not None else None
+        self._images = ResourceImages(images_dir, limits=image_limits or ImageLimits()) \
+            if images_dir is not None else None
         self._script_timeout = script_timeout
 
     @classmethod
     def default(cls, *, types_dir: Path | None = None, images_dir: Path | None = None,
-                script_timeout: float | None = None) -> ResourceTypes:
+                script_timeout: float | None = None,
+                image_limits: ImageLimits | None = None) -> ResourceTypes:
         """The built-in types (`time` for now), script types under `types_dir`, and
-        image types of pipelines, pulled into `images_dir` (refused without one)."""
+        image types of pipelines, pulled into `images_dir` (refused without one) within
+        `image_limits`."""
         return cls({"time": TimeResource()}, types_dir, images_dir=images_dir,
-                   script_timeout=script_timeout)
+                   script_timeout=script_timeout, image_limits=image_limits)
 
     def resolve(self, type_name: str,
                 resource_types: Sequence[ResourceTypeRef] = ()) -> ResourceType:

@@ -1,10 +1,13 @@
-"""Sizes for flags such as --max-build-log-size: docker's units, binary multiples."""
+"""Byte sizes of flags (`--max-build-log-size 100MB`, `--resource-image-max-layer 2GiB`):
+Docker's units, binary multiples, and clear errors."""
 
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
-from headwater.ci.config.sizes import SizeError, parse_size
+from headwater.cli.app import app
+from headwater.sizes import SizeError, parse_size
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -18,6 +21,9 @@ from headwater.ci.config.sizes import SizeError, parse_size
     ("1.5G", 3 * 2**29),
     ("2 GB", 2 * 2**30),
     ("10B", 10),
+    ("2GiB", 2 * 2**30),
+    ("8g", 8 * 2**30),
+    ("1TiB", 2**40),
 ])
 def test_a_size_is_read_in_bytes(text: str, expected: int) -> None:
     assert parse_size(text) == expected
@@ -27,3 +33,10 @@ def test_a_size_is_read_in_bytes(text: str, expected: int) -> None:
 def test_a_bad_size_says_what_a_size_looks_like(text: str) -> None:
     with pytest.raises(SizeError, match="expected a number of bytes or a number with a unit"):
         parse_size(text)
+
+
+def test_the_server_refuses_a_bad_image_limit_before_starting(tmp_path: object) -> None:
+    result = CliRunner().invoke(app, ["server", "--data-dir", str(tmp_path),
+                                      "--resource-image-max-layer", "lots"])
+    assert result.exit_code == 2
+    assert '--resource-image-max-layer: invalid size "lots"' in result.output
