@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
+from headwater.ci.resources.netns import Allowed, NetworkPolicy
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import Store
@@ -41,6 +42,10 @@ class ServerSettings:
     resource_types_dir: Path | None = None
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    # The host loopback services tasks and resource scripts with network may reach.
+    task_allow: tuple[Allowed, ...] = ()
+    # More of the server's own paths to hide from tasks (its data dir always is).
+    hidden: tuple[Path, ...] = ()
 
     @property
     def url(self) -> str:
@@ -62,10 +67,13 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         print(f"admin token (shown once, keep it): {token}\n"
               f"log in with: headwater -t local login -c {settings.url} --token {token}",
               file=out, flush=True)
+    network = NetworkPolicy(allow=settings.task_allow)
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
-                                  images_dir=settings.data_dir / "resource-images")
-    ci = CI(store, types=types, executor=LocalExecutor(),
+                                  images_dir=settings.data_dir / "resource-images",
+                                  network=network)
+    executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden))
+    ci = CI(store, types=types, executor=executor,
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
                                 checker_tick=settings.checker_tick))
@@ -75,7 +83,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ci.start()
         _log.info("server started", url=settings.url, data_dir=str(settings.data_dir),
-                  database="postgresql" if settings.database_url else "sqlite")
+                  database="postgresql" if settings.database_url else "sqlite",
+                  task_allow=" ".join(map(str, settings.task_allow)) or "none")
         try:
             yield
         finally:
