@@ -204,7 +204,16 @@ def test_the_sandbox_resolv_conf_keeps_search_and_options_only() -> None:
     assert resolv_conf("") == "nameserver 10.0.2.3\n"
 
 
-def test_network_arguments_go_after_the_mounts_before_the_command() -> None:
-    argv = ["bwrap", "--ro-bind", "/etc", "/etc", "--", "sh", "-c", "x -- y"]
-    assert with_args(argv, ["--info-fd", "3"]) == [
-        "bwrap", "--ro-bind", "/etc", "/etc", "--info-fd", "3", "--", "sh", "-c", "x -- y"]
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["bwrap", "--ro-bind", "/r", "/", "--", "sh", "-c", "x -- y"],
+     ["bwrap", "--ro-bind", "/r", "/", "NET", "--", "sh", "-c", "x -- y"]),
+    # Before `/` turns read-only: bwrap may create resolv.conf's path in the root.
+    (["bwrap", "--ro-bind", "/etc", "/etc", "--remount-ro", "/", "--remount-ro", "/etc/ssh",
+      "--", "sh"],
+     ["bwrap", "--ro-bind", "/etc", "/etc", "NET", "--remount-ro", "/", "--remount-ro",
+      "/etc/ssh", "--", "sh"]),
+    (["bwrap", "--", "sh", "--remount-ro", "/"], ["bwrap", "NET", "--", "sh", "--remount-ro", "/"]),
+])
+def test_network_arguments_go_after_the_mounts_before_the_command(
+        argv: list[str], expected: list[str]) -> None:
+    assert with_args(argv, ["NET"]) == expected

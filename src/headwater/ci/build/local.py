@@ -86,8 +86,11 @@ class LocalExecutor:
             return await start(spec.argv, ())
         masked = await asyncio.to_thread(self.masked, spec)
         argv = [*self.sandbox_args(spec, masked=masked), *spec.argv]
+        # The host's /etc/resolv.conf may be a link (systemd-resolved's, to /run/...):
+        # the sandbox's own is written where it leads.
+        resolv = await asyncio.to_thread(os.path.realpath, "/etc/resolv.conf")
         return await run_sandboxed(argv, network=self.network if spec.network else None,
-                                   run=start)
+                                   run=start, resolv_at=resolv)
 
     def masked(self, spec: ProcessSpec) -> list[hostview.Mask]:
         """What of the host's system directories `spec`'s task must not see."""

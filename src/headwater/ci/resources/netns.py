@@ -123,9 +123,15 @@ def resolv_conf(host_text: str) -> str:
 
 
 def with_args(argv: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """bwrap's `argv` with `extra` options added last, before the `--` ending them
-    (mounts apply in order: these come after the sandbox's own)."""
-    end = list(argv).index("--")
+    """bwrap's `argv` with `extra` options after its mounts (they apply in order), but
+    before a `--remount-ro /` (bwrap may have to create resolv.conf's path in the
+    sandbox's root), or else before the `--` ending the options."""
+    argv = list(argv)
+    end = argv.index("--")
+    for i in range(end - 1):
+        if argv[i:i + 2] == ["--remount-ro", "/"]:
+            end = i
+            break
     return [*argv[:end], *extra, *argv[end:]]
 
 
@@ -133,20 +139,22 @@ Run = Callable[[list[str], tuple[int, ...]], Awaitable[T]]
 
 
 async def run_sandboxed(argv: Sequence[str], *, network: NetworkPolicy | None,
-                        run: Run[T]) -> T:
+                        run: Run[T], resolv_at: str = _RESOLV) -> T:
     """Run bwrap's `argv` through `run(argv, pass_fds)`; with `network`, in a network
-    namespace set up as the module doc says, else offline (as `argv` is)."""
+    namespace set up as the module doc says, else offline (as `argv` is). The sandbox's
+    resolv.conf is written at `resolv_at` (where its /etc/resolv.conf leads)."""
     if network is None:
         return await run(list(argv), ())
-    async with _Session(network) as session:
+    async with _Session(network, resolv_at) as session:
         return await session.run(run(with_args(argv, session.args), session.pass_fds))
 
 
 class _Session:
     """One sandbox's network, from its pipes to slirp4netns and the relays."""
 
-    def __init__(self, policy: NetworkPolicy) -> None:
+    def __init__(self, policy: NetworkPolicy, resolv_at: str) -> None:
         self._policy = policy
+        self._resolv_at = resolv_at
         self._fds: set[int] = set()
         self._slirp: asyncio.subprocess.Process | None = None
         self._slirp_exit: int | None = None
@@ -167,7 +175,7 @@ class _Session:
         os.write(resolv_w, resolv_conf(host_resolv).encode())
         self._close(resolv_w)
         self.args = ["--info-fd", str(info_w), "--block-fd", str(block_r),
-                     "--ro-bind-data", str(resolv_r), _RESOLV]
+                     "--ro-bind-data", str(resolv_r), self._resolv_at]
         self.pass_fds = (info_w, block_r, resolv_r)
         return self
 
