@@ -4,6 +4,7 @@ only the allow-list (real bwrap, real slirp4netns, real TCP servers on the host)
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,14 @@ from headwater.ci.resources.netns import (
     with_args,
 )
 from headwater.ci.resources.process import find_bwrap
-from tests.ci.builds.helpers import RecordingDelegate, make_ctx, sh
+from tests.ci.builds.helpers import (
+    RecordingDelegate,
+    make_ctx,
+    pids_with,
+    sh,
+    sleeper,
+    wait_for,
+)
 
 needs_sandbox_net = pytest.mark.skipif(
     find_bwrap() is None or find_slirp4netns() is None,
@@ -160,6 +168,39 @@ async def test_a_networked_task_resolves_names_through_slirp4netns(tmp_path: Pat
     lines = delegate.log("dns", "stdout").splitlines()
     assert lines[0] == "nameserver 10.0.2.3"
     assert lines[-1] == "10.0.2.100/24"
+
+
+def _our_slirp4netns() -> list[int]:
+    """The slirp4netns processes this test process started."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name, _, rest = stat.partition(") ")
+        if name.endswith("(slirp4netns") and int(rest.split()[1]) == os.getpid():
+            found.append(int(entry))
+    return found
+
+
+@needs_sandbox_net
+async def test_an_aborted_networked_task_leaves_no_process_behind(
+        tmp_path: Path, http_on: object) -> None:
+    start = http_on
+    assert callable(start)
+    port = await start()
+    executor = LocalExecutor(kill_grace=2.0, network=NetworkPolicy(
+        allow=(Allowed("127.0.0.1", port),)))
+    command, marker = sleeper()
+    build = asyncio.ensure_future(run_build(
+        sh("sleepy", command, network=True),
+        ctx=make_ctx(tmp_path / "build", executor=executor), delegate=RecordingDelegate()))
+    await wait_for(lambda: pids_with(marker) and _our_slirp4netns())
+    build.cancel()
+    await asyncio.gather(build, return_exceptions=True)
+    assert pids_with(marker) == []
+    assert _our_slirp4netns() == []
 
 
 async def test_a_networked_task_without_slirp4netns_errors_clearly(tmp_path: Path) -> None:
