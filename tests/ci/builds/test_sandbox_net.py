@@ -170,6 +170,35 @@ async def test_a_networked_task_resolves_names_through_slirp4netns(tmp_path: Pat
     assert lines[-1] == "10.0.2.100/24"
 
 
+@needs_sandbox_net
+async def test_the_relay_to_an_allowed_service_carries_big_transfers_both_ways(
+        tmp_path: Path) -> None:
+    """The server counts what it receives until the client half-closes, answers the
+    count and then 32 MB; the task sends 16 MB and counts what comes back."""
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received = len(await reader.read())
+        writer.write(f"{received}\n".encode() + b"x" * (32 << 20))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        script = ("import socket\n"
+                  f"s = socket.create_connection(('127.0.0.1', {port}))\n"
+                  "s.sendall(b'y' * (16 << 20)); s.shutdown(socket.SHUT_WR)\n"
+                  "data = b''.join(iter(lambda: s.recv(1 << 16), b''))\n"
+                  "head, _, rest = data.partition(b'\\n'); print(int(head), len(rest))\n")
+        executor = LocalExecutor(kill_grace=2.0, network=NetworkPolicy(
+            allow=(Allowed("127.0.0.1", port),)))
+        delegate = RecordingDelegate()
+        status = await run_build(
+            sh("big", 'python3 -c "$SCRIPT"', params={"SCRIPT": script}, network=True),
+            ctx=make_ctx(tmp_path / "build", executor=executor), delegate=delegate)
+    assert status == "succeeded", delegate.log("big")
+    assert delegate.log("big", "stdout") == f"{16 << 20} {32 << 20}\n"
+
+
 def _our_slirp4netns() -> list[int]:
     """The slirp4netns processes this test process started."""
     found = []
