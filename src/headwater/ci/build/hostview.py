@@ -20,6 +20,10 @@ settings. Some of what lies there is secret. Masked, whatever the task's user:
 A masked directory becomes an empty read-only tmpfs, a masked file `/dev/null`.
 The task's own directory is bound after the masks, so it stays visible even when it
 lies under a masked path (a build dir inside the data dir).
+
+The masks hold for tasks without capabilities (every task but a `privileged` one).
+A privileged task keeps root's capabilities and can unmount them: privileged means
+root on this host, as it does in Concourse.
 """
 
 from __future__ import annotations
