@@ -122,8 +122,10 @@ def test_against_a_stack_tasks_reach_its_git_server_and_registry_not_etcd_or_kub
         monkeypatch: pytest.MonkeyPatch) -> None:
     p = stack.ports
     urls = [f"http://127.0.0.1:{p['registry']}/v2/", f"http://127.0.0.1:{p['etcd']}/health"]
-    if "kubelet-healthz" in p:
-        urls.append(f"http://127.0.0.1:{p['kubelet-healthz']}/healthz")
+    # The API server and the kubelet speak HTTPS: reached, plain HTTP would fail
+    # otherwise than "refused".
+    urls += [f"http://127.0.0.1:{p[name]}/" for name in ("apiserver", "kubelet",
+                                                         "kubelet-healthz") if name in p]
     script = (f'python3 -c "$PROBE" {" ".join(urls)}\n'
               f'git ls-remote {stack.git.git_url(git_repo)} >/dev/null '
               f'&& echo "probe git reached"')
