@@ -232,6 +232,26 @@ async def test_an_aborted_networked_task_leaves_no_process_behind(
     assert _our_slirp4netns() == []
 
 
+@needs_sandbox_net
+async def test_a_failed_network_setup_errors_the_build_before_the_task_runs(
+        tmp_path: Path) -> None:
+    with socket.socket() as taken:  # the same port twice: the second listen fails
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+    executor = LocalExecutor(kill_grace=2.0, network=NetworkPolicy(
+        allow=(Allowed("127.0.0.1", port), Allowed("127.0.0.1", port))))
+    delegate = RecordingDelegate()
+    status = await run_build(sh("net", "echo ran", network=True),
+                             ctx=make_ctx(tmp_path / "build", executor=executor),
+                             delegate=delegate)
+    assert status == "errored"
+    assert delegate.log("net", "stdout") == ""
+    assert any(f"task 'net': listening on 127.0.0.1:{port}, 127.0.0.1:{port} inside the "
+               "sandbox's network failed" in e and "Address already in use" in e
+               for e in delegate.errors()), delegate.errors()
+    assert _our_slirp4netns() == []
+
+
 async def test_a_networked_task_without_slirp4netns_errors_clearly(tmp_path: Path) -> None:
     if find_bwrap() is None:
         pytest.skip("bubblewrap is not installed")

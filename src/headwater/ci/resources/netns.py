@@ -62,6 +62,7 @@ SLIRP_DNS = "10.0.2.3"
 _RESOLV = "/etc/resolv.conf"
 _HELPER = Path(__file__).with_name("netns_helper.py")
 _STOP_GRACE = 5.0
+_READY_WITHIN = 30.0
 
 
 class NetworkError(Exception):
@@ -157,7 +158,6 @@ class _Session:
         self._resolv_at = resolv_at
         self._fds: set[int] = set()
         self._slirp: asyncio.subprocess.Process | None = None
-        self._slirp_exit: int | None = None
         self._stderr: deque[str] = deque(maxlen=20)
         self._stderr_reader: asyncio.Task[None] | None = None
         self._relay = _Relay()
@@ -230,7 +230,12 @@ class _Session:
         self._close(exit_r)
         assert self._slirp.stderr is not None
         self._stderr_reader = asyncio.ensure_future(_collect(self._slirp.stderr, self._stderr))
-        ready = await _read_some(ready_r)
+        try:
+            async with asyncio.timeout(_READY_WITHIN):
+                ready = await _read_some(ready_r)
+        except TimeoutError:
+            raise NetworkError(f"slirp4netns was not ready after {_READY_WITHIN:g}s: "
+                               f"{' '.join(self._stderr) or 'no output'}") from None
         if ready != b"1":
             code = await self._slirp.wait()
             await asyncio.wait({self._stderr_reader}, timeout=1.0)
