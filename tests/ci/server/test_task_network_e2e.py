@@ -19,6 +19,7 @@ from headwater.ci.resources.netns import find_slirp4netns
 from headwater.ci.resources.process import find_bwrap
 from headwater.cli.app import app
 from headwater.devstack.ports import pick
+from headwater.store.db import SQLITE_FILE
 from tests.ci.server.conftest import Fly, Server
 
 pytestmark = pytest.mark.skipif(find_bwrap() is None or find_slirp4netns() is None,
@@ -114,6 +115,18 @@ def test_a_networked_task_reaches_the_allowed_service_only(
     probes = _probe(allowing_server, tmp_path, monkeypatch,
                     f'python3 -c "$PROBE" {" ".join(urls)}')
     assert probes == [f"{urls[0]} hello", f"{urls[1]} {REFUSED}", f"{urls[2]} {REFUSED}"]
+
+
+def test_a_task_of_the_server_cannot_read_its_database_nor_its_data_dir(
+        allowing_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = allowing_server.data_dir
+    db = data / SQLITE_FILE
+    assert db.is_file()
+    script = (f'cat {db} >/dev/null 2>&1 && echo "probe db read" || echo "probe db hidden"\n'
+              f'ls -A {data} | sed "s/^/probe sees /"')
+    probes = _probe(allowing_server, tmp_path, monkeypatch, script)
+    # Of the data dir, only the path down to the task's own directory is in its view.
+    assert probes == ["db hidden", "sees builds"]
 
 
 @pytest.mark.stack
