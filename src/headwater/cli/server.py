@@ -10,8 +10,12 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.resources.netns import Allowed, parse_allowed
 from headwater.ci.resources.rootfs import ImageLimits
+from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
+from headwater.devstack.layout import default_state_dir
+from headwater.devstack.stack import load as load_stack
 from headwater.sizes import SizeError, parse_size
 from headwater.web.server import ServerError, ServerSettings, serve
 
@@ -57,6 +61,14 @@ def server(
     image_max_unpacked: Annotated[str, typer.Option(
         "--resource-image-max-unpacked",
         help="Most file bytes a resource type image may unpack to.")] = "8GiB",
+    task_allow: Annotated[list[str] | None, typer.Option(
+        "--task-allow", help="A host loopback service (HOST:PORT) that tasks and resource "
+        "scripts with network may reach; repeatable. Other loopback ports are out of "
+        "their reach.")] = None,
+    stack: Annotated[Path | None, typer.Option(
+        "--stack", help="The local stack (`headwater up` state dir) whose Git server and "
+        "registry tasks may reach (default: the default stack, when one was started).")
+    ] = None,
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     for param in ("encryption_key", "old_encryption_key"):
@@ -70,6 +82,12 @@ def server(
         err.print(f"error: --bind takes HOST:PORT, not {bind!r}")
         raise typer.Exit(2)
     try:
+        allowed = [parse_allowed(text) for text in task_allow or []]
+    except ValueError as e:
+        err.print(f"error: --task-allow: {e}")
+        raise typer.Exit(2) from None
+    stack_allowed, stack_dir = _stack_access(stack)
+    try:
         settings = ServerSettings(
             data_dir=data_dir or default_data_dir() / "server", host=host, port=int(port),
             database_url=database_url, external_url=external_url, dev=dev,
@@ -80,7 +98,9 @@ def server(
             max_build_log_size=_size("--max-build-log-size", max_build_log_size),
             image_limits=ImageLimits(
                 layer_bytes=_size("--resource-image-max-layer", image_max_layer),
-                unpacked_bytes=_size("--resource-image-max-unpacked", image_max_unpacked)))
+                unpacked_bytes=_size("--resource-image-max-unpacked", image_max_unpacked)),
+            task_allow=tuple(dict.fromkeys([*allowed, *stack_allowed])),
+            hidden=(config_dir(), *([stack_dir] if stack_dir else [])))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")
@@ -94,6 +114,22 @@ def _size(flag: str, text: str) -> int:
         return parse_size(text)
     except SizeError as e:
         raise ValueError(f"{flag}: {e}") from None
+
+
+def _stack_access(state_dir: Path | None) -> tuple[list[Allowed], Path | None]:
+    """The stack's Git daemon, sshd and registry (what its pipelines fetch from and push
+    to), and its state dir (hidden from tasks). `--stack` must name a stack; the
+    default stack counts only when it was started."""
+    directory = (state_dir or default_state_dir()).expanduser().resolve()
+    info = load_stack(directory)
+    if info is None:
+        if state_dir is not None:
+            err.print(f"error: --stack {state_dir}: no stack.json there; start a stack with "
+                      f"`headwater up --state-dir {state_dir}`")
+            raise typer.Exit(2)
+        return [], None
+    ports = [info.ports[name] for name in ("git", "ssh", "registry") if name in info.ports]
+    return [Allowed("127.0.0.1", p) for p in ports], directory
 
 
 def register(app: typer.Typer) -> None:

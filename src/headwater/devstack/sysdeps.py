@@ -25,8 +25,10 @@ NODE = {
     "ip": "iproute2",
     "/bin/busybox": "busybox-static",
 }
-# What the test suite uses beside the stack (image builds, sandboxes, databases).
-TESTS = {"buildah": "buildah", "bwrap": "bubblewrap", "jq": "jq",
+# What the test suite uses beside the stack (image builds, sandboxes and their network,
+# databases).
+TESTS = {"buildah": "buildah", "bwrap": "bubblewrap", "slirp4netns": "slirp4netns",
+         "nsenter": "util-linux", "jq": "jq",
          "/usr/lib/postgresql/15/bin/postgres": "postgresql"}
 
 EVERYTHING = GIT | REGISTRY | CONTROL_PLANE | NODE | TESTS

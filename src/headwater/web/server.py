@@ -26,6 +26,7 @@ from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
 from headwater.ci.events import LIVE_LIMIT
+from headwater.ci.resources.netns import Allowed, NetworkPolicy
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
@@ -55,6 +56,10 @@ class ServerSettings:
     max_build_log_size: int = MAX_BUILD_LOG_SIZE
     live_events_limit: int = LIVE_LIMIT  # live events a slow /events viewer may lag
     image_limits: ImageLimits = field(default_factory=ImageLimits)
+    # The host loopback services tasks and resource scripts with network may reach.
+    task_allow: tuple[Allowed, ...] = ()
+    # More of the server's own paths to hide from tasks (its data dir always is).
+    hidden: tuple[Path, ...] = ()
 
     @property
     def url(self) -> str:
@@ -88,11 +93,14 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
               f"log in with: headwater -t local login -c {settings.url} (it asks for the "
               "token; or pipe it to --token-stdin, or set HEADWATER_TOKEN)",
               file=out, flush=True)
+    network = NetworkPolicy(allow=settings.task_allow)
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
                                   images_dir=settings.data_dir / "resource-images",
-                                  image_limits=settings.image_limits)
-    ci = CI(store, types=types, executor=LocalExecutor(),
+                                  image_limits=settings.image_limits,
+                                  network=network)
+    executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden))
+    ci = CI(store, types=types, executor=executor,
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
                                 checker_tick=settings.checker_tick,
@@ -105,7 +113,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ci.start()
         _log.info("server started", url=settings.url, data_dir=str(settings.data_dir),
-                  database="postgresql" if settings.database_url else "sqlite")
+                  database="postgresql" if settings.database_url else "sqlite",
+                  task_allow=" ".join(map(str, settings.task_allow)) or "none")
         try:
             yield
         finally:

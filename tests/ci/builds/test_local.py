@@ -14,6 +14,7 @@ from headwater.ci.build.engine import run_build
 from headwater.ci.build.executor import ProcessSpec
 from headwater.ci.build.local import LocalExecutor, find_bwrap
 from headwater.ci.plan import Plan
+from headwater.ci.resources.netns import Allowed, NetworkPolicy
 from tests.ci.builds.helpers import (
     RecordingDelegate,
     existing,
@@ -56,8 +57,10 @@ async def test_a_task_has_no_network_unless_it_asks(tmp_path: Path, listener: in
     assert status == "failed"
     assert "ConnectionRefusedError" in d.log("offline", "stderr")
 
+    # With network, the host's loopback is reached only where the server allows it.
     online = sh("online", CONNECT, params={"PORT": listener}, network=True)
-    status, d = await build(tmp_path, online)
+    allowed = LocalExecutor(network=NetworkPolicy(allow=(Allowed("127.0.0.1", listener),)))
+    status, d = await build(tmp_path, online, executor=allowed)
     assert status == "succeeded", d.log("online")
     assert d.log("online") == "hello\n"
 
@@ -96,16 +99,23 @@ async def test_a_task_sees_only_its_own_processes(tmp_path: Path) -> None:
 def test_the_sandbox_arguments(tmp_path: Path) -> None:
     executor = LocalExecutor()
     spec = ProcessSpec(argv=["make"], root=tmp_path, cwd=tmp_path / "src", env={})
-    args = executor.sandbox_args(spec)
+    args = executor.sandbox_args(spec, masked=[])
     assert args[:3] == [executor.bwrap, "--die-with-parent", "--unshare-all"]
-    assert "--share-net" not in args
+    assert "--share-net" not in args  # with network too: netns.py gives it its own
     assert args[args.index("--cap-drop") + 1] == "ALL"
     assert args[-8:] == ["--bind", str(tmp_path), str(tmp_path), "--remount-ro", "/",
                          "--chdir", str(tmp_path / "src"), "--"]
     privileged = executor.sandbox_args(ProcessSpec(argv=["x"], root=tmp_path, cwd=tmp_path,
                                                    env={}, network=True, privileged=True))
-    assert "--share-net" in privileged
+    assert "--share-net" not in privileged
     assert "--cap-drop" not in privileged
+    # Masks: a tmpfs (read-only once the task's directory is bound) or /dev/null.
+    masked = executor.sandbox_args(spec, masked=[("/etc/ssh", True), ("/etc/shadow", False)])
+    assert masked[-10:] == ["--bind", str(tmp_path), str(tmp_path), "--remount-ro", "/",
+                            "--remount-ro", "/etc/ssh", "--chdir", str(tmp_path / "src"), "--"]
+    start = masked.index("--perms")
+    assert masked[start:start + 7] == ["--perms", "0555", "--tmpfs", "/etc/ssh",
+                                       "--ro-bind", "/dev/null", "/etc/shadow"]
 
 
 async def test_without_bwrap_a_task_runs_as_a_plain_process_with_a_warning(

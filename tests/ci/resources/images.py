@@ -2,7 +2,9 @@
 
 The `echo` type: `check` answers the source's `value` as the only version, with the
 user id it ran as and whether it could see the host path `probe` (it must not),
-or fails (exit 3) when the source has `fail`;
+or fails (exit 3) when the source has `fail`; it logs `fetch HOST:PORT: <status
+line or error>` for each HTTP server of the source's `fetch` (space-separated), with
+busybox nc (its static wget crashes in name lookups);
 `in` writes the version to `<dest>/version` and `$BUILD_ID` to `<dest>/build_id`;
 `out` answers the content of `<artifacts>/<params.from>/value` as the new version.
 Pushed with registry/push.py, as the local stack pushes its pause image.
@@ -15,7 +17,7 @@ from pathlib import Path
 from headwater.registry import push
 
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "cat", "sed", "id", "mkdir", "ls", "touch", "rm")
+APPLETS = ("sh", "cat", "sed", "id", "mkdir", "ls", "touch", "rm", "nc", "head", "tr")
 
 _FIELD = r"""field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p"; }"""
 
@@ -29,6 +31,11 @@ if [ -n "$(echo "$payload" | field fail)" ]; then echo "asked to fail" >&2; exit
 seen=hidden
 [ -n "$probe" ] && [ -e "$probe" ] && seen=visible
 touch /tmp/scratch "$HOME/.scratch"
+for hostport in $(echo "$payload" | field fetch); do
+  got=$(printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 "${{hostport%:*}}" "${{hostport##*:}}" 2>&1 \
+        | head -n 1 | tr -d '\r' || true)
+  echo "fetch $hostport: $got" >&2
+done
 echo "checking $value as $(id -u)" >&2
 printf '[{{"v": "%s", "uid": "%s", "probe": "%s"}}]' "$value" "$(id -u)" "$seen"
 """

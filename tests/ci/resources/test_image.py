@@ -3,6 +3,7 @@ and Concourse scripts run from a real registry's image in the bubblewrap sandbox
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import tarfile
@@ -14,6 +15,7 @@ import pytest
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.image import ImageResourceType
+from headwater.ci.resources.netns import Allowed, NetworkPolicy, find_slirp4netns
 from headwater.ci.resources.process import find_bwrap
 from headwater.ci.resources.rootfs import ImageSource, ResourceImages, sweep, unpack_layer
 from headwater.ci.resources.types import ResourceTypes
@@ -21,6 +23,8 @@ from headwater.devstack.registry import Registry
 from tests.ci.resources.images import push_echo_type
 
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
+needs_sandbox_net = pytest.mark.skipif(find_bwrap() is None or find_slirp4netns() is None,
+                                       reason="bubblewrap or slirp4netns is not installed")
 
 
 def _layer(*entries: tuple[str, str, str]) -> tarfile.TarFile:
@@ -186,6 +190,38 @@ async def test_a_new_push_of_the_tag_is_pulled_and_failures_name_the_type(
     with pytest.raises(ResourceError, match=r"(?s)resource type 'echo' .* /opt/resource/check "
                                             r"failed with exit status 3.*asked to fail"):
         await rtype.check({"value": "x", "fail": "yes"}, None, log=_noop)
+
+
+@needs_sandbox_net
+async def test_an_image_types_scripts_reach_only_the_allowed_host_loopback_services(
+        auth_registry: Registry, tmp_path: Path) -> None:
+    push_echo_type(auth_registry.url, "types/echo-net", "1", tmp_path, auth=auth_registry.auth)
+    source = {"repository": f"127.0.0.1:{auth_registry.port}/types/echo-net", "tag": "1",
+              "username": auth_registry.username, "password": auth_registry.password}
+
+    async def hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n")
+        await writer.drain()
+        writer.close()
+
+    allowed, other = [await asyncio.start_server(hello, "127.0.0.1", 0) for _ in range(2)]
+    async with allowed, other:
+        a, o = (s.sockets[0].getsockname()[1] for s in (allowed, other))
+        # The registry the image came from is on the host's loopback too: not allowed.
+        urls = [f"127.0.0.1:{a}", f"127.0.0.1:{o}", f"127.0.0.1:{auth_registry.port}"]
+        rtype = ImageResourceType("echo", source, ResourceImages(tmp_path / "images"),
+                                  network=NetworkPolicy(allow=(Allowed("127.0.0.1", a),)))
+        logs: list[str] = []
+
+        async def log(text: str) -> None:
+            logs.append(text)
+
+        await rtype.check({"value": "v1", "fetch": " ".join(urls)}, None, log=log)
+    fetched = [line for line in "".join(logs).splitlines() if line.startswith("fetch ")]
+    assert fetched[0] == f"fetch {urls[0]}: HTTP/1.0 200 OK"
+    assert [line.endswith("Connection refused") for line in fetched[1:]] == [True, True], \
+        fetched
 
 
 def test_the_sweep_removes_images_unused_for_a_while_and_broken_pulls(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ class Server:
     port: int
     database_url: str | None = None
     token: str = ""
-    args: tuple[str, ...] = ()  # more `headwater server` flags
+    args: list[str] = field(default_factory=list)  # more `headwater server` flags
     dev: bool = False  # --dev: no token, loopback only
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)

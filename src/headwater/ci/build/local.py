@@ -1,9 +1,10 @@
 """The local task executor: a task's process on this host, sandboxed with bubblewrap.
 
 With `bwrap` (bubblewrap) installed, a task sees a read-only view of the host's
-system (`/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`), its own directory read-write at
-the same path as on the host, a fresh `/tmp`, `/proc` and `/dev`, a read-only `/`,
-and nothing else:
+system (`/usr`, `/bin`, `/sbin`, `/lib*`, `/etc`) without its secrets (hostview.py:
+`/etc/shadow`, SSH host keys, TLS private keys, what other users cannot read, the
+server's own directories), its own directory read-write at the same path as on the
+host, a fresh `/tmp`, `/proc` and `/dev`, a read-only `/`, and nothing else:
 no `/home`, no `/root`, no `/var`, no other build's files. Every namespace is
 unshared, so it cannot see or signal the host's processes; its capabilities are
 dropped (a `privileged` task keeps them); it dies with headwater (`--die-with-parent`).
@@ -11,6 +12,9 @@ dropped (a `privileged` task keeps them); it dies with headwater (`--die-with-pa
 Network: Concourse's containers always have network; headwater's tasks do not
 unless they ask, with `network: true` on the task step (plan `Task.network`). An
 offline task has only its own loopback, so even the host's 127.0.0.1 is out of reach.
+A task with network gets its own network namespace with outbound access through
+slirp4netns; of the host's loopback it reaches only the server's allow-list
+(ci/resources/netns.py).
 
 Without bwrap, the task runs as a plain process in its own session, on the host's
 filesystem and network, and a warning is logged once.
@@ -21,31 +25,41 @@ used: the process runs on this host's filesystem and the build log says so.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from headwater.ci.build import hostview
 from headwater.ci.build.executor import Output, ProcessSpec
+from headwater.ci.resources.netns import NetworkPolicy, run_sandboxed
 from headwater.ci.resources.process import find_bwrap, run_process
 
 _log = logging.getLogger(__name__)
 
-_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
-
 
 class LocalExecutor:
-    """Runs tasks on this host; `bwrap="auto"` finds bubblewrap, None runs unsandboxed."""
+    """Runs tasks on this host; `bwrap="auto"` finds bubblewrap, None runs unsandboxed.
+    `network` says what of the host's loopback a task with network reaches (nothing
+    by default); `hidden` are the server's own paths, masked in the task's view."""
 
     def __init__(self, *, bwrap: str | Path | Literal["auto"] | None = "auto",
-                 kill_grace: float = 10.0) -> None:
+                 kill_grace: float = 10.0, network: NetworkPolicy | None = None,
+                 hidden: Sequence[Path] = ()) -> None:
         self.bwrap = find_bwrap() if bwrap == "auto" else (str(bwrap) if bwrap else None)
         self._kill_grace = kill_grace
+        self.network = network or NetworkPolicy()
+        self.hidden = tuple(os.path.realpath(p) for p in hidden)
         if self.bwrap is None:
             _log.warning("bubblewrap (bwrap) not found: tasks run unsandboxed on this host, "
                          "with its files and network; install bubblewrap to isolate them")
+        elif self.network.slirp4netns is None:
+            _log.warning("slirp4netns not found: tasks with network: true will fail; "
+                         "install slirp4netns to give them network")
 
     async def run(self, spec: ProcessSpec, *, output: Output) -> int:
         if spec.image is not None:
@@ -63,26 +77,46 @@ class LocalExecutor:
         async def err(text: str) -> None:
             await output("stderr", text)
 
-        argv = [*self.sandbox_args(spec), *spec.argv] if self.bwrap else spec.argv
-        return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out, stderr=err,
-                                 kill_grace=self._kill_grace)
+        async def start(argv: list[str], pass_fds: tuple[int, ...]) -> int:
+            return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
+                                     stderr=err, kill_grace=self._kill_grace,
+                                     pass_fds=pass_fds)
 
-    def sandbox_args(self, spec: ProcessSpec) -> list[str]:
-        """bwrap's arguments for `spec`, up to and including the `--` before argv."""
+        if self.bwrap is None:
+            return await start(spec.argv, ())
+        masked = await asyncio.to_thread(self.masked, spec)
+        argv = [*self.sandbox_args(spec, masked=masked), *spec.argv]
+        # The host's /etc/resolv.conf may be a link (systemd-resolved's, to /run/...):
+        # the sandbox's own is written where it leads.
+        resolv = await asyncio.to_thread(os.path.realpath, "/etc/resolv.conf")
+        return await run_sandboxed(argv, network=self.network if spec.network else None,
+                                   run=start, resolv_at=resolv)
+
+    def masked(self, spec: ProcessSpec) -> list[hostview.Mask]:
+        """What of the host's system directories `spec`'s task must not see."""
+        candidates = [*hostview.unreadable("/etc"), *hostview.existing(hostview.SECRETS),
+                      *hostview.existing(self.hidden)]
+        return hostview.masks(candidates, own=os.path.realpath(spec.root))
+
+    def sandbox_args(self, spec: ProcessSpec, *,
+                     masked: Sequence[hostview.Mask] | None = None) -> list[str]:
+        """bwrap's arguments for `spec`, up to and including the `--` before argv;
+        the network's, when it has one, are added by netns.run_sandboxed."""
         assert self.bwrap is not None
         args = [self.bwrap, "--die-with-parent", "--unshare-all"]
-        if spec.network:
-            args.append("--share-net")
         if not spec.privileged:
             args += ["--cap-drop", "ALL"]
-        for path in _SYSTEM_DIRS:
+        for path in hostview.SYSTEM_DIRS:
             if os.path.islink(path):
                 args += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 args += ["--ro-bind", path, path]
+        mounts, remounts = hostview.mount_args(self.masked(spec) if masked is None
+                                               else masked)
+        args += mounts
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own, fresh /tmp
-        args += ["--bind", str(spec.root), str(spec.root), "--remount-ro", "/",
+        args += ["--bind", str(spec.root), str(spec.root), "--remount-ro", "/", *remounts,
                  "--chdir", str(spec.cwd), "--"]
         return args
 

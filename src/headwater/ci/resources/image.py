@@ -7,12 +7,14 @@ allows:
 
 - `/` is the image's root, read-only (it is shared by every run of the type); `/tmp`
   and `$HOME` (`/root`) are fresh, writable tmpfs; `/proc` and `/dev` are the
-  sandbox's own; `/etc/resolv.conf` and `/etc/hosts` are the host's, so names resolve;
+  sandbox's own; `/etc/hosts` is the host's, `/etc/resolv.conf` names the sandbox
+  network's resolver, so names resolve;
 - the user is root inside a user namespace of its own (files are ours outside),
   capabilities dropped unless the resource type is `privileged`;
 - `in` gets its destination at `/tmp/build/get`, `out` the build's artifacts at
   `/tmp/build/put` (Concourse's paths), bound read-write to the host directories;
-- the network is the host's: resources talk to Git servers and registries;
+- the network is the sandbox's own (netns.py): resources talk to Git servers and
+  registries, but of the host's loopback services reach only the server's allow-list;
 - the environment is the image's (`Env`: its PATH), then the build's metadata;
 - nothing else of the host is visible, and the process dies with headwater.
 """
@@ -24,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.netns import NetworkPolicy
 from headwater.ci.resources.process import DEFAULT_PATH, find_bwrap
 from headwater.ci.resources.rootfs import ResourceImages
 from headwater.ci.resources.script import Command, ScriptProtocol
 
 _MOUNTS = {"in": "/tmp/build/get", "out": "/tmp/build/put"}  # noqa: S108 (inside the sandbox)
-_HOST_FILES = ("/etc/resolv.conf", "/etc/hosts")
+_HOST_FILES = ("/etc/hosts",)  # resolv.conf: the sandbox network's (netns.py)
 
 
 class ImageResourceType(ScriptProtocol):
@@ -37,8 +40,10 @@ class ImageResourceType(ScriptProtocol):
 
     def __init__(self, name: str, source: Mapping[str, Any], images: ResourceImages, *,
                  privileged: bool = False, bwrap: str | None = None,
-                 timeout: float | None = None, kill_grace: float = 10.0) -> None:
+                 timeout: float | None = None, kill_grace: float = 10.0,
+                 network: NetworkPolicy | None = None) -> None:
         super().__init__(timeout=timeout, kill_grace=kill_grace)
+        self._network = network or NetworkPolicy()
         self.name = name
         self._source = dict(source)
         self._images = images
@@ -59,8 +64,7 @@ class ImageResourceType(ScriptProtocol):
             raise ResourceError(f"resource type {self.name!r}: the image "
                                 f"{self._source.get('repository')} ({rootfs.digest}) has no "
                                 f"{script}: it is not a Concourse resource type image")
-        argv = [self._bwrap, "--die-with-parent", "--unshare-all", "--share-net",
-                "--uid", "0", "--gid", "0"]
+        argv = [self._bwrap, "--die-with-parent", "--unshare-all", "--uid", "0", "--gid", "0"]
         if not self._privileged:
             argv += ["--cap-drop", "ALL"]
         argv += ["--ro-bind", str(rootfs.path), "/", "--proc", "/proc", "--dev", "/dev",
@@ -75,4 +79,5 @@ class ImageResourceType(ScriptProtocol):
             argv += ["--chdir", "/tmp"]  # noqa: S108
         env = {"PATH": DEFAULT_PATH, "HOME": "/root", **rootfs.env}
         label = f"resource type {self.name!r} ({self._source.get('repository')}) {script}"
-        return Command([*argv, "--", script, *inner], cwd=None, env=env, label=label)
+        return Command([*argv, "--", script, *inner], cwd=None, env=env, label=label,
+                       network=self._network)

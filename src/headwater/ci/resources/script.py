@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
+from headwater.ci.resources.netns import NetworkError, NetworkPolicy, run_sandboxed
 from headwater.ci.resources.process import DEFAULT_PATH, run_process
 
 _TAIL_LINES = 10
@@ -44,12 +45,14 @@ def scripts_dir(directory: Path) -> Path | None:
 @dataclass(frozen=True)
 class Command:
     """How to start one of a type's scripts: argv, working directory (None: the
-    sandbox sets it), the environment it starts from, and the name errors use."""
+    sandbox sets it), the environment it starts from, and the name errors use.
+    With `network`, argv is bwrap's and the sandbox gets its network (netns.py)."""
 
     argv: list[str]
     cwd: Path | None
     env: dict[str, str]
     label: str
+    network: NetworkPolicy | None = None
 
 
 class ScriptProtocol:
@@ -113,12 +116,18 @@ class ScriptProtocol:
             await log(text)
 
         full_env = {**command.env, **self._env, **(env or {})}
+
+        async def start(argv: list[str], pass_fds: tuple[int, ...]) -> int:
+            return await run_process(
+                argv, cwd=command.cwd, env=full_env, stdin=json.dumps(request).encode(),
+                stdout=on_stdout, stderr=on_stderr, kill_grace=self._kill_grace,
+                pass_fds=pass_fds)
+
         try:
             async with asyncio.timeout(self._timeout):
-                status = await run_process(
-                    command.argv, cwd=command.cwd, env=full_env,
-                    stdin=json.dumps(request).encode(), stdout=on_stdout, stderr=on_stderr,
-                    kill_grace=self._kill_grace)
+                status = await run_sandboxed(command.argv, network=command.network, run=start)
+        except NetworkError as e:
+            raise ResourceError(f"{label}: {e}") from None
         except TimeoutError:
             raise ResourceError(f"{label} timed out after {self._timeout:g}s"
                                 f"{tail.describe()}") from None

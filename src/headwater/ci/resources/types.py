@@ -21,6 +21,7 @@ from pathlib import Path
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
 from headwater.ci.resources.image import ImageResourceType
+from headwater.ci.resources.netns import NetworkPolicy
 from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
 from headwater.ci.resources.script import ScriptResourceType, scripts_dir
 from headwater.ci.resources.time import TimeResource
@@ -30,8 +31,10 @@ class ResourceTypes:
     def __init__(self, builtins: Mapping[str, ResourceType], types_dir: Path | None = None,
                  *, images_dir: Path | None = None,
                  script_timeout: float | None = None,
-                 image_limits: ImageLimits | None = None) -> None:
+                 image_limits: ImageLimits | None = None,
+                 network: NetworkPolicy | None = None) -> None:
         self._builtins = dict(builtins)
+        self._network = network
         self._types_dir = types_dir
         self._images = ResourceImages(images_dir, limits=image_limits or ImageLimits()) \
             if images_dir is not None else None
@@ -40,12 +43,14 @@ class ResourceTypes:
     @classmethod
     def default(cls, *, types_dir: Path | None = None, images_dir: Path | None = None,
                 script_timeout: float | None = None,
-                image_limits: ImageLimits | None = None) -> ResourceTypes:
+                image_limits: ImageLimits | None = None,
+                network: NetworkPolicy | None = None) -> ResourceTypes:
         """The built-in types (`time` for now), script types under `types_dir`, and
         image types of pipelines, pulled into `images_dir` (refused without one) within
-        `image_limits`."""
+        `image_limits`, whose scripts reach of the host's loopback only what `network`
+        allows."""
         return cls({"time": TimeResource()}, types_dir, images_dir=images_dir,
-                   script_timeout=script_timeout, image_limits=image_limits)
+                   script_timeout=script_timeout, image_limits=image_limits, network=network)
 
     def resolve(self, type_name: str,
                 resource_types: Sequence[ResourceTypeRef] = ()) -> ResourceType:
@@ -74,7 +79,8 @@ class ResourceTypes:
                 f"resource type {ref.name!r} is an image ({ref.source.get('repository')}), "
                 "and this server has no directory to pull images into")
         return ImageResourceType(ref.name, ref.source, self._images,
-                                 privileged=ref.privileged, timeout=self._script_timeout)
+                                 privileged=ref.privileged, timeout=self._script_timeout,
+                                 network=self._network)
 
     def _directory(self, type_name: str) -> Path | None:
         if self._types_dir is None or not type_name or "/" in type_name \

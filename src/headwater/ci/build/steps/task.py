@@ -32,6 +32,7 @@ from headwater.ci.build.executor import ProcessSpec, Stream
 from headwater.ci.build.state import RunState, copy_tree
 from headwater.ci.build.taskconfig import TaskConfig, param_env, parse_task_config
 from headwater.ci.plan import Task
+from headwater.ci.resources.netns import NetworkError
 from headwater.ci.resources.process import DEFAULT_PATH
 
 
@@ -69,6 +70,8 @@ class TaskStep:
         except (FileNotFoundError, PermissionError) as e:
             raise StepError(f"task {p.name!r}: cannot run {config.run.path!r}: {e.strerror}; "
                             "run.path is looked up in PATH, or relative to run.dir") from None
+        except NetworkError as e:
+            raise StepError(f"task {p.name!r}: {e}") from None
         await self._outputs(state, config, root)
         await state.event("finish-task", p.id, exit_status=status)
         await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
