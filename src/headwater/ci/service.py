@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.build.executor import TaskExecutor
-from headwater.ci.checker import Checker
+from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT, Checker
 from headwater.ci.events import END, Event, Hub
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
@@ -47,6 +47,11 @@ class CISettings:
     external_url: str = "http://127.0.0.1:8080"
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    # Concourse's --default-get-timeout, --default-put-timeout (None: none) and
+    # --global-resource-check-timeout (a resource's check_timeout wins).
+    get_timeout: float | None = None
+    put_timeout: float | None = None
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 class CI:
@@ -59,9 +64,12 @@ class CI:
                              settings=RunnerSettings(
                                  work_root=settings.data_dir / "builds",
                                  external_url=settings.external_url,
-                                 tick=settings.scheduler_tick))
+                                 tick=settings.scheduler_tick,
+                                 get_timeout=settings.get_timeout,
+                                 put_timeout=settings.put_timeout))
         self.checker = Checker(store, types=types, on_new_versions=self.runner.wake,
-                               tick=settings.checker_tick)
+                               tick=settings.checker_tick,
+                               check_timeout=settings.check_timeout)
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

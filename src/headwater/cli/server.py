@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.resources.cgroups import DEFAULT_PIDS_LIMIT, Limits, parse_memory
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.web.server import ServerError, ServerSettings, serve
 
@@ -36,6 +38,24 @@ def server(
         "--scheduler-interval", help="How often every job is looked at anyway.")] = "10s",
     checker_tick: Annotated[str, typer.Option(
         "--checker-interval", help="How often due resource checks are looked for.")] = "10s",
+    task_memory: Annotated[str, typer.Option(
+        "--default-task-memory-limit", help="Memory of a task whose container_limits do not "
+        "say (bytes, or 512MB, 2GB; 0: unlimited).")] = "4GB",
+    task_cpu: Annotated[int, typer.Option(
+        "--default-task-cpu-limit", help="CPU shares of a task whose container_limits do not "
+        "say (1024 weighs as one process; 0: the system's default).")] = 0,
+    task_pids: Annotated[int, typer.Option(
+        "--default-task-pids-limit", help="Processes (and threads) a task may have at once; "
+        "a fork bomb hits it (0: unlimited).")] = DEFAULT_PIDS_LIMIT,
+    get_timeout: Annotated[str, typer.Option(
+        "--default-get-timeout", help="Timeout of get steps without a timeout of their own "
+        "(0: none).")] = "1h",
+    put_timeout: Annotated[str, typer.Option(
+        "--default-put-timeout", help="Timeout of put steps without a timeout of their own "
+        "(0: none).")] = "1h",
+    check_timeout: Annotated[str, typer.Option(
+        "--global-resource-check-timeout", help="Timeout of checks of resources without a "
+        "check_timeout.")] = "1h",
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     host, _, port = bind.rpartition(":")
@@ -48,13 +68,26 @@ def server(
             database_url=database_url, external_url=external_url, dev=dev,
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),
-            checker_tick=parse_duration(checker_tick))
+            checker_tick=parse_duration(checker_tick),
+            task_limits=Limits(memory=_flag(parse_memory, task_memory,
+                                            "--default-task-memory-limit"),
+                               cpu=task_cpu, pids=task_pids),
+            get_timeout=parse_duration(get_timeout) or None,
+            put_timeout=parse_duration(put_timeout) or None,
+            check_timeout=parse_duration(check_timeout))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+def _flag(parse: Callable[[str], int], value: str, name: str) -> int:
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,10 @@ first start of a data dir an admin token is created and printed once; only its h
 is stored. In loopback dev mode (`--dev`, listening on 127.0.0.1) no token is
 needed, as the CD API does. SIGINT/SIGTERM stop uvicorn, then the loops; builds
 still running are left as they are and marked errored at the next start.
+
+Tasks run in cgroups under a parent of this server's (its key is the data dir),
+with `task_limits` as the defaults of `container_limits`; without cgroups the server
+warns once and runs tasks without limits (ci/resources/cgroups.py).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -21,6 +25,13 @@ from fastapi import FastAPI
 
 from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
+from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT
+from headwater.ci.resources.cgroups import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_PIDS_LIMIT,
+    Cgroups,
+    Limits,
+)
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.store import Store
@@ -41,6 +52,11 @@ class ServerSettings:
     resource_types_dir: Path | None = None
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    task_limits: Limits = field(default_factory=lambda: Limits(
+        memory=DEFAULT_MEMORY_LIMIT, pids=DEFAULT_PIDS_LIMIT))
+    get_timeout: float | None = 3600.0
+    put_timeout: float | None = 3600.0
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
     @property
     def url(self) -> str:
@@ -65,10 +81,15 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
                                   images_dir=settings.data_dir / "resource-images")
-    ci = CI(store, types=types, executor=LocalExecutor(),
+    cgroups = Cgroups.setup(str(settings.data_dir.resolve()))
+    executor = LocalExecutor(cgroups=cgroups, limits=settings.task_limits)
+    ci = CI(store, types=types, executor=executor,
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
-                                checker_tick=settings.checker_tick))
+                                checker_tick=settings.checker_tick,
+                                get_timeout=settings.get_timeout,
+                                put_timeout=settings.put_timeout,
+                                check_timeout=settings.check_timeout))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
 
     @contextlib.asynccontextmanager

@@ -15,6 +15,10 @@ offline task has only its own loopback, so even the host's 127.0.0.1 is out of r
 Without bwrap, the task runs as a plain process in its own session, on the host's
 filesystem and network, and a warning is logged once.
 
+Limits: with `cgroups` (the server's, cgroups.py), each task runs in a cgroup of its
+own with its `container_limits` over the executor's `limits` (the server's defaults);
+going over the memory or fork limit stops the task and `run` raises `LimitExceeded`.
+
 The task's image (`image_resource`, `rootfs_uri`, `image:`) and `run.user` are not
 used: the process runs on this host's filesystem and the build log says so.
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Literal
 
 from headwater.ci.build.executor import Output, ProcessSpec
+from headwater.ci.resources.cgroups import Cgroups, LimitExceeded, Limits
 from headwater.ci.resources.process import find_bwrap, run_process
 
 _log = logging.getLogger(__name__)
@@ -40,9 +45,12 @@ class LocalExecutor:
     """Runs tasks on this host; `bwrap="auto"` finds bubblewrap, None runs unsandboxed."""
 
     def __init__(self, *, bwrap: str | Path | Literal["auto"] | None = "auto",
-                 kill_grace: float = 10.0) -> None:
+                 kill_grace: float = 10.0, cgroups: Cgroups | None = None,
+                 limits: Limits | None = None) -> None:
         self.bwrap = find_bwrap() if bwrap == "auto" else (str(bwrap) if bwrap else None)
         self._kill_grace = kill_grace
+        self.cgroups = cgroups
+        self.limits = limits or Limits()
         if self.bwrap is None:
             _log.warning("bubblewrap (bwrap) not found: tasks run unsandboxed on this host, "
                          "with its files and network; install bubblewrap to isolate them")
@@ -64,8 +72,18 @@ class LocalExecutor:
             await output("stderr", text)
 
         argv = [*self.sandbox_args(spec), *spec.argv] if self.bwrap else spec.argv
-        return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out, stderr=err,
-                                 kill_grace=self._kill_grace)
+        if self.cgroups is None:
+            return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
+                                     stderr=err, kill_grace=self._kill_grace)
+        async with self.cgroups.step(f"task-{spec.root.name}",
+                                     spec.limits.over(self.limits)) as cgroup:
+            status = await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
+                                       stderr=err, kill_grace=self._kill_grace,
+                                       preexec=cgroup.enter)
+            breach = cgroup.breach_message("the task")
+        if breach:
+            raise LimitExceeded(breach + (f" (exit status {status})" if status else ""))
+        return status
 
     def sandbox_args(self, spec: ProcessSpec) -> list[str]:
         """bwrap's arguments for `spec`, up to and including the `--` before argv."""
