@@ -13,6 +13,7 @@ warns once and runs tasks without limits (ci/resources/cgroups.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -78,10 +79,11 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         print(f"admin token (shown once, keep it): {token}\n"
               f"log in with: headwater -t local login -c {settings.url} --token {token}",
               file=out, flush=True)
+    cgroups = Cgroups.setup(str(settings.data_dir.resolve()))
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
-                                  images_dir=settings.data_dir / "resource-images")
-    cgroups = Cgroups.setup(str(settings.data_dir.resolve()))
+                                  images_dir=settings.data_dir / "resource-images",
+                                  cgroups=cgroups, limits=settings.task_limits)
     executor = LocalExecutor(cgroups=cgroups, limits=settings.task_limits)
     ci = CI(store, types=types, executor=executor,
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
@@ -102,6 +104,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         finally:
             await ci.stop()
             await store.close()
+            if cgroups is not None:
+                await asyncio.to_thread(cgroups.close)
 
     app.router.lifespan_context = lifespan
     return app, ci

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from headwater.ci.build.context import BuildContext
 from headwater.ci.build.engine import run_build
 from headwater.ci.build.local import LocalExecutor, find_bwrap
 from headwater.ci.plan import Get, Plan, Put, Task, Timeout
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.types import ResourceTypes
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx, pids_with, sleeper
 
 LIMITS = Limits(memory=256 << 20, pids=64)  # the "server's defaults" of these tests
@@ -166,3 +168,18 @@ async def test_a_step_timeout_of_its_own_wins_over_the_default(
     plan = Timeout(id="t", step=GET, seconds=30)
     status, d = await build(tmp_path, plan, cgroups, types_dir=types, get_timeout=1.0)
     assert status == "succeeded", d.errors()
+
+
+# -- resource scripts run in cgroups too ---------------------------------------------
+
+async def test_a_resource_script_fork_bomb_ends_its_get(tmp_path: Path,
+                                                        cgroups: Cgroups) -> None:
+    types_dir = hung_type(tmp_path, "bash -c ':(){ :|:& };:; wait; sleep 600'")
+    types = ResourceTypes({}, types_dir, cgroups=cgroups, limits=LIMITS)
+    ctx = BuildContext(build_id=1, build_name="1", team="main", workdir=tmp_path / "build",
+                       types=types, executor=LocalExecutor(bwrap=None))
+    d = RecordingDelegate()
+    assert await run_build(GET, ctx=ctx, delegate=d) == "errored"
+    [error] = d.errors()
+    assert error.startswith(f"{types_dir}/hung/in hit its fork limit of 64 processes")
+    assert leftovers(cgroups) == []

@@ -34,6 +34,7 @@ class Server:
     database_url: str | None = None
     token: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)  # more `headwater server` flags
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +54,7 @@ class Server:
                 "--scheduler-interval", "1s", "--checker-interval", "1s"]
         if self.database_url:
             argv += ["--database-url", self.database_url]
+        argv += self.extra_args
         out = self.log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
         out.close()

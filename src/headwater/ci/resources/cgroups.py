@@ -374,14 +374,16 @@ class StepCgroup:
             return "pids"
         return None
 
-    def breach_message(self, subject: str) -> str | None:
-        """What limit `subject` ("the task") hit, or None."""
+    def breach_message(self, subject: str, *, task: bool = True) -> str | None:
+        """What limit `subject` ("the task", a resource script) hit, or None."""
         self.check()
         if self.breach == "memory":
             size = format_size(self.limits.memory or 0)
+            setting = ("raise container_limits.memory, or the server's "
+                       "--default-task-memory-limit" if task else
+                       "the server's --default-task-memory-limit sets it")
             return (f"{subject} exceeded its memory limit of {size} and was killed (out of "
-                    "memory): raise container_limits.memory, or the server's "
-                    "--default-task-memory-limit")
+                    f"memory): {setting}")
         if self.breach == "pids":
             return (f"{subject} hit its fork limit of {self.limits.pids} processes and was "
                     "stopped (a fork bomb, or too many processes at once): the server's "

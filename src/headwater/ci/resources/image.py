@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.process import DEFAULT_PATH, find_bwrap
 from headwater.ci.resources.rootfs import ResourceImages
 from headwater.ci.resources.script import Command, ScriptProtocol
@@ -37,8 +38,10 @@ class ImageResourceType(ScriptProtocol):
 
     def __init__(self, name: str, source: Mapping[str, Any], images: ResourceImages, *,
                  privileged: bool = False, bwrap: str | None = None,
-                 timeout: float | None = None, kill_grace: float = 10.0) -> None:
-        super().__init__(timeout=timeout, kill_grace=kill_grace)
+                 timeout: float | None = None, kill_grace: float = 10.0,
+                 cgroups: Cgroups | None = None, limits: Limits | None = None) -> None:
+        super().__init__(timeout=timeout, kill_grace=kill_grace, cgroups=cgroups,
+                         limits=limits)
         self.name = name
         self._source = dict(source)
         self._images = images
