@@ -19,13 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from headwater.ci.resources.cgroups import parse_layout
+from headwater.cli.app import app
 from headwater.devstack.ports import pick
 from tests.ci.server.conftest import Fly, Server, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/fs/cgroup").is_dir(),
-                                reason="needs root and cgroups")
+needs_cgroups = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/fs/cgroup").is_dir(),
+                                   reason="needs root and cgroups")
 
 PIPELINE = """\
 jobs:
@@ -84,6 +86,7 @@ def _finished(fly: Fly, job: str) -> dict[str, Any]:
     return wait_for(done, timeout=60)  # type: ignore[return-value]
 
 
+@needs_cgroups
 def test_a_fork_bomb_ends_its_build_while_the_server_answers_and_builds(
         ci_server: Server, fly: Fly, tmp_path: Path) -> None:
     config = tmp_path / "limits.yml"
@@ -133,3 +136,15 @@ def _server_cgroup(server: Server) -> Path:
     assert layout is not None
     key = hashlib.sha256(str(server.data_dir.resolve()).encode()).hexdigest()[:12]
     return layout.dirs["pids"] / "headwater" / key
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--default-task-memory-limit", "lots"],
+     "--default-task-memory-limit: 'lots' is not a memory size"),
+    (["--default-get-timeout", "1d"], 'invalid duration "1d"'),
+])
+def test_a_bad_limit_flag_is_a_clear_error(tmp_path: Path, flags: list[str],
+                                           message: str) -> None:
+    result = CliRunner().invoke(app, ["server", "--data-dir", str(tmp_path), *flags])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
