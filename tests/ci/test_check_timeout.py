@@ -13,7 +13,7 @@ from headwater.ci.checker import Checker
 from headwater.ci.pipelines import set_pipeline
 from headwater.ci.resources.types import ResourceTypes
 from headwater.store import Store
-from tests.ci.builds.helpers import pids_with, sleeper
+from tests.ci.builds.helpers import pids_with, sleeper, wait_for
 
 
 @pytest.fixture
@@ -53,4 +53,4 @@ async def test_a_hung_check_is_stopped_at_the_timeout_with_its_resource_named(
         "patient": "check of resource 'patient' timed out after 2s and its script was stopped "
                    "(the resource's check_timeout, or the server's "
                    "--global-resource-check-timeout)"}
-    assert pids_with(marker) == []
+    await wait_for(lambda: not pids_with(marker))  # SIGTERMed with its group

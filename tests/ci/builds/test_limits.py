@@ -19,7 +19,7 @@ from headwater.ci.build.local import LocalExecutor, find_bwrap
 from headwater.ci.plan import Get, Plan, Put, Task, Timeout
 from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.types import ResourceTypes
-from tests.ci.builds.helpers import RecordingDelegate, make_ctx, pids_with, sleeper
+from tests.ci.builds.helpers import RecordingDelegate, make_ctx, pids_with, sleeper, wait_for
 
 LIMITS = Limits(memory=256 << 20, pids=64)  # the "server's defaults" of these tests
 
@@ -148,7 +148,7 @@ async def test_a_hung_in_script_is_stopped_at_the_default_get_timeout(
         "get of resource 'repo' timed out after 1s and its script was stopped (the "
         "server's --default-get-timeout; give the step a timeout: of its own to allow more)"]
     assert "fetching" in d.log("get")
-    assert pids_with(marker) == []
+    await wait_for(lambda: not pids_with(marker))  # SIGTERMed with its group
 
 
 async def test_a_hung_out_script_is_stopped_at_the_default_put_timeout(
@@ -159,7 +159,7 @@ async def test_a_hung_out_script_is_stopped_at_the_default_put_timeout(
                             put_timeout=1.0)
     assert status == "errored"
     assert d.errors()[0].startswith("put to resource 'repo' timed out after 1s")
-    assert pids_with(marker) == []
+    await wait_for(lambda: not pids_with(marker))  # SIGTERMed with its group
 
 
 async def test_a_step_timeout_of_its_own_wins_over_the_default(

@@ -239,6 +239,8 @@ class Cgroups:
             _log.warning("cannot remove the cgroups of a step", error=str(e))
         for parent in set(self.parents.values()):
             _rmdir(parent)
+            with contextlib.suppress(OSError):  # the shared `headwater`, if no other server
+                parent.parent.rmdir()
 
     def remove_leftovers(self) -> None:
         for parent in set(self.parents.values()):
