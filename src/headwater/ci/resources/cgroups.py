@@ -263,11 +263,10 @@ class Cgroups:
                 yield cgroup
             finally:
                 watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                await asyncio.wait({watcher})  # (a cancellation of ours still propagates)
                 cgroup.check()
         finally:
-            await cgroup.remove()
+            await asyncio.shield(cgroup.remove())
 
 
 def _make_parents(layout: Layout, name: str) -> tuple[dict[str, Path], list[str]]:
@@ -379,8 +378,12 @@ class StepCgroup:
     def breach_message(self, subject: str, *, task: bool = True) -> str | None:
         """What limit `subject` ("the task", a resource script) hit, or None."""
         self.check()
-        if self.breach == "memory":
-            size = format_size(self.limits.memory or 0)
+        memory = self.limits.memory
+        if self.breach == "memory" and not memory:
+            return (f"{subject} ran out of memory and was killed (the limit of the cgroup "
+                    "headwater runs in, or the machine's)")
+        if self.breach == "memory" and memory:
+            size = format_size(memory)
             setting = ("raise container_limits.memory, or the server's "
                        "--default-task-memory-limit" if task else
                        "the server's --default-task-memory-limit sets it")
