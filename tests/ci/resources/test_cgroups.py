@@ -16,6 +16,8 @@ from headwater.ci.resources.cgroups import (
     Cgroups,
     Layout,
     Limits,
+    StepCgroup,
+    _make_parents,
     format_size,
     parse_layout,
     parse_memory,
@@ -184,3 +186,49 @@ async def test_a_step_cgroup_has_the_limits_and_is_gone_after(cgroups: Cgroups) 
     # Left running at the end of the step: killed, and the cgroup removed.
     assert await proc.wait() == -9
     assert not memory.exists() and not pids.exists()
+
+
+# -- cgroup v2, on plain files --------------------------------------------------------
+# This machine kind binds memory, cpu and pids to v1, so no v2 tree here can have
+# them: the v2 file protocol (names, values, events) is checked on a directory laid
+# out as the kernel would, the only way to run it on this machine.
+
+def test_v2_delegates_the_controllers_and_writes_v2_files(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids\n")
+    layout = parse_layout(f"30 23 0:26 / {tmp_path} rw - cgroup2 cgroup2 rw\n", "0::/own\n")
+    assert layout == Layout(2, dict.fromkeys(("memory", "cpu", "pids"), own))
+    parents, problems = _make_parents(layout, "headwater/k")
+    assert problems == []
+    assert parents == dict.fromkeys(("memory", "cpu", "pids"), own / "headwater/k")
+    for directory in (own, own / "headwater", own / "headwater/k"):
+        assert (directory / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
+
+    step = StepCgroup(2, {c: own / "headwater/k/s" for c in parents},
+                      Limits(memory=64 << 20, cpu=1024, pids=64))
+    (own / "headwater/k/s").mkdir()
+    (own / "headwater/k/s/memory.swap.max").write_text("max\n")
+    step.create()
+    written = {f: (own / "headwater/k/s" / f).read_text()
+               for f in ("memory.max", "memory.swap.max", "cpu.weight", "pids.max")}
+    assert written == {"memory.max": str(64 << 20), "memory.swap.max": "0",
+                       "cpu.weight": "39", "pids.max": "64"}
+
+    (own / "headwater/k/s/memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\n"
+                                                     "oom_kill 0\n")
+    assert step.breach_message("the task") is None  # at the limit, nothing killed yet
+    (own / "headwater/k/s/memory.events").write_text("max 12\noom 1\noom_kill 1\n")
+    assert (step.breach_message("the task") or "").startswith(
+        "the task exceeded its memory limit of 64 MiB")
+    (own / "headwater/k/s/cgroup.kill").write_text("")
+    step.kill()
+    assert (own / "headwater/k/s/cgroup.kill").read_text() == "1"
+
+
+def test_v2_without_our_controllers_delegated_runs_without_limits(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "cgroup.controllers").write_text("io\n")  # none of ours delegated here
+    assert Cgroups.setup("k", mountinfo=f"30 23 0:26 / {tmp_path} rw - cgroup2 cgroup2 rw\n",
+                         proc_cgroup="0::/own\n") is None
