@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -232,3 +234,18 @@ def test_v2_without_our_controllers_delegated_runs_without_limits(tmp_path: Path
     (own / "cgroup.controllers").write_text("io\n")  # none of ours delegated here
     assert Cgroups.setup("k", mountinfo=f"30 23 0:26 / {tmp_path} rw - cgroup2 cgroup2 rw\n",
                          proc_cgroup="0::/own\n") is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to become another user")
+def test_a_server_that_is_not_root_warns_and_runs_without_limits() -> None:
+    script = ("from headwater.ci.resources.cgroups import Cgroups\n"
+              "print('answer:', Cgroups.setup('not-root'))\n")
+    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534",
+                           "--clear-groups", sys.executable, "-c", script],
+                          capture_output=True, text=True, timeout=60, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "answer: None" in output
+    assert output.count("tasks run without limits") == 1
+    assert "Permission denied" in output
