@@ -360,6 +360,8 @@ class StepCgroup:
             await asyncio.sleep(_WATCH_EVERY)
             self.check()
             if self.breach is not None:
+                _log.warning("a step hit a limit: stopping it", limit=self.breach,
+                             cgroup=next(iter(self.dirs.values())).name)
                 self.kill()
 
     def check(self) -> None:
