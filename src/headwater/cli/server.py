@@ -42,10 +42,11 @@ def server(
         "--default-task-memory-limit", help="Memory of a task whose container_limits do not "
         "say (bytes, or 512MB, 2GB; 0: unlimited).")] = "4GB",
     task_cpu: Annotated[int, typer.Option(
-        "--default-task-cpu-limit", help="CPU shares of a task whose container_limits do not "
-        "say (1024 weighs as one process; 0: the system's default).")] = 0,
+        "--default-task-cpu-limit", min=0, help="CPU shares of a task whose "
+        "container_limits do not say (1024 weighs as one process; 0: the system's "
+        "default).")] = 0,
     task_pids: Annotated[int, typer.Option(
-        "--default-task-pids-limit", help="Processes (and threads) a task may have at once; "
+        "--default-task-pids-limit", min=0, help="Processes (and threads) a task may have at once; "
         "a fork bomb hits it (0: unlimited).")] = DEFAULT_PIDS_LIMIT,
     get_timeout: Annotated[str, typer.Option(
         "--default-get-timeout", help="Timeout of get steps without a timeout of their own "

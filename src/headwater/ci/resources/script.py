@@ -143,7 +143,6 @@ class ScriptProtocol:
             raise ResourceError(f"{label} answered invalid JSON ({e.msg} at line {e.lineno} "
                                 f"column {e.colno}): {_short(text)}{tail.describe()}") from None
 
-
     def _cgroup(self, label: str) -> contextlib.AbstractAsyncContextManager[StepCgroup | None]:
         if self._cgroups is None:
             return contextlib.nullcontext()
