@@ -19,7 +19,7 @@ from typing import Any
 from headwater import log as hwlog
 from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import resource_for_check
-from headwater.ci.config.durations import parse_duration
+from headwater.ci.config.durations import format_duration, parse_duration
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, Version
 from headwater.ci.resources.types import ResourceTypes
@@ -34,11 +34,13 @@ _log = hwlog.get("checker")
 
 class Checker:
     def __init__(self, store: Store, *, types: ResourceTypes, on_new_versions: Callable[[], None],
-                 tick: float = 10.0, concurrency: int = 32) -> None:
+                 tick: float = 10.0, concurrency: int = 32,
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> None:
         self._store = store
         self._types = types
         self._on_new = on_new_versions
         self._tick = tick
+        self._check_timeout = check_timeout
         self._limit = asyncio.Semaphore(concurrency)
         self._inflight: dict[int, asyncio.Task[int]] = {}
         self._configs = ConfigCache()
@@ -95,7 +97,7 @@ class Checker:
             if not known:
                 latest = await self._store.versions(resource.id, limit=1)
                 from_version = latest[0].version if latest else None
-            timeout = _check_timeout(resource.config)
+            timeout = _check_timeout(resource.config, self._check_timeout)
             if pipeline is None:
                 pipeline = await self._store.pipeline_by_id(resource.pipeline_id)
             # A check's error carries the script's output: the pipeline's var values
@@ -107,7 +109,7 @@ class Checker:
                 async with asyncio.timeout(timeout):
                     versions = await rtype.check(source, from_version, log=log)
             except (ResourceError, TimeoutError) as e:
-                message = redactor.redact(f"check timed out after {timeout:g}s"
+                message = redactor.redact(_timed_out(resource.name, timeout)
                                           if isinstance(e, TimeoutError) else str(e))
                 await self._store.record_check(resource.id, error=message)
                 _log.warning("check failed", resource=resource.name, error=message)
@@ -131,6 +133,12 @@ class Checker:
         return resource_for_check(config, resource.name)
 
 
-def _check_timeout(config: dict[str, Any]) -> float:
+def _check_timeout(config: dict[str, Any], default: float) -> float:
     raw = config.get("check_timeout")
-    return parse_duration(raw) if isinstance(raw, str) else DEFAULT_CHECK_TIMEOUT
+    return parse_duration(raw) if isinstance(raw, str) else default
+
+
+def _timed_out(resource: str, timeout: float) -> str:
+    return (f"check of resource {resource!r} timed out after {format_duration(timeout)} and "
+            "its script was stopped (the resource's check_timeout, or the server's "
+            "--global-resource-check-timeout)")

@@ -70,6 +70,8 @@ class RunnerSettings:
     tick: float = 10.0
     keep_workdirs: bool = False
     log: BuildLogSettings = field(default_factory=BuildLogSettings)
+    get_timeout: float | None = None  # the default timeouts of get and put steps
+    put_timeout: float | None = None
 
 
 class Runner:
@@ -297,7 +299,9 @@ class Runner:
                 build_id=build.id, build_name=build.name, job=job_name,
                 pipeline=pipeline.name if pipeline else None, team=build.team,
                 external_url=self._settings.external_url, workdir=workdir,
-                types=self._types, executor=self._executor, inputs=uploaded)
+                types=self._types, executor=self._executor, inputs=uploaded,
+                get_timeout=self._settings.get_timeout,
+                put_timeout=self._settings.put_timeout)
             status = await run_build(plan, ctx=ctx, delegate=delegate)
         except asyncio.CancelledError:
             status = "aborted"

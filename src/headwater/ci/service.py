@@ -19,7 +19,7 @@ from typing import Any
 
 from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.buildlog import BuildLogSettings
-from headwater.ci.checker import Checker
+from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT, Checker
 from headwater.ci.events import FINISHED, LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
@@ -50,6 +50,11 @@ class CISettings:
     build_log: BuildLogSettings = field(default_factory=BuildLogSettings)
     events_page_size: int = PAGE_SIZE  # stored events an /events stream reads at a time
     live_events_limit: int = LIVE_LIMIT  # live events a slow viewer may have waiting
+    # Concourse's --default-get-timeout, --default-put-timeout (None: none) and
+    # --global-resource-check-timeout (a resource's check_timeout wins).
+    get_timeout: float | None = None
+    put_timeout: float | None = None
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 class CI:
@@ -62,9 +67,12 @@ class CI:
                              settings=RunnerSettings(
                                  work_root=settings.data_dir / "builds",
                                  external_url=settings.external_url,
-                                 tick=settings.scheduler_tick, log=settings.build_log))
+                                 tick=settings.scheduler_tick, log=settings.build_log,
+                                 get_timeout=settings.get_timeout,
+                                 put_timeout=settings.put_timeout))
         self.checker = Checker(store, types=types, on_new_versions=self.runner.wake,
-                               tick=settings.checker_tick)
+                               tick=settings.checker_tick,
+                               check_timeout=settings.check_timeout)
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -10,13 +11,14 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.ci.resources.cgroups import DEFAULT_PIDS_LIMIT, Limits, parse_memory
 from headwater.ci.resources.netns import Allowed, parse_allowed
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.devstack.layout import default_state_dir
 from headwater.devstack.stack import load as load_stack
-from headwater.sizes import SizeError, parse_size
+from headwater.sizes import parse_size
 from headwater.web.server import ServerError, ServerSettings, serve
 
 err = Console(stderr=True)
@@ -69,6 +71,25 @@ def server(
         "--stack", help="The local stack (`headwater up` state dir) whose Git server and "
         "registry tasks may reach (default: the default stack, when one was started).")
     ] = None,
+    task_memory: Annotated[str, typer.Option(
+        "--default-task-memory-limit", help="Memory of a task whose container_limits do not "
+        "say (bytes, or 512MB, 2GB; 0: unlimited).")] = "4GB",
+    task_cpu: Annotated[int, typer.Option(
+        "--default-task-cpu-limit", min=0, help="CPU shares of a task whose "
+        "container_limits do not say (1024 weighs as one process; 0: the system's "
+        "default).")] = 0,
+    task_pids: Annotated[int, typer.Option(
+        "--default-task-pids-limit", min=0, help="Processes (and threads) a task may have at once; "
+        "a fork bomb hits it (0: unlimited).")] = DEFAULT_PIDS_LIMIT,
+    get_timeout: Annotated[str, typer.Option(
+        "--default-get-timeout", help="Timeout of get steps without a timeout of their own "
+        "(0: none).")] = "1h",
+    put_timeout: Annotated[str, typer.Option(
+        "--default-put-timeout", help="Timeout of put steps without a timeout of their own "
+        "(0: none).")] = "1h",
+    check_timeout: Annotated[str, typer.Option(
+        "--global-resource-check-timeout", help="Timeout of checks of resources without a "
+        "check_timeout.")] = "1h",
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     for param in ("encryption_key", "old_encryption_key"):
@@ -95,25 +116,25 @@ def server(
             scheduler_tick=parse_duration(scheduler_tick),
             checker_tick=parse_duration(checker_tick),
             encryption_key=encryption_key, old_encryption_key=old_encryption_key,
-            max_build_log_size=_size("--max-build-log-size", max_build_log_size),
+            max_build_log_size=_flag(parse_size, max_build_log_size, "--max-build-log-size"),
             image_limits=ImageLimits(
-                layer_bytes=_size("--resource-image-max-layer", image_max_layer),
-                unpacked_bytes=_size("--resource-image-max-unpacked", image_max_unpacked)),
+                layer_bytes=_flag(parse_size, image_max_layer, "--resource-image-max-layer"),
+                unpacked_bytes=_flag(parse_size, image_max_unpacked,
+                                     "--resource-image-max-unpacked")),
             task_allow=tuple(dict.fromkeys([*allowed, *stack_allowed])),
-            hidden=(config_dir(), *([stack_dir] if stack_dir else [])))
+            hidden=(config_dir(), *([stack_dir] if stack_dir else [])),
+            task_limits=Limits(memory=_flag(parse_memory, task_memory,
+                                            "--default-task-memory-limit"),
+                               cpu=task_cpu, pids=task_pids),
+            get_timeout=parse_duration(get_timeout) or None,
+            put_timeout=parse_duration(put_timeout) or None,
+            check_timeout=parse_duration(check_timeout))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
-
-
-def _size(flag: str, text: str) -> int:
-    try:
-        return parse_size(text)
-    except SizeError as e:
-        raise ValueError(f"{flag}: {e}") from None
 
 
 def _stack_access(state_dir: Path | None) -> tuple[list[Allowed], Path | None]:
@@ -130,6 +151,14 @@ def _stack_access(state_dir: Path | None) -> tuple[list[Allowed], Path | None]:
         return [], None
     ports = [info.ports[name] for name in ("git", "ssh", "registry") if name in info.ports]
     return [Allowed("127.0.0.1", p) for p in ports], directory
+
+
+
+def _flag(parse: Callable[[str], int], value: str, name: str) -> int:
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -8,10 +8,15 @@ needed, as the CD API does. The data dir is made 0700 (the database 0600, see
 (`store/encryption.py`), and a start without one warns. SIGINT/SIGTERM stop
 uvicorn, then the loops; builds still running are left as they are and marked
 errored at the next start.
+
+Tasks run in cgroups under a parent of this server's (its key is the data dir),
+with `task_limits` as the defaults of `container_limits`; without cgroups the server
+warns once and runs tasks without limits (ci/resources/cgroups.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -25,7 +30,14 @@ from fastapi import FastAPI
 from headwater import log as hwlog
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
+from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT
 from headwater.ci.events import LIVE_LIMIT
+from headwater.ci.resources.cgroups import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_PIDS_LIMIT,
+    Cgroups,
+    Limits,
+)
 from headwater.ci.resources.netns import Allowed, NetworkPolicy
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
@@ -60,6 +72,11 @@ class ServerSettings:
     task_allow: tuple[Allowed, ...] = ()
     # More of the server's own paths to hide from tasks (its data dir always is).
     hidden: tuple[Path, ...] = ()
+    task_limits: Limits = field(default_factory=lambda: Limits(
+        memory=DEFAULT_MEMORY_LIMIT, pids=DEFAULT_PIDS_LIMIT))
+    get_timeout: float | None = 3600.0
+    put_timeout: float | None = 3600.0
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
     @property
     def url(self) -> str:
@@ -94,19 +111,26 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
               "token; or pipe it to --token-stdin, or set HEADWATER_TOKEN)",
               file=out, flush=True)
     network = NetworkPolicy(allow=settings.task_allow)
+    cgroups = Cgroups.setup(str(settings.data_dir.resolve()))
     types = ResourceTypes.default(types_dir=settings.resource_types_dir
                                   or settings.data_dir / "resource-types",
                                   images_dir=settings.data_dir / "resource-images",
                                   image_limits=settings.image_limits,
-                                  network=network)
-    executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden))
+                                  network=network, cgroups=cgroups,
+                                  limits=settings.task_limits)
+    executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
+                             cgroups=cgroups, limits=settings.task_limits)
     ci = CI(store, types=types, executor=executor,
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
                                 checker_tick=settings.checker_tick,
                                 build_log=BuildLogSettings(
                                     max_bytes=settings.max_build_log_size),
-                                live_events_limit=settings.live_events_limit))
+                                live_events_limit=settings.live_events_limit,
+
+                                get_timeout=settings.get_timeout,
+                                put_timeout=settings.put_timeout,
+                                check_timeout=settings.check_timeout))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
 
     @contextlib.asynccontextmanager
@@ -120,6 +144,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         finally:
             await ci.stop()
             await store.close()
+            if cgroups is not None:
+                await asyncio.to_thread(cgroups.close)
 
     app.router.lifespan_context = lifespan
     return app, ci

@@ -41,6 +41,9 @@ class BuildContext:
     # Artifacts already in `workdir/<name>` when the build starts (`execute`'s uploads).
     inputs: tuple[str, ...] = ()
     external_url: str = ""  # the server's URL as users reach it (`ATC_EXTERNAL_URL`)
+    # The server's default timeouts of get and put steps, in seconds (None: none).
+    get_timeout: float | None = None
+    put_timeout: float | None = None
 
     @property
     def build_url(self) -> str:

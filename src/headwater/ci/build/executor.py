@@ -5,7 +5,9 @@ caches as empty directories, all at their configured paths) and hands the execut
 a `ProcessSpec`. The executor runs `argv` in `cwd` with exactly `env`, streams
 stdout and stderr to `output` as text chunks, and answers the exit status
 (128 + N when a signal N ended it). Cancelling `run` must stop every process the
-task started and wait for them before re-raising.
+task started and wait for them before re-raising. `limits` are the task's
+`container_limits` (None fields: the executor's defaults); a task stopped for going
+over one raises `LimitExceeded` with a message that names it.
 
 Executors decide how much isolation they give: `LocalExecutor` (local.py) runs on
 this host, sandboxed with bubblewrap when it is installed; image executors (a
@@ -18,6 +20,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from headwater.ci.resources.cgroups import LimitExceeded, Limits
+
+__all__ = ["LimitExceeded", "Limits", "Output", "ProcessSpec", "Stream", "TaskExecutor"]
 
 Stream = Literal["stdout", "stderr"]
 Output = Callable[[Stream, str], Awaitable[None]]
@@ -39,6 +45,7 @@ class ProcessSpec:
     # The task's image: `image_resource` / `rootfs_uri` from its config, or an artifact
     # directory to use as its rootfs (`image:` on the step).
     image: Mapping[str, Any] | Path | None = None
+    limits: Limits = field(default_factory=Limits)  # `container_limits`
 
 
 class TaskExecutor(Protocol):

@@ -19,6 +19,10 @@ slirp4netns; of the host's loopback it reaches only the server's allow-list
 Without bwrap, the task runs as a plain process in its own session, on the host's
 filesystem and network, and a warning is logged once.
 
+Limits: with `cgroups` (the server's, cgroups.py), each task runs in a cgroup of its
+own with its `container_limits` over the executor's `limits` (the server's defaults);
+going over the memory or fork limit stops the task and `run` raises `LimitExceeded`.
+
 The task's image (`image_resource`, `rootfs_uri`, `image:`) and `run.user` are not
 used: the process runs on this host's filesystem and the build log says so.
 """
@@ -36,6 +40,7 @@ from typing import Literal
 
 from headwater.ci.build import hostview
 from headwater.ci.build.executor import Output, ProcessSpec
+from headwater.ci.resources.cgroups import Cgroups, LimitExceeded, Limits
 from headwater.ci.resources.netns import NetworkPolicy, run_sandboxed
 from headwater.ci.resources.process import find_bwrap, run_process
 
@@ -49,11 +54,14 @@ class LocalExecutor:
 
     def __init__(self, *, bwrap: str | Path | Literal["auto"] | None = "auto",
                  kill_grace: float = 10.0, network: NetworkPolicy | None = None,
-                 hidden: Sequence[Path] = ()) -> None:
+                 hidden: Sequence[Path] = (), cgroups: Cgroups | None = None,
+                 limits: Limits | None = None) -> None:
         self.bwrap = find_bwrap() if bwrap == "auto" else (str(bwrap) if bwrap else None)
         self._kill_grace = kill_grace
         self.network = network or NetworkPolicy()
         self.hidden = tuple(os.path.realpath(p) for p in hidden)
+        self.cgroups = cgroups
+        self.limits = limits or Limits()
         if self.bwrap is None:
             _log.warning("bubblewrap (bwrap) not found: tasks run unsandboxed on this host, "
                          "with its files and network; install bubblewrap to isolate them")
@@ -78,9 +86,19 @@ class LocalExecutor:
             await output("stderr", text)
 
         async def start(argv: list[str], pass_fds: tuple[int, ...]) -> int:
-            return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
-                                     stderr=err, kill_grace=self._kill_grace,
-                                     pass_fds=pass_fds)
+            if self.cgroups is None:
+                return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
+                                         stderr=err, kill_grace=self._kill_grace,
+                                         pass_fds=pass_fds)
+            async with self.cgroups.step(f"task-{spec.root.name}",
+                                         spec.limits.over(self.limits)) as cgroup:
+                status = await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
+                                           stderr=err, kill_grace=self._kill_grace,
+                                           pass_fds=pass_fds, preexec=cgroup.enter)
+                breach = cgroup.breach_message("the task")
+            if breach:
+                raise LimitExceeded(breach + (f" (exit status {status})" if status else ""))
+            return status
 
         if self.bwrap is None:
             return await start(spec.argv, ())

@@ -42,6 +42,11 @@ def entered(scope: Scope, cause: Cause) -> Iterator[None]:
         _scopes.reset(token)
 
 
+def within(why: Cause) -> bool:
+    """Is the current step inside a scope of this kind (a `timeout:` around it)?"""
+    return any(c == why for _, c in _scopes.get())
+
+
 def cause() -> Cause:
     """Why the current step is being cancelled (asked while handling CancelledError)."""
     for scope, why in reversed(_scopes.get()):

@@ -21,9 +21,18 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from headwater.ci.build.errors import StepError
+from headwater.ci.resources.cgroups import Limits, parse_memory
 
 
 class _Model(BaseModel):
@@ -78,9 +87,19 @@ class RunConfig(_Model):
     user: str | None = None
 
 
+def _memory(value: Any) -> Any:
+    return parse_memory(value) if isinstance(value, (int, str)) else value
+
+
 class ContainerLimits(_Model):
-    cpu: int | None = None
-    memory: int | str | None = None
+    """Concourse's: `cpu` in shares (relative weight, 1024 = one process's), `memory` in
+    bytes or with a unit (`512MB`, `2GB`); 0 means unlimited, absent the server's default."""
+
+    cpu: Annotated[int, Field(ge=0)] | None = None
+    memory: Annotated[int, BeforeValidator(_memory)] | None = None
+
+    def limits(self) -> Limits:
+        return Limits(memory=self.memory, cpu=self.cpu)
 
 
 class TaskConfig(_Model):

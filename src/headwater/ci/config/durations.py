@@ -11,7 +11,7 @@ import json
 import re
 from typing import Final
 
-__all__ = ["DurationError", "parse_duration"]
+__all__ = ["DurationError", "format_duration", "parse_duration"]
 
 _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3,
                  "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -56,3 +56,13 @@ def parse_duration(text: str) -> float:
         total += float(f"{whole or '0'}.{frac or '0'}") * _UNITS[unit]
         pos = m.end()
     return sign * total
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people write it in a pipeline: `1h`, `1m30s`, `2s`, `0.5s`."""
+    if seconds < 1 or seconds != int(seconds):
+        return f"{seconds:g}s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)

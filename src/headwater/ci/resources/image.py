@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.netns import NetworkPolicy
 from headwater.ci.resources.process import DEFAULT_PATH, find_bwrap
 from headwater.ci.resources.rootfs import ResourceImages
@@ -41,8 +42,10 @@ class ImageResourceType(ScriptProtocol):
     def __init__(self, name: str, source: Mapping[str, Any], images: ResourceImages, *,
                  privileged: bool = False, bwrap: str | None = None,
                  timeout: float | None = None, kill_grace: float = 10.0,
-                 network: NetworkPolicy | None = None) -> None:
-        super().__init__(timeout=timeout, kill_grace=kill_grace)
+                 network: NetworkPolicy | None = None,
+                 cgroups: Cgroups | None = None, limits: Limits | None = None) -> None:
+        super().__init__(timeout=timeout, kill_grace=kill_grace, cgroups=cgroups,
+                         limits=limits)
         self._network = network or NetworkPolicy()
         self.name = name
         self._source = dict(source)

@@ -42,13 +42,16 @@ _RESUME_AT = 32
 async def run_process(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str],
                       stdout: Output, stderr: Output, stdin: bytes | None = None,
                       kill_grace: float = 10.0, drain: float = 1.0,
-                      pass_fds: Sequence[int] = ()) -> int:
+                      pass_fds: Sequence[int] = (),
+                      preexec: Callable[[], None] | None = None) -> int:
     """Run `argv` to its end; answer its exit status (128 + N when killed by signal N).
-    `pass_fds` stay open in the process (bubblewrap's --info-fd and --block-fd)."""
+    `pass_fds` stay open in the process (bubblewrap's --info-fd and --block-fd);
+    `preexec` runs in the child before it execs (joining a cgroup: cgroups.py)."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.subprocess_exec(
         lambda: _Protocol(loop, {1: stdout, 2: stderr}), *argv, cwd=cwd, env=dict(env),
-        start_new_session=True, stdout=asyncio.subprocess.PIPE, pass_fds=tuple(pass_fds),
+        start_new_session=True, preexec_fn=preexec, pass_fds=tuple(pass_fds),
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL)
     pgid = transport.get_pid()

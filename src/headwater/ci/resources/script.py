@@ -13,11 +13,16 @@ outlives its timeout or answers something that is not the expected JSON raises
 `ResourceError` naming the script, what went wrong and the last lines of its stderr.
 `in` and `out` get the build's metadata in their environment (`BUILD_ID`, ...,
 `ATC_EXTERNAL_URL`), as in Concourse; `check` gets none of it.
+
+With the server's `cgroups`, each script runs in a cgroup of its own with the
+server's default limits (memory, processes): a script that goes over one is stopped
+and raises `ResourceError` naming the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections import deque
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
+from headwater.ci.resources.cgroups import Cgroups, Limits, StepCgroup
 from headwater.ci.resources.netns import NetworkError, NetworkPolicy, run_sandboxed
 from headwater.ci.resources.process import DEFAULT_PATH, run_process
 
@@ -60,10 +66,13 @@ class ScriptProtocol:
     stderr to the log. Subclasses say how a script is started (`command`)."""
 
     def __init__(self, *, timeout: float | None = None, env: Mapping[str, str] | None = None,
-                 kill_grace: float = 10.0) -> None:
+                 kill_grace: float = 10.0, cgroups: Cgroups | None = None,
+                 limits: Limits | None = None) -> None:
         self._timeout = timeout
         self._env = dict(env or {})
         self._kill_grace = kill_grace
+        self._cgroups = cgroups
+        self._limits = limits or Limits()
 
     async def command(self, name: str, mount: Path | None) -> Command:
         """`name` (check, in, out), given `mount` (the directory of in and out)."""
@@ -117,20 +126,25 @@ class ScriptProtocol:
 
         full_env = {**command.env, **self._env, **(env or {})}
 
+        cgroup: StepCgroup | None = None
+
         async def start(argv: list[str], pass_fds: tuple[int, ...]) -> int:
             return await run_process(
                 argv, cwd=command.cwd, env=full_env, stdin=json.dumps(request).encode(),
                 stdout=on_stdout, stderr=on_stderr, kill_grace=self._kill_grace,
-                pass_fds=pass_fds)
+                pass_fds=pass_fds, preexec=cgroup.enter if cgroup else None)
 
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout), self._cgroup(label) as cgroup:
                 status = await run_sandboxed(command.argv, network=command.network, run=start)
+                breach = cgroup.breach_message(label, task=False) if cgroup else None
         except NetworkError as e:
             raise ResourceError(f"{label}: {e}") from None
         except TimeoutError:
             raise ResourceError(f"{label} timed out after {self._timeout:g}s"
                                 f"{tail.describe()}") from None
+        if breach:
+            raise ResourceError(f"{breach}{tail.describe()}")
         if status != 0:
             raise ResourceError(f"{label} failed with exit status {status}{tail.describe()}")
         text = "".join(stdout)
@@ -140,13 +154,21 @@ class ScriptProtocol:
             raise ResourceError(f"{label} answered invalid JSON ({e.msg} at line {e.lineno} "
                                 f"column {e.colno}): {_short(text)}{tail.describe()}") from None
 
+    def _cgroup(self, label: str) -> contextlib.AbstractAsyncContextManager[StepCgroup | None]:
+        if self._cgroups is None:
+            return contextlib.nullcontext()
+        name = label.rsplit("/", 2)
+        return self._cgroups.step("-".join(["resource", *name[-2:]]), self._limits)
+
 
 class ScriptResourceType(ScriptProtocol):
     """A resource type whose check / in / out are executables in a directory."""
 
     def __init__(self, directory: Path, *, timeout: float | None = None,
-                 env: Mapping[str, str] | None = None, kill_grace: float = 10.0) -> None:
-        super().__init__(timeout=timeout, env=env, kill_grace=kill_grace)
+                 env: Mapping[str, str] | None = None, kill_grace: float = 10.0,
+                 cgroups: Cgroups | None = None, limits: Limits | None = None) -> None:
+        super().__init__(timeout=timeout, env=env, kill_grace=kill_grace, cgroups=cgroups,
+                         limits=limits)
         found = scripts_dir(directory)
         if found is None:
             raise ResourceError(

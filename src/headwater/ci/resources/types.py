@@ -10,7 +10,8 @@ Looked up in Concourse's order of precedence:
 3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
    layout `opt/resource/...`): an external type, run as scripts.
 
-Anything else is an unknown type, and the error lists what is known.
+Anything else is an unknown type, and the error lists what is known. Scripts of
+types 1 and 3 run in the server's `cgroups` with its default `limits` (cgroups.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
+from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.netns import NetworkPolicy
 from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
@@ -32,9 +34,12 @@ class ResourceTypes:
                  *, images_dir: Path | None = None,
                  script_timeout: float | None = None,
                  image_limits: ImageLimits | None = None,
-                 network: NetworkPolicy | None = None) -> None:
+                 network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
+                 limits: Limits | None = None) -> None:
         self._builtins = dict(builtins)
         self._network = network
+        self._cgroups = cgroups
+        self._limits = limits
         self._types_dir = types_dir
         self._images = ResourceImages(images_dir, limits=image_limits or ImageLimits()) \
             if images_dir is not None else None
@@ -44,13 +49,15 @@ class ResourceTypes:
     def default(cls, *, types_dir: Path | None = None, images_dir: Path | None = None,
                 script_timeout: float | None = None,
                 image_limits: ImageLimits | None = None,
-                network: NetworkPolicy | None = None) -> ResourceTypes:
+                network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
+                limits: Limits | None = None) -> ResourceTypes:
         """The built-in types (`time` for now), script types under `types_dir`, and
         image types of pipelines, pulled into `images_dir` (refused without one) within
         `image_limits`, whose scripts reach of the host's loopback only what `network`
         allows."""
         return cls({"time": TimeResource()}, types_dir, images_dir=images_dir,
-                   script_timeout=script_timeout, image_limits=image_limits, network=network)
+                   script_timeout=script_timeout, image_limits=image_limits, network=network,
+                   cgroups=cgroups, limits=limits)
 
     def resolve(self, type_name: str,
                 resource_types: Sequence[ResourceTypeRef] = ()) -> ResourceType:
@@ -61,7 +68,8 @@ class ResourceTypes:
             return self._builtins[type_name]
         directory = self._directory(type_name)
         if directory is not None:
-            return ScriptResourceType(directory, timeout=self._script_timeout)
+            return ScriptResourceType(directory, timeout=self._script_timeout,
+                                      cgroups=self._cgroups, limits=self._limits)
         known = sorted({*self._builtins, *self._script_names()})
         where = f" nor a directory {self._types_dir}/{type_name}/ with check, in and out" \
             if self._types_dir else ""
@@ -80,7 +88,8 @@ class ResourceTypes:
                 "and this server has no directory to pull images into")
         return ImageResourceType(ref.name, ref.source, self._images,
                                  privileged=ref.privileged, timeout=self._script_timeout,
-                                 network=self._network)
+                                 network=self._network, cgroups=self._cgroups,
+                                 limits=self._limits)
 
     def _directory(self, type_name: str) -> Path | None:
         if self._types_dir is None or not type_name or "/" in type_name \

@@ -2,7 +2,8 @@
 
 Events: initialize-get, start-get, then finish-get with the version and metadata
 that `in` answered. Without a version in the plan (one-off builds), the type's
-`check` is asked for the latest one first. Source and params may use build-local
+`check` is asked for the latest one first; both within the server's default get
+timeout (deadline.py). Source and params may use build-local
 vars (`((.:name))`); `in` gets the build's metadata as environment.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
+from headwater.ci.build.steps.deadline import default_timeout
 from headwater.ci.build.steps.step import version_fields
 from headwater.ci.plan import Get
 from headwater.ci.resources.base import Log, Version
@@ -27,15 +29,18 @@ class GetStep:
         params = state.interpolate(p.params, f"the params of get {p.name!r}")
         log = stderr_log(state, p.id)
         version: Version | None = p.version
-        if version is None:
-            versions = await rtype.check(source, None, log=log)
-            if not versions:
-                raise StepError(f"resource {p.resource!r} has no version to get: its check "
-                                "found none yet")
-            version = versions[-1]
-        await state.event("start-get", p.id)
-        dest = state.scratch("get", p.id)
-        fetched = await rtype.get(source, version, params, dest, log=log, env=state.ctx.env())
+        async with default_timeout(state.ctx.get_timeout, f"get of resource {p.resource!r}",
+                                   "--default-get-timeout"):
+            if version is None:
+                versions = await rtype.check(source, None, log=log)
+                if not versions:
+                    raise StepError(f"resource {p.resource!r} has no version to get: its "
+                                    "check found none yet")
+                version = versions[-1]
+            await state.event("start-get", p.id)
+            dest = state.scratch("get", p.id)
+            fetched = await rtype.get(source, version, params, dest, log=log,
+                                      env=state.ctx.env())
         await state.register(p.name, dest)
         await state.event("finish-get", p.id, exit_status=0, **version_fields(fetched))
         return True

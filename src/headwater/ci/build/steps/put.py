@@ -18,6 +18,7 @@ from typing import Any
 
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState, copy_tree
+from headwater.ci.build.steps.deadline import default_timeout
 from headwater.ci.build.steps.get import GetStep, stderr_log
 from headwater.ci.build.steps.step import Reported, version_fields
 from headwater.ci.plan import Get, Put
@@ -37,8 +38,10 @@ class PutStep:
         for name in choose_inputs(p.inputs, params, state.artifacts):
             await copy_tree(state.artifacts[name], workdir / name)
         await state.event("start-put", p.id)
-        fetched = await rtype.put(source, params, workdir, log=stderr_log(state, p.id),
-                                  env=state.ctx.env())
+        async with default_timeout(state.ctx.put_timeout, f"put to resource {p.resource!r}",
+                                   "--default-put-timeout"):
+            fetched = await rtype.put(source, params, workdir, log=stderr_log(state, p.id),
+                                      env=state.ctx.env())
         await state.delegate.saved_output(p.resource, fetched)
         await state.event("finish-put", p.id, exit_status=0, **version_fields(fetched))
         await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)

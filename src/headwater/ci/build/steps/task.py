@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from headwater.ci.build.errors import StepError
-from headwater.ci.build.executor import ProcessSpec, Stream
+from headwater.ci.build.executor import LimitExceeded, Limits, ProcessSpec, Stream
 from headwater.ci.build.state import RunState, copy_tree
 from headwater.ci.build.taskconfig import TaskConfig, param_env, parse_task_config
 from headwater.ci.plan import Task
@@ -59,7 +59,8 @@ class TaskStep:
             argv=[config.run.path, *config.run.args], root=root, cwd=cwd, env=env,
             inputs=[i.dir for i in config.inputs], outputs=[o.dir for o in config.outputs],
             caches=[c.path for c in config.caches], network=p.network,
-            privileged=p.privileged, user=config.run.user, image=self._image(state, config))
+            privileged=p.privileged, user=config.run.user, image=self._image(state, config),
+            limits=config.container_limits.limits() if config.container_limits else Limits())
 
         async def output(stream: Stream, text: str) -> None:
             await state.log(p.id, text, stream)
@@ -70,7 +71,7 @@ class TaskStep:
         except (FileNotFoundError, PermissionError) as e:
             raise StepError(f"task {p.name!r}: cannot run {config.run.path!r}: {e.strerror}; "
                             "run.path is looked up in PATH, or relative to run.dir") from None
-        except NetworkError as e:
+        except (NetworkError, LimitExceeded) as e:
             raise StepError(f"task {p.name!r}: {e}") from None
         await self._outputs(state, config, root)
         await state.event("finish-task", p.id, exit_status=status)
