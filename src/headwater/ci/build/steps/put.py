@@ -16,8 +16,9 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
+from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
-from headwater.ci.build.state import RunState, copy_tree
+from headwater.ci.build.state import RunState
 from headwater.ci.build.steps.get import GetStep, stderr_log
 from headwater.ci.build.steps.step import Reported, version_fields
 from headwater.ci.plan import Get, Put
@@ -35,7 +36,8 @@ class PutStep:
         params = state.interpolate(p.params, f"the params of put {p.name!r}")
         workdir = state.scratch("put", p.id)
         for name in choose_inputs(p.inputs, params, state.artifacts):
-            await copy_tree(state.artifacts[name], workdir / name)
+            await state.copy_artifact(name, Beneath(workdir, name),
+                                      what=f"put {p.name!r}: input {name!r}")
         await state.event("start-put", p.id)
         fetched = await rtype.put(source, params, workdir, log=stderr_log(state, p.id),
                                   env=state.ctx.env())
