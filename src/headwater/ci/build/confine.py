@@ -58,7 +58,7 @@ class Refused(Exception):
     of its directory, or is not what it must be. `path` is relative to the walk."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path!r} {reason}")
+        super().__init__(f"{path!r} {reason}" if path else f"it {reason}")
         self.path = path
         self.reason = reason
 
@@ -99,7 +99,7 @@ def move_dir(src: Beneath, dst: Beneath, trash: Beneath) -> None:
     `Refused` when it or a directory above it is a link."""
     sfd, sname = _parent(src)
     try:
-        checked = _step(sfd, sname, src.rel)
+        checked = _step(sfd, sname, "/".join(src.parts()))
         try:
             identity = _identity(os.fstat(checked))
         finally:
@@ -150,11 +150,12 @@ def read_file(at: Beneath, file: str, *, limit: int) -> bytes:
     `Refused` when it leads out, is not a regular file or is over `limit` bytes."""
     with open_dir(at) as base:
         fd = _resolve_beneath(base, file)
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise Refused(file, "is not a regular file")
-        data = f.read(limit + 1)
+        data = _read_upto(fd, limit + 1)
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise Refused(file, f"is larger than {limit} bytes")
     return data
@@ -170,9 +171,10 @@ def is_dir(at: Beneath) -> bool:
 
 
 def write_tar(src: Beneath, out: IO[bytes]) -> None:
-    """Write the directory `src` to `out` as a streamed .tar.gz (members `./...`),
-    symlinks as symlinks."""
-    with open_dir(src) as fd, tarfile.open(fileobj=out, mode="w|gz") as tar:
+    """Write the directory `src` to `out` as a .tar.gz (members `./...`), symlinks
+    as symlinks. `out` is only written to (a pipe will do); gzip's default level 6."""
+    with (open_dir(src) as fd,
+          tarfile.open(fileobj=out, mode="w:gz", compresslevel=6) as tar):
         tar.addfile(_member(".", os.fstat(fd), tarfile.DIRTYPE))
         _tar_dir(tar, fd, ".", 0)
 
@@ -181,7 +183,12 @@ def write_tar(src: Beneath, out: IO[bytes]) -> None:
 
 
 def _walk(root: Path, parts: list[str], *, create: bool) -> int:
-    fd = os.open(root, _DIR)
+    try:
+        fd = os.open(root, _DIR)
+    except OSError:
+        if root.is_symlink():
+            raise Refused("", "is a symbolic link") from None
+        raise
     try:
         for i, name in enumerate(parts):
             child = _step(fd, name, "/".join(parts[:i + 1]), create=create)
@@ -238,8 +245,10 @@ def _resolve_beneath(base: int, rel: str) -> int:
             where = "/".join([*names, name])
             try:
                 fd = os.open(name, _FILE if last else _DIR, dir_fd=stack[-1])
-            except OSError as e:
-                if e.errno != errno.ELOOP:
+            except OSError:
+                # O_NOFOLLOW on a link fails with ELOOP, or ENOTDIR with O_DIRECTORY.
+                found = _lstat(stack[-1], name)
+                if found is None or not stat.S_ISLNK(found.st_mode):
                     raise
                 links += 1
                 if links > _MAX_LINKS:
@@ -266,6 +275,14 @@ def _link_target(dir_fd: int, name: str, where: str) -> str:
         raise Refused(where, f"is a symbolic link to {target!r}, an absolute path: only "
                              "relative links inside are followed")
     return target
+
+
+def _read_upto(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0 and (chunk := os.read(fd, min(size, 1 << 20))):
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
