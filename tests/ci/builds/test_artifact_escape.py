@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from headwater.ci.build.engine import run_build
-from headwater.ci.plan import Do, Get, LoadVar, Plan, Put, Task
+from headwater.ci.plan import Do, Get, InParallel, LoadVar, Plan, Put, Task
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx, sh
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
@@ -235,4 +235,17 @@ async def test_a_put_sees_links_of_its_inputs_as_links(tmp_path: Path, host: Pat
     status, d = await build(tmp_path, plan, types_dir=tmp_path / "types")
     assert status == "succeeded", d.errors()
     assert f"still a link: {host}\n" in d.log("put", "stderr")
+    assert untouched(host)
+
+
+async def test_an_output_link_in_a_parallel_step_errors_and_its_sibling_is_kept(
+        tmp_path: Path, host: Path) -> None:
+    plan = InParallel(id="par", steps=[
+        sh("evil", f"rm -rf x && ln -s {host} x", outputs=[{"name": "out", "path": "x/out"}]),
+        sh("good", "echo fine > ok/file", outputs=[{"name": "ok"}])])
+    status, d = await build(tmp_path, plan)
+    assert status == "errored"
+    assert d.errors()[0].startswith("task 'evil': output 'out' (path x/out): 'x' is a "
+                                    "symbolic link;")
+    assert (tmp_path / "build" / "ok" / "file").read_text() == "fine\n"
     assert untouched(host)

@@ -6,9 +6,11 @@ canary; every case checks the canary is exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,43 @@ def test_tar_has_links_as_links_and_refuses_a_linked_top(build: Path, host: Path
     os.symlink(str(host), build / "linked")
     with pytest.raises(Refused, match="'linked' is a symbolic link"):
         confine.write_tar(Beneath(build, "linked"), io.BytesIO())
+
+
+def test_a_parent_swapped_for_a_link_while_outputs_are_moved_never_moves_the_host(
+        build: Path, host: Path) -> None:
+    """A step running in parallel could swap `x` between a real directory and a link
+    to the host while the server moves `x/out`: whatever the interleaving, the host
+    is never moved, and what is moved is never a link. (A path-based `is_dir()` then
+    `rename()` moved the host's directory in 4 of 5 runs of this loop.)"""
+    task = build / ".scratch" / "task-1"
+    (task / "x" / "out").mkdir(parents=True)
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                os.rename(task / "x", task / "x.real")
+                os.symlink(str(host), task / "x")
+                os.unlink(task / "x")
+                os.rename(task / "x.real", task / "x")
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    moved = refused = 0
+    try:
+        for i in range(300):
+            with contextlib.suppress(OSError, Refused):  # never through the link
+                confine.make_dirs(Beneath(task, "x/out"))
+            try:
+                confine.move_dir(Beneath(task, "x/out"), Beneath(build, f"out{i}"),
+                                 Beneath(build / ".scratch", f"trash{i}"))
+                moved += 1
+            except (Refused, FileNotFoundError, NotADirectoryError):
+                refused += 1
+    finally:
+        stop.set()
+        swapper.join()
+    assert untouched(host)
+    outputs = [p for p in build.iterdir() if p.name.startswith("out")]
+    assert len(outputs) == moved and moved + refused == 300
+    assert not any(p.is_symlink() or (p / "canary").exists() for p in outputs)
