@@ -38,6 +38,7 @@ from headwater.store import Build, Job, Pipeline, Resource, ResourceVersion, Sto
 
 FINISHED = frozenset({"succeeded", "failed", "errored", "aborted"})
 _CHUNK = 64 * 1024
+_STAGING = ".upload-"  # builds/.upload-XXXX: an upload being unpacked
 _log = hwlog.get("ci")
 
 
@@ -78,6 +79,7 @@ class CI:
 
     async def start(self) -> None:
         await self.runner.recover()
+        await asyncio.to_thread(_remove_staging, self.settings.data_dir / "builds")
         self._loops = [asyncio.create_task(self.runner.run_forever(), name="scheduler"),
                        asyncio.create_task(self.checker.run_forever(), name="checker")]
 
@@ -246,7 +248,7 @@ class CI:
         plan = Task(id="task", name="one-off", config=config)
         builds = self.settings.data_dir / "builds"
         await asyncio.to_thread(builds.mkdir, parents=True, exist_ok=True)
-        staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".upload-",
+        staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=_STAGING,
                                                dir=builds))
         try:
             for name, archive in inputs:
@@ -324,6 +326,13 @@ def _untar(archive: IO[bytes], dest: Path, name: str) -> None:
     except (tarfile.TarError, OSError) as e:
         raise Invalid(f"input {name!r}: the upload is not a readable .tar.gz, or holds "
                       f"something it may not (absolute paths, links out of it): {e}") from e
+
+
+def _remove_staging(builds: Path) -> None:
+    """Uploads a stopped server was unpacking when it stopped (no build has them)."""
+    if builds.is_dir():
+        for path in builds.glob(f"{_STAGING}*"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _move_into_place(staging: Path, workdir: Path) -> None:

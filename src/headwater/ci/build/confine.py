@@ -166,7 +166,7 @@ def is_dir(at: Beneath) -> bool:
     try:
         with open_dir(at):
             return True
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, Refused):
         return False
 
 

@@ -12,10 +12,10 @@ does; its events carry the id `<put id>/get`.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
+from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
@@ -43,7 +43,7 @@ class PutStep:
                                   env=state.ctx.env())
         await state.delegate.saved_output(p.resource, fetched)
         await state.event("finish-put", p.id, exit_status=0, **version_fields(fetched))
-        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+        await asyncio.to_thread(confine.remove_tree, Beneath(workdir))
         if p.no_get:
             return True
         get = Get(id=f"{p.id}/get", name=p.name, resource=p.resource, type=p.type,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +75,7 @@ class TaskStep:
                             "run.path is looked up in PATH, or relative to run.dir") from None
         await self._outputs(state, config, root)
         await state.event("finish-task", p.id, exit_status=status)
-        await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+        await asyncio.to_thread(confine.remove_tree, Beneath(root))
         return status == 0
 
     async def _config(self, state: RunState) -> TaskConfig:
