@@ -232,3 +232,15 @@ def test_a_parent_swapped_for_a_link_while_outputs_are_moved_never_moves_the_hos
     outputs = [p for p in build.iterdir() if p.name.startswith("out")]
     assert len(outputs) == moved and moved + refused == 300
     assert not any(p.is_symlink() or (p / "canary").exists() for p in outputs)
+
+
+def test_copy_and_tar_skip_special_files_without_blocking(build: Path) -> None:
+    (build / "a").mkdir()
+    (build / "a" / "file").write_text("kept\n")
+    os.mkfifo(build / "a" / "pipe")
+    confine.copy_tree(Beneath(build, "a"), Beneath(build, "b"))
+    assert sorted(p.name for p in (build / "b").iterdir()) == ["file"]
+    buf = io.BytesIO()
+    confine.write_tar(Beneath(build, "a"), buf)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue()), mode="r:gz") as tar:
+        assert tar.getnames() == [".", "./file"]

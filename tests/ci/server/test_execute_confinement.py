@@ -202,8 +202,29 @@ run: {{path: sh, args: [-ec, 'head -c {size_mb}M /dev/urandom > out/big']}}
                             got[member.name] = digest.hexdigest()
 
         growth = peak_growth(ci_server.proc.pid, fetch)
-    assert got == {"./big": expected}
-    assert growth < 32 * 1024 * 1024, f"server peak memory grew by {growth >> 20} MiB"
+        assert got == {"./big": expected}
+        assert growth < 32 * 1024 * 1024, f"server peak memory grew by {growth >> 20} MiB"
+
+        # A client that goes away after the first chunk: the server's pipe and the
+        # thread writing into it end (its open files come back to what they were).
+        pid = ci_server.proc.pid
+        baseline = open_fds(pid)
+        with ci_server.api() as other, \
+                other.stream("GET", f"/builds/{build_id}/artifacts/out") as response:
+            next(response.iter_raw())
+        wait_until(lambda: open_fds(pid) <= baseline)
+        assert api.get(f"/builds/{build_id}/artifacts/out").status_code == 200
+
+
+def open_fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def wait_until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
 
 
 class _Reader(io.RawIOBase):
