@@ -134,7 +134,7 @@ def test_artifact_names_are_identifiers_not_paths(ci_server: Server) -> None:
         assert api.get("/builds/999/artifacts/out").status_code == 404
 
 
-def test_a_one_off_output_whose_parent_became_a_link_is_refused(
+def test_a_one_off_output_never_leads_out_of_the_build(
         ci_server: Server, tmp_path: Path) -> None:
     host = tmp_path / "host"
     (host / "out").mkdir(parents=True)
@@ -152,6 +152,20 @@ run: {{path: sh, args: [-ec, 'rm -rf x && ln -s {host} x']}}
         [error] = error_events(api, build_id)
         assert "output 'out' (path x/out): 'x' is a symbolic link" in error
         assert api.get(f"/builds/{build_id}/artifacts/out").status_code == 404
+
+        # A link out inside an output is sent as a link; what it names is not read.
+        r = execute(api, f"""
+platform: linux
+outputs: [{{name: out}}]
+run: {{path: sh, args: [-ec, 'ln -s {host} out/link']}}
+""", [])
+        build_id = r.json()["id"]
+        assert finished(api, build_id)["status"] == "succeeded"
+        archive = api.get(f"/builds/{build_id}/artifacts/out").content
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            members = {m.name: m for m in tar}
+        assert sorted(members) == [".", "./link"]
+        assert members["./link"].issym() and members["./link"].linkname == str(host)
     assert (host / "out" / "canary").read_text() == "host secret\n"
 
 
