@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
+import os
+import shutil
 import tarfile
-from collections.abc import AsyncIterator
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from headwater import log as hwlog
+from headwater.ci.build import confine
+from headwater.ci.build.confine import Beneath, Refused
+from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
+from headwater.ci.build.taskconfig import TaskConfig, parse_task_config
 from headwater.ci.buildlog import BuildLogSettings
 from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT, Checker
+from headwater.ci.config.rules import identifier_problem
 from headwater.ci.events import FINISHED, LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
@@ -27,6 +36,10 @@ from headwater.ci.resources.base import Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings, TriggerError
 from headwater.store import Build, Job, Pipeline, Resource, ResourceVersion, Store
+
+_CHUNK = 64 * 1024
+_STAGING = ".upload-"  # builds/.upload-XXXX: an upload being unpacked
+_log = hwlog.get("ci")
 
 
 class NotFound(Exception):
@@ -77,6 +90,7 @@ class CI:
 
     async def start(self) -> None:
         await self.runner.recover()
+        await asyncio.to_thread(_remove_staging, self.settings.data_dir / "builds")
         self._loops = [asyncio.create_task(self.runner.run_forever(), name="scheduler"),
                        asyncio.create_task(self.checker.run_forever(), name="checker")]
 
@@ -218,35 +232,166 @@ class CI:
     # -- one-off builds (`execute`) ---------------------------------------------------
 
     async def execute(self, team: str, config: dict[str, Any],
-                      inputs: dict[str, bytes]) -> Build:
+                      inputs: Sequence[tuple[str, IO[bytes]]]) -> Build:
         """A one-off build of one task, with inputs uploaded as .tar.gz archives.
 
-        Its work dir is kept after it ends so `artifact` can hand the outputs back
-        (the runner removes one-off work dirs an hour after they end)."""
+        Everything is checked before the build exists: the task config, its input and
+        output names and each upload's name (Concourse identifiers: they become
+        directories of the build), and each archive, unpacked into a staging
+        directory. Only then is the build created, and the staging directory renamed
+        to its work dir in the same step of the event loop, so the runner never sees
+        the build without its inputs. The work dir is kept after the build ends so
+        `artifact` can hand the outputs back (the runner removes one-off work dirs an
+        hour after they end)."""
+        task = _check_execute(config, [name for name, _ in inputs])
         plan = Task(id="task", name="one-off", config=config)
-        build = await self.store.create_build(team=team, pipeline_id=None, job_id=None,
-                                              inputs=[], manually_triggered=True,
-                                              plan=PLAN.dump_json(plan).decode())
-        workdir = self.settings.data_dir / "builds" / str(build.id)
-        for name, archive in inputs.items():
-            _untar(archive, workdir / name)
+        builds = self.settings.data_dir / "builds"
+        await asyncio.to_thread(builds.mkdir, parents=True, exist_ok=True)
+        staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=_STAGING,
+                                               dir=builds))
+        try:
+            for name, archive in inputs:
+                await asyncio.to_thread(_untar, archive, staging / name, name)
+            build = await self.store.create_build(
+                team=team, pipeline_id=None, job_id=None, inputs=[],
+                manually_triggered=True, plan=PLAN.dump_json(plan).decode())
+            _move_into_place(staging, builds / str(build.id))
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
+            raise
+        _log.info("one-off build created", build=build.id,
+                  inputs=",".join(i.name for i in task.inputs))
         self.runner.wake()
         return build
 
-    def artifact(self, build_id: int, name: str) -> bytes:
-        path = self.settings.data_dir / "builds" / str(build_id) / name
-        if not path.is_dir():
+    async def artifact(self, build_id: int, name: str) -> AsyncIterator[bytes]:
+        """The directory `name` of a build, as a .tar.gz streamed from a thread through
+        a pipe (bounded memory, whatever its size); symlinks are sent as symlinks and
+        nothing outside the build is read (confine.py)."""
+        problem = name_problem(name)
+        if problem:
+            raise Invalid(f"{name!r} is not an artifact name: {problem}")
+        await self.build(build_id)
+        at = Beneath(self.settings.data_dir / "builds" / str(build_id), name)
+        try:
+            found = await asyncio.to_thread(confine.is_dir, at)
+        except Refused:
+            found = False
+        if not found:
             raise NotFound(f"build {build_id} has no output {name!r}")
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            tar.add(path, arcname=".")
-        return buf.getvalue()
+        return _piped(lambda out: confine.write_tar(at, out))
 
 
-def _untar(archive: bytes, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name an upload or an artifact: they are Concourse identifiers
+    (a lowercase letter, then lowercase letters, digits, `-`, `_`, `.`), never paths."""
+    if not name:
+        return "it is empty"
+    if "((" in name:
+        return "it must not contain ((vars))"
+    return identifier_problem(name)
+
+
+def _check_execute(config: dict[str, Any], uploads: list[str]) -> TaskConfig:
     try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+        task = parse_task_config(config, "the task config")
+    except StepError as e:
+        raise Invalid(str(e)) from None
+    problems = [f"{kind} {name!r}: {problem}"
+                for kind, names in (("input", [i.name for i in task.inputs]),
+                                    ("output", [o.name for o in task.outputs]),
+                                    ("uploaded input", uploads))
+                for name in names if (problem := name_problem(name))]
+    if problems:
+        raise Invalid("execute: names must be identifiers, not paths (a lowercase letter, "
+                      "then lowercase letters, digits, '-', '_' or '.'): " +
+                      "; ".join(problems))
+    known = {i.name for i in task.inputs}
+    unknown = sorted(set(uploads) - known)
+    if unknown:
+        raise Invalid(f"execute: uploaded {', '.join(unknown)} but the task has no such input "
+                      f"(its inputs: {', '.join(sorted(known)) or 'none'})")
+    twice = sorted({name for name in uploads if uploads.count(name) > 1})
+    if twice:
+        raise Invalid(f"execute: input {', '.join(twice)} uploaded more than once")
+    return task
+
+
+def _untar(archive: IO[bytes], dest: Path, name: str) -> None:
+    dest.mkdir()
+    try:
+        with tarfile.open(fileobj=archive, mode="r:*") as tar:
             tar.extractall(dest, filter="data")
-    except tarfile.TarError as e:
-        raise Invalid(f"input archive is not a readable tar: {e}") from e
+    except (tarfile.TarError, OSError) as e:
+        raise Invalid(f"input {name!r}: the upload is not a readable .tar.gz, or holds "
+                      f"something it may not (absolute paths, links out of it): {e}") from e
+
+
+def _remove_staging(builds: Path) -> None:
+    """Uploads a stopped server was unpacking when it stopped (no build has them)."""
+    if builds.is_dir():
+        for path in builds.glob(f"{_STAGING}*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _move_into_place(staging: Path, workdir: Path) -> None:
+    """Rename the staging directory to the build's work dir (a leftover of an earlier
+    server with the same build id goes first)."""
+    try:
+        os.rename(staging, workdir)
+    except OSError:
+        shutil.rmtree(workdir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            workdir.unlink()
+        os.rename(staging, workdir)
+
+
+async def _piped(write: Callable[[IO[bytes]], None]) -> AsyncIterator[bytes]:
+    """What `write` writes, from a thread through a pipe: memory stays at a pipe's
+    buffer and one chunk. The thread starts at the first chunk asked for; when the
+    reader stops early (the client went away), closing the pipe ends the writer with
+    EPIPE."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(write_fd, "wb", buffering=_CHUNK) as out:
+                write(out)
+        except BrokenPipeError:
+            pass
+        except Exception as e:  # reported by the reader, after what was sent
+            failures.append(e)
+
+    threading.Thread(target=produce, name="artifact-tar", daemon=True).start()
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            try:
+                chunk = os.read(read_fd, _CHUNK)
+            except BlockingIOError:
+                await _readable(loop, read_fd)
+                continue
+            if not chunk:
+                break
+            yield chunk
+        if failures:
+            _log.error("artifact stream broke", error=str(failures[0]))
+            raise failures[0]
+    finally:
+        os.close(read_fd)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)

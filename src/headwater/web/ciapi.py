@@ -223,8 +223,9 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
                                  headers={"Cache-Control": "no-cache"})
 
     @routes.get("/api/v1/builds/{build_id}/artifacts/{name}", dependencies=deps)
-    async def artifact(build_id: int, name: str) -> Response:
-        return Response(ci.artifact(build_id, name), media_type="application/gzip")
+    async def artifact(build_id: int, name: str) -> StreamingResponse:
+        return StreamingResponse(await ci.artifact(build_id, name),
+                                 media_type="application/gzip")
 
     @routes.post("/api/v1/teams/{team}/builds", dependencies=deps)
     async def execute(team: str, config: Annotated[str, Form()],
@@ -236,7 +237,7 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
             raise Invalid(f"task config is not YAML: {e}") from e
         if not isinstance(task, dict):
             raise Invalid("task config must be a mapping")
-        archives = {f.filename or "": await f.read() for f in inputs or []}
+        archives = [(f.filename or "", f.file) for f in inputs or []]
         return _build(await ci.execute(team, task, archives))
 
     @routes.post("/api/v1/teams/{team}/pipelines/{name}/resources/{resource}/check",

@@ -3,7 +3,9 @@
 - artifacts: name -> directory. An artifact is `workdir/<name>`; a step that produces
   one builds it in scratch space and `register`s it, which replaces any previous
   artifact of that name. Registered directories are never written to again: tasks
-  and puts get copies.
+  and puts get copies. Every host-side operation on them (register, copy, read a
+  file, delete) goes through `confine`, so a symlink a task left never leads the
+  server out of the build.
 - build-local vars (`load_var`), and the secret values among them, which are
   replaced with `((redacted))` in the log and error events emitted from here.
 - the reporting helpers every step uses: `event`, `log`, `error`.
@@ -14,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
+from headwater.ci.build import confine
+from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.context import BuildContext
 from headwater.ci.build.delegate import BuildDelegate
 from headwater.ci.build.errors import StepError
@@ -25,6 +28,7 @@ from headwater.ci.build.interpolate import interpolate
 from headwater.ci.vars import Redactor
 
 _ARTIFACT_NAME = re.compile(r"[^/\x00]+")
+MAX_ARTIFACT_FILE = 64 * 1024 * 1024  # bytes of a task, var or pipeline file read whole
 
 
 class RunState:
@@ -91,17 +95,31 @@ class RunState:
         path.mkdir(parents=True)
         return path
 
-    async def register(self, name: str, directory: Path) -> Path:
-        """Make `directory` (in scratch space) the artifact `name`; answer its path."""
+    async def register(self, name: str, directory: Beneath, *, what: str) -> Path:
+        """Make `directory` (in scratch space) the artifact `name`; answer its path.
+        `what` names it in the error when it is not a real directory (a link)."""
         check_artifact_name(name)
-        target = self.artifact_root / name
-        trash = self.scratch_root / f"replaced-{next(self._counter)}"
-        await asyncio.to_thread(_replace, directory, target, trash)
-        self.artifacts[name] = target
-        return target
+        target = Beneath(self.artifact_root, name)
+        trash = Beneath(self.scratch_root, f"replaced-{next(self._counter)}")
+        try:
+            await asyncio.to_thread(confine.move_dir, directory, target, trash)
+        except Refused as e:
+            raise StepError(f"{what}: {e}; refused: headwater never follows a link out of "
+                            "the build (leave it a real directory)") from None
+        self.artifacts[name] = self.artifact_root / name
+        return self.artifact_root / name
 
-    def artifact_file(self, spec: str, what: str) -> Path:
-        """The file `artifact/path/in/it` names; `StepError` when it is not there."""
+    async def copy_artifact(self, name: str, dest: Beneath, *, what: str) -> None:
+        """Copy the artifact `name` to `dest` (symlinks as symlinks)."""
+        try:
+            await asyncio.to_thread(confine.copy_tree, Beneath(self.artifacts[name]), dest)
+        except Refused as e:
+            raise StepError(f"{what}: {e}; refused: headwater never writes through a link "
+                            "(do inputs overlap?)") from None
+
+    async def read_artifact_text(self, spec: str, what: str) -> str:
+        """The text of the file `artifact/path/in/it`; `StepError` when it is not there,
+        leads out of the artifact through a link, or is not UTF-8 text."""
         name, _, rel = spec.partition("/")
         if not rel:
             raise StepError(f"{what} {spec!r} does not say which artifact it is in: "
@@ -111,27 +129,23 @@ class RunState:
             raise StepError(f"{what} {spec!r}: no artifact named {name!r} in this build "
                             f"(known: {', '.join(sorted(self.artifacts)) or 'none'}); "
                             "get it or produce it with a task output first")
-        path = (root / rel).resolve()
-        if not path.is_relative_to(root.resolve()):
-            raise StepError(f"{what} {spec!r} points outside the artifact {name!r}")
-        if not path.is_file():
-            raise StepError(f"{what} {spec!r}: no file {rel!r} in the artifact {name!r}")
-        return path
+        try:
+            data = await asyncio.to_thread(confine.read_file, Beneath(root), rel,
+                                           limit=MAX_ARTIFACT_FILE)
+        except (FileNotFoundError, NotADirectoryError):
+            raise StepError(f"{what} {spec!r}: no file {rel!r} in the artifact "
+                            f"{name!r}") from None
+        except Refused as e:
+            raise StepError(f"{what} {spec!r}: {e} (in the artifact {name!r}); refused: "
+                            "only links that stay inside the artifact are followed") from None
+        try:
+            return data.decode()
+        except UnicodeDecodeError as e:
+            raise StepError(f"{what} {spec!r} is not UTF-8 text ({e.reason} at byte "
+                            f"{e.start})") from None
 
 
 def check_artifact_name(name: str) -> None:
     if not _ARTIFACT_NAME.fullmatch(name) or name in (".", "..") or name.startswith("."):
         raise StepError(f"invalid artifact name {name!r}: a name must not be empty, contain "
                         "'/' or start with '.'")
-
-
-def _replace(directory: Path, target: Path, trash: Path) -> None:
-    if target.exists() or target.is_symlink():
-        target.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    directory.rename(target)
-
-
-async def copy_tree(src: Path, dest: Path) -> None:
-    """Copy an artifact (symlinks as symlinks) without blocking the event loop."""
-    await asyncio.to_thread(shutil.copytree, src, dest, symlinks=True, dirs_exist_ok=True)

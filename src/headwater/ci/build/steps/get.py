@@ -9,6 +9,7 @@ vars (`((.:name))`); `in` gets the build's metadata as environment.
 
 from __future__ import annotations
 
+from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.build.steps.deadline import default_timeout
@@ -41,7 +42,8 @@ class GetStep:
             dest = state.scratch("get", p.id)
             fetched = await rtype.get(source, version, params, dest, log=log,
                                       env=state.ctx.env())
-        await state.register(p.name, dest)
+        await state.register(p.name, Beneath(dest), what=f"get {p.name!r}: the directory "
+                                                          "its resource fetched into")
         await state.event("finish-get", p.id, exit_status=0, **version_fields(fetched))
         return True
 

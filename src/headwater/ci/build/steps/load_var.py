@@ -9,7 +9,6 @@ delegate (`redact`). Events: initialize, start, finish.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import PurePosixPath
 from typing import Any
@@ -32,8 +31,7 @@ class LoadVarStep:
         p = self.plan
         await state.event("initialize", p.id)
         await state.event("start", p.id)
-        path = state.artifact_file(p.file, "load_var file")
-        text = await asyncio.to_thread(path.read_text)
+        text = await state.read_artifact_text(p.file, "load_var file")
         value = parse_var(text, file_format(p.file, p.format), p.file)
         state.local_vars[p.name] = value
         if not p.reveal:

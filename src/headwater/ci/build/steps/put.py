@@ -12,12 +12,13 @@ does; its events carry the id `<put id>/get`.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
+from headwater.ci.build import confine
+from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
-from headwater.ci.build.state import RunState, copy_tree
+from headwater.ci.build.state import RunState
 from headwater.ci.build.steps.deadline import default_timeout
 from headwater.ci.build.steps.get import GetStep, stderr_log
 from headwater.ci.build.steps.step import Reported, version_fields
@@ -36,7 +37,8 @@ class PutStep:
         params = state.interpolate(p.params, f"the params of put {p.name!r}")
         workdir = state.scratch("put", p.id)
         for name in choose_inputs(p.inputs, params, state.artifacts):
-            await copy_tree(state.artifacts[name], workdir / name)
+            await state.copy_artifact(name, Beneath(workdir, name),
+                                      what=f"put {p.name!r}: input {name!r}")
         await state.event("start-put", p.id)
         async with default_timeout(state.ctx.put_timeout, f"put to resource {p.resource!r}",
                                    "--default-put-timeout"):
@@ -44,7 +46,7 @@ class PutStep:
                                       env=state.ctx.env())
         await state.delegate.saved_output(p.resource, fetched)
         await state.event("finish-put", p.id, exit_status=0, **version_fields(fetched))
-        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+        await asyncio.to_thread(confine.remove_tree, Beneath(workdir))
         if p.no_get:
             return True
         get = Get(id=f"{p.id}/get", name=p.name, resource=p.resource, type=p.type,

@@ -9,7 +9,6 @@ finish.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,8 +33,7 @@ class SetPipelineStep:
                 raise StepError("set_pipeline: self only means something in a pipeline's "
                                 "build; name the pipeline to set")
             name = state.ctx.pipeline
-        path = state.artifact_file(p.file, "set_pipeline file")
-        text = await asyncio.to_thread(path.read_text)
+        text = await state.read_artifact_text(p.file, "set_pipeline file")
         vars: dict[str, Any] = {}
         for var_file in p.var_files:
             vars.update(await self._var_file(state, var_file))
@@ -47,9 +45,9 @@ class SetPipelineStep:
         return True
 
     async def _var_file(self, state: RunState, spec: str) -> Mapping[str, Any]:
-        path = state.artifact_file(spec, "set_pipeline var file")
+        text = await state.read_artifact_text(spec, "set_pipeline var file")
         try:
-            data = yaml.safe_load(await asyncio.to_thread(path.read_text))
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise StepError(f"set_pipeline var file {spec}: invalid YAML: {e}") from None
         if data is None:

@@ -13,7 +13,9 @@
 4. The executor runs `run.path` with `run.args` in `run.dir`; stdout and stderr
    become log events. Outputs are registered as artifacts (renamed by
    `output_mapping`) whatever the exit status, so failure hooks can use them; then
-   finish-task carries the exit status, and anything but 0 fails the step.
+   finish-task carries the exit status, and anything but 0 fails the step. An
+   output the task replaced by a symlink, or that lies under one, errors the step
+   naming it: the server never follows a task's links on the host (confine.py).
 
 Caches are empty directories for now (not kept between builds).
 """
@@ -21,15 +23,17 @@ Caches are empty directories for now (not kept between builds).
 from __future__ import annotations
 
 import asyncio
-import shutil
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from headwater.ci.build import confine
+from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import LimitExceeded, Limits, ProcessSpec, Stream
-from headwater.ci.build.state import RunState, copy_tree
+from headwater.ci.build.state import RunState
 from headwater.ci.build.taskconfig import TaskConfig, param_env, parse_task_config
 from headwater.ci.plan import Task
 from headwater.ci.resources.netns import NetworkError
@@ -48,12 +52,12 @@ class TaskStep:
                   **state.interpolate(p.params, f"the params of task {p.name!r}")}
         root = state.scratch("task", p.id)
         await self._inputs(state, config, root)
-        for directory in [*(o.dir for o in config.outputs), *(c.path for c in config.caches)]:
-            (root / directory).mkdir(parents=True, exist_ok=True)
+        await self._make_dirs(config, root)
         cwd = root / (config.run.dir or "")
-        if not cwd.is_dir():
+        if not await asyncio.to_thread(confine.is_dir, Beneath(root, config.run.dir or ".")):
             raise StepError(f"task {p.name!r}: run.dir {config.run.dir!r} is not a directory "
-                            "of the task (it should be one of its inputs or outputs)")
+                            "of the task (it should be one of its inputs or outputs, and "
+                            "not a symlink)")
         env = {"PATH": DEFAULT_PATH, "HOME": str(root), **state.ctx.env(), **param_env(params)}
         spec = ProcessSpec(
             argv=[config.run.path, *config.run.args], root=root, cwd=cwd, env=env,
@@ -75,7 +79,7 @@ class TaskStep:
             raise StepError(f"task {p.name!r}: {e}") from None
         await self._outputs(state, config, root)
         await state.event("finish-task", p.id, exit_status=status)
-        await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+        await asyncio.to_thread(confine.remove_tree, Beneath(root))
         return status == 0
 
     async def _config(self, state: RunState) -> TaskConfig:
@@ -83,8 +87,7 @@ class TaskStep:
         if p.file and p.config is not None:
             raise StepError(f"task {p.name!r} has both file and config: keep one")
         if p.file:
-            path = state.artifact_file(p.file, "task file")
-            text = await asyncio.to_thread(path.read_text)
+            text = await state.read_artifact_text(p.file, "task file")
             try:
                 data: Any = yaml.safe_load(text)
             except yaml.YAMLError as e:
@@ -109,19 +112,37 @@ class TaskStep:
                     mapped = f" (mapped to {artifact!r})" if artifact != task_input.name else ""
                     missing.append(f"{task_input.name}{mapped}")
                 continue
-            await copy_tree(source, root / task_input.dir)
+            await state.copy_artifact(artifact, Beneath(root, task_input.dir),
+                                      what=f"task {self.plan.name!r}: input "
+                                           f"{task_input.name!r} (path {task_input.dir})")
         if missing:
             known = ", ".join(sorted(state.artifacts)) or "none"
             raise StepError(f"missing inputs: {', '.join(missing)}; this build has the "
                             f"artifacts: {known} (get them first, or use input_mapping)")
 
+    async def _make_dirs(self, config: TaskConfig, root: Path) -> None:
+        """Outputs and caches start empty; their paths may lie in inputs, whose links
+        are never followed to make them."""
+        dirs = [*((f"output {o.name!r}", o.dir) for o in config.outputs),
+                *((f"cache {c.path!r}", c.path) for c in config.caches)]
+        for what, directory in dirs:
+            try:
+                await asyncio.to_thread(confine.make_dirs, Beneath(root, directory))
+            except (Refused, NotADirectoryError, FileExistsError) as e:
+                raise StepError(f"task {self.plan.name!r}: {what} (path {directory}): cannot "
+                                f"make it a directory: {e}") from None
+
     async def _outputs(self, state: RunState, config: TaskConfig, root: Path) -> None:
+        """Register each output that is a directory. The task has run: it may have
+        replaced an output, or a directory above one, by a link to anywhere; that
+        output is refused, and nothing it points to is touched."""
         # Deepest first, so an output nested in another is not carried away with it.
         for task_output in sorted(config.outputs, key=lambda o: -len(Path(o.dir).parts)):
-            directory = root / task_output.dir
-            if directory.is_dir():
-                name = self.plan.output_mapping.get(task_output.name, task_output.name)
-                await state.register(name, directory)
+            name = self.plan.output_mapping.get(task_output.name, task_output.name)
+            what = (f"task {self.plan.name!r}: output {task_output.name!r} "
+                    f"(path {task_output.dir})")
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                await state.register(name, Beneath(root, task_output.dir), what=what)
 
     def _image(self, state: RunState,
                config: TaskConfig) -> dict[str, Any] | Path | None:
