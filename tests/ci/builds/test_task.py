@@ -181,3 +181,26 @@ async def test_local_vars_and_inline_config(tmp_path: Path) -> None:
     status, d = await build(tmp_path, task)
     assert status == "succeeded"
     assert d.log("t") == "((unresolved))\n"
+
+
+async def test_a_run_path_linked_out_of_the_build_does_not_tell_whether_a_host_file_exists(
+        tmp_path: Path) -> None:
+    # A task leaves `out/probe` pointing at a host path; the next runs it. Whether the
+    # host file exists (and is executable or not) must make no difference to what the
+    # build reports: the host is not looked at outside what the sandbox shows.
+    secret = tmp_path / "host" / "secret"
+    secret.parent.mkdir()
+    secret.write_text("not for tasks\n")  # exists, not executable
+    outcomes = []
+    for target in (secret, tmp_path / "host" / "missing"):
+        plan = in_order(
+            sh("link", f"ln -s {target} out/probe", outputs=[{"name": "out"}]),
+            Task(id="run", name="run", config={
+                "platform": "linux", "inputs": [{"name": "out"}],
+                "run": {"path": "out/probe"}}),
+        )
+        status, d = await build(tmp_path / target.name, plan)
+        outcomes.append((status, d.errors(), d.log("run")))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == "failed"  # exec in the sandbox, which sees no such file
+    assert "not executable" not in repr(outcomes[0])

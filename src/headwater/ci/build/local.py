@@ -141,10 +141,18 @@ class LocalExecutor:
 
 def _check_executable(spec: ProcessSpec) -> None:
     """Fail as exec would, before starting the sandbox (whose own error would look like
-    the task's failure): the sandbox sees the same system directories as the host."""
+    the task's failure): the sandbox sees the same system directories as the host.
+
+    A path is only looked at on the host when it lands where the sandbox shows the
+    same files: under the task's own directory, or the system's program directories
+    (not /etc, which the sandbox masks in part). Elsewhere (a link the task left
+    pointing at /root/...) the host is not asked: exec inside the sandbox answers, so
+    the error never tells a task whether a host path it cannot see exists."""
     program = spec.argv[0]
     if "/" in program:
-        path = spec.cwd / program
+        path = Path(os.path.realpath(spec.cwd / program))
+        if not _shown_as_on_host(path, spec.root):
+            return
         if path.is_file() and not os.access(path, os.X_OK):
             raise PermissionError(errno.EACCES, "the file is not executable", program)
         found = path.is_file()
@@ -152,3 +160,9 @@ def _check_executable(spec: ProcessSpec) -> None:
         found = shutil.which(program, path=spec.env.get("PATH", "")) is not None
     if not found:
         raise FileNotFoundError(errno.ENOENT, "no such executable", program)
+
+
+def _shown_as_on_host(path: Path, root: Path) -> bool:
+    shown = [Path(os.path.realpath(root)),
+             *(Path(d) for d in hostview.SYSTEM_DIRS if d != "/etc")]
+    return any(path.is_relative_to(d) for d in shown)
