@@ -27,7 +27,7 @@ def _fake_checkout(tmp_path: Path, setup_status: int) -> tuple[Path, Path]:
     ran = tmp_path / "ran"
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    for name in ("python", "ruff", "mypy"):
+    for name in ("python", "ruff", "mypy", "lint-imports"):
         tool = bin_dir / name
         tool.write_text(f"#!/bin/sh\necho {name} >> {ran}\n")
         tool.chmod(0o755)
@@ -45,4 +45,4 @@ def test_ci_runs_tests_then_linters_when_setup_succeeds(tmp_path: Path) -> None:
     run, ran = _fake_checkout(tmp_path, setup_status=0)
     done = subprocess.run(["bash", str(run)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert ran.read_text().split() == ["python", "ruff", "mypy"]
+    assert ran.read_text().split() == ["python", "ruff", "mypy", "lint-imports"]
