@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater import log as hwlog
+from headwater import yamlload
 from headwater.ci.build.engine import BuildContext, run_build
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
@@ -67,6 +68,7 @@ class RunnerSettings:
     external_url: str = "http://127.0.0.1:8080"
     tick: float = 10.0
     keep_workdirs: bool = False
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT  # set_pipeline steps, task files, vars
 
 
 class Runner:
@@ -77,6 +79,7 @@ class Runner:
         self._types = types
         self._executor = executor
         self._settings = settings
+        self.yaml_limits = settings.yaml_limits
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
@@ -290,7 +293,8 @@ class Runner:
                 build_id=build.id, build_name=build.name, job=job_name,
                 pipeline=pipeline.name if pipeline else None, team=build.team,
                 external_url=self._settings.external_url, workdir=workdir,
-                types=self._types, executor=self._executor, inputs=uploaded)
+                types=self._types, executor=self._executor, inputs=uploaded,
+                yaml_limits=self._settings.yaml_limits)
             status = await run_build(plan, ctx=ctx, delegate=delegate)
         except asyncio.CancelledError:
             status = "aborted"
@@ -400,10 +404,11 @@ class StoreDelegate:
         self._stream.redactor = self._redact
 
     async def set_pipeline(self, name: str, team: str | None, config_text: str,
-                           vars: dict[str, Any]) -> bool:
+                           vars: dict[str, Any], *, file: str) -> bool:
         try:
             result = await set_pipeline(self._store, team or self._build.team, name,
-                                        config_text, vars, filename=f"set_pipeline {name}")
+                                        config_text, vars, filename=file,
+                                        limits=self._runner.yaml_limits)
         except PipelineInvalid as e:
-            raise StepError(str(e)) from e
+            raise StepError(f"set_pipeline {name}: {e}") from e
         return result.changed

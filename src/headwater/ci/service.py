@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from headwater import yamlload
 from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.checker import Checker
 from headwater.ci.events import END, Event, Hub
@@ -47,6 +48,7 @@ class CISettings:
     external_url: str = "http://127.0.0.1:8080"
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT  # pipelines, task files, vars files
 
 
 class CI:
@@ -59,7 +61,8 @@ class CI:
                              settings=RunnerSettings(
                                  work_root=settings.data_dir / "builds",
                                  external_url=settings.external_url,
-                                 tick=settings.scheduler_tick))
+                                 tick=settings.scheduler_tick,
+                                 yaml_limits=settings.yaml_limits))
         self.checker = Checker(store, types=types, on_new_versions=self.runner.wake,
                                tick=settings.checker_tick)
         self._loops: list[asyncio.Task[None]] = []
@@ -80,7 +83,8 @@ class CI:
     async def set_pipeline(self, team: str, name: str, text: str, vars: dict[str, Any],
                            ) -> SetResult:
         result = await set_pipeline(self.store, team, name, text, vars,
-                                    filename=f"pipeline {name}")
+                                    filename=f"pipeline {name}",
+                                    limits=self.settings.yaml_limits)
         self.runner.wake()
         return result
 

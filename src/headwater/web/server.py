@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from headwater import log as hwlog
+from headwater import yamlload
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
@@ -41,6 +42,7 @@ class ServerSettings:
     resource_types_dir: Path | None = None
     scheduler_tick: float = 10.0
     checker_tick: float = 10.0
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT
 
     @property
     def url(self) -> str:
@@ -68,7 +70,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     ci = CI(store, types=types, executor=LocalExecutor(),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
-                                checker_tick=settings.checker_tick))
+                                checker_tick=settings.checker_tick,
+                                yaml_limits=settings.yaml_limits))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
 
     @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
+from headwater import yamlload
 from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceType
@@ -41,6 +42,7 @@ class BuildContext:
     # Artifacts already in `workdir/<name>` when the build starts (`execute`'s uploads).
     inputs: tuple[str, ...] = ()
     external_url: str = ""  # the server's URL as users reach it (`ATC_EXTERNAL_URL`)
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT  # task files, load_var, var_files
 
     @property
     def build_url(self) -> str:

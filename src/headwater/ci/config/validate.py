@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from headwater import yamlload
 from headwater.ci.config.diagnostics import Collector, Diagnostic, Report, quote
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.config.model import PipelineConfig
@@ -55,16 +56,19 @@ class _Run:
     secrets: frozenset[str] = frozenset()
 
 
-def validate(text: str, *, filename: str, vars: Mapping[str, Any] | None = None) -> Report:
+def validate(text: str, *, filename: str, vars: Mapping[str, Any] | None = None,
+             limits: yamlload.Limits = yamlload.DEFAULT) -> Report:
     """Every error and warning of a pipeline file, as `fly validate-pipeline`."""
     del filename  # diagnostics carry lines; the caller prefixes the file name
-    return _run(text, vars=None if vars is None else Vars.of(vars), strict=False).report
+    return _run(text, vars=None if vars is None else Vars.of(vars), strict=False,
+                limits=limits).report
 
 
 def load_pipeline(text: str, *, vars: Mapping[str, Any] | None = None,
-                  filename: str = "pipeline.yml") -> LoadedPipeline:
+                  filename: str = "pipeline.yml",
+                  limits: yamlload.Limits = yamlload.DEFAULT) -> LoadedPipeline:
     """Set time: interpolate every var, validate, build the model; or raise `PipelineInvalid`."""
-    run = _run(text, vars=Vars.of(vars), strict=True)
+    run = _run(text, vars=Vars.of(vars), strict=True, limits=limits)
     if run.report.errors:
         raise PipelineInvalid(run.report, filename=filename)
     config = PipelineConfig.model_validate(_normalized(run.data))
@@ -72,12 +76,13 @@ def load_pipeline(text: str, *, vars: Mapping[str, Any] | None = None,
 
 
 def parse_pipeline(text: str, *, vars: Mapping[str, Any] | None = None,
-                   filename: str = "pipeline.yml") -> PipelineConfig:
+                   filename: str = "pipeline.yml",
+                   limits: yamlload.Limits = yamlload.DEFAULT) -> PipelineConfig:
     """`load_pipeline(...).config`."""
-    return load_pipeline(text, vars=vars, filename=filename).config
+    return load_pipeline(text, vars=vars, filename=filename, limits=limits).config
 
 
-def _run(text: str, *, vars: Vars | None, strict: bool) -> _Run:
+def _run(text: str, *, vars: Vars | None, strict: bool, limits: yamlload.Limits) -> _Run:
     out = Collector()
     old = resolve_old_style(text, vars.values if vars is not None else {})
     missing: dict[str, int] = {}
@@ -89,7 +94,7 @@ def _run(text: str, *, vars: Vars | None, strict: bool) -> _Run:
                                                      f"as null (the {{{{var}}}} syntax is "
                                                      f"deprecated: use (({name})))"))
     try:
-        loaded = load(old.text)
+        loaded = load(old.text, limits=limits)
     except YamlSyntaxError as e:
         out.errors.append(Diagnostic(e.line, "", e.message))
         return _Run(out.report())

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import LoadVar
@@ -32,8 +33,9 @@ class LoadVarStep:
         await state.event("initialize", p.id)
         await state.event("start", p.id)
         path = state.artifact_file(p.file, "load_var file")
-        text = await asyncio.to_thread(path.read_text)
-        value = parse_var(text, file_format(p.file, p.format), p.file)
+        limits = state.ctx.yaml_limits
+        fmt = file_format(p.file, p.format)
+        value = await asyncio.to_thread(_read_var, path, fmt, p.file, limits)
         state.local_vars[p.name] = value
         if not p.reveal:
             await state.add_secrets(secret_strings(value))
@@ -49,13 +51,27 @@ def file_format(file: str, given: str | None) -> str:
     return ext if ext in _FORMATS else "trim"
 
 
-def parse_var(text: str, fmt: str, file: str) -> Any:
+def _read_var(path: Path, fmt: str, file: str, limits: yamlload.Limits) -> Any:
+    """The file's value (off the event loop), read no further than `limits.max_bytes`."""
+    try:
+        text = yamlload.read_text(path, limits=limits, filename=file)
+    except yamlload.YamlLimitError as e:
+        raise StepError(f"load_var: {e}") from None
+    except UnicodeDecodeError:
+        raise StepError(f"load_var: {file} is not UTF-8 text") from None
+    return parse_var(text, fmt, file, limits=limits)
+
+
+def parse_var(text: str, fmt: str, file: str, *,
+              limits: yamlload.Limits = yamlload.DEFAULT) -> Any:
     try:
         if fmt == "json":
             return json.loads(text)
         if fmt in ("yaml", "yml"):
-            return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
+            return yamlload.load(text, filename=file, limits=limits)
+    except yamlload.YamlLimitError as e:
+        raise StepError(f"load_var: {e}") from None
+    except (ValueError, RecursionError, yaml.YAMLError) as e:
         raise StepError(f"load_var: failed to parse {file} as {fmt}: {e}") from None
     if fmt == "trim":
         return text.strip()

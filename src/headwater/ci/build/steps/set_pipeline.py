@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import SetPipeline
@@ -35,21 +37,25 @@ class SetPipelineStep:
                                 "build; name the pipeline to set")
             name = state.ctx.pipeline
         path = state.artifact_file(p.file, "set_pipeline file")
-        text = await asyncio.to_thread(path.read_text)
+        text = await asyncio.to_thread(_read, path, p.file, state.ctx.yaml_limits)
         vars: dict[str, Any] = {}
         for var_file in p.var_files:
             vars.update(await self._var_file(state, var_file))
         vars.update(state.interpolate(p.vars, f"the vars of set_pipeline {p.name!r}"))
         await state.log(p.id, f"setting pipeline: {name}\n")
-        changed = await state.delegate.set_pipeline(name, p.team, text, vars)
+        changed = await state.delegate.set_pipeline(name, p.team, text, vars, file=p.file)
         await state.log(p.id, "done\n" if changed else "no changes to apply.\n")
         await state.event("finish", p.id, exit_status=0, succeeded=True)
         return True
 
     async def _var_file(self, state: RunState, spec: str) -> Mapping[str, Any]:
         path = state.artifact_file(spec, "set_pipeline var file")
+        limits = state.ctx.yaml_limits
+        text = await asyncio.to_thread(_read, path, spec, limits)
         try:
-            data = yaml.safe_load(await asyncio.to_thread(path.read_text))
+            data = await asyncio.to_thread(yamlload.load, text, filename=spec, limits=limits)
+        except yamlload.YamlLimitError as e:
+            raise StepError(f"set_pipeline var file {e}") from None
         except yaml.YAMLError as e:
             raise StepError(f"set_pipeline var file {spec}: invalid YAML: {e}") from None
         if data is None:
@@ -58,3 +64,14 @@ class SetPipelineStep:
             raise StepError(f"set_pipeline var file {spec}: expected a mapping of vars, "
                             f"got {type(data).__name__}")
         return data
+
+
+def _read(path: Path, spec: str, limits: yamlload.Limits) -> str:
+    """A file of the step, UTF-8, no more than `limits.max_bytes` (the pipeline's own
+    YAML limits are checked where it is parsed, by the delegate)."""
+    try:
+        return yamlload.read_text(path, limits=limits, filename=spec)
+    except yamlload.YamlLimitError as e:
+        raise StepError(f"set_pipeline: {e}") from None
+    except UnicodeDecodeError:
+        raise StepError(f"set_pipeline: {spec} is not UTF-8 text") from None

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import ProcessSpec, Stream
 from headwater.ci.build.state import RunState, copy_tree
@@ -80,9 +81,13 @@ class TaskStep:
             raise StepError(f"task {p.name!r} has both file and config: keep one")
         if p.file:
             path = state.artifact_file(p.file, "task file")
-            text = await asyncio.to_thread(path.read_text)
             try:
-                data: Any = yaml.safe_load(text)
+                data: Any = await asyncio.to_thread(_load_file, path, p.file,
+                                                    state.ctx.yaml_limits)
+            except yamlload.YamlLimitError as e:
+                raise StepError(f"task file {e}") from None
+            except UnicodeDecodeError:
+                raise StepError(f"task file {p.file}: not UTF-8 text") from None
             except yaml.YAMLError as e:
                 mark = getattr(e, "problem_mark", None)
                 line = f" line {mark.line + 1}" if mark is not None else ""
@@ -132,3 +137,9 @@ class TaskStep:
         if config.rootfs_uri:
             return {"rootfs_uri": config.rootfs_uri}
         return None
+
+
+def _load_file(path: Path, name: str, limits: yamlload.Limits) -> Any:
+    """A task file's YAML, bounded (run off the event loop)."""
+    return yamlload.load(yamlload.read_text(path, limits=limits, filename=name),
+                         filename=name, limits=limits)
