@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from headwater.ci.config.durations import parse_duration
+from headwater.cli import yamlflags
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.web.server import ServerError, ServerSettings, serve
 
@@ -36,6 +37,8 @@ def server(
         "--scheduler-interval", help="How often every job is looked at anyway.")] = "10s",
     checker_tick: Annotated[str, typer.Option(
         "--checker-interval", help="How often due resource checks are looked for.")] = "10s",
+    yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
+    yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     host, _, port = bind.rpartition(":")
@@ -48,7 +51,8 @@ def server(
             database_url=database_url, external_url=external_url, dev=dev,
             resource_types_dir=resource_types_dir,
             scheduler_tick=parse_duration(scheduler_tick),
-            checker_tick=parse_duration(checker_tick))
+            checker_tick=parse_duration(checker_tick),
+            yaml_limits=yamlflags.limits(yaml_max_bytes, yaml_max_nodes))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

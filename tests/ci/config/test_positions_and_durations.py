@@ -7,10 +7,7 @@ import pytest
 from headwater.ci.config import DurationError, ResourceConfig, parse_duration
 from headwater.ci.config.diagnostics import format_path
 from headwater.ci.config.positions import YamlSyntaxError, load
-
-# "Billion laughs": nine levels of nine aliases, 10^9 nodes once expanded, in 324 bytes.
-BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
-    f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+from tests.yamlbomb import BOMB, BOMB_LINE
 
 TEXT = """\
 base: &base
@@ -52,7 +49,7 @@ def test_duplicate_keys_are_found_with_both_lines() -> None:
     ("? [a]\n: b\n", 1, "a map key must be a plain value"),
     ("a: !custom x\n", 1, "could not determine a constructor for the tag '!custom'"),
     ("a: &x\n  b: *x\n", 2, "an alias refers to a node that contains it"),  # the alias
-    (BOMB, 7, "with its aliases expanded, the YAML is more than 1,000,000 nodes"),
+    (BOMB, BOMB_LINE, "with its aliases expanded, the YAML is more than 1,000,000 nodes"),
     ("a:\n" + "  - " * 300 + "x\n", 2, "the YAML nests deeper than 200 levels"),
     ("a: 1\nb: " + "9" * 5000 + "\n", 2, "a number of 5,000 characters is too long to read"),
     ("a: \ud800\n", None, "invalid YAML: the text has characters that are not Unicode"),
