@@ -28,6 +28,7 @@ Layering: at the bottom of the package with `log.py`; it imports nothing of ours
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from yaml.nodes import Node, ScalarNode
 from yaml.resolver import Resolver
 
 __all__ = ["DEFAULT", "Limits", "Loader", "YamlLimitError", "compose", "compose_all",
-           "load", "load_all", "read_bytes", "read_text"]
+           "load", "load_all", "measure", "read_bytes", "read_text"]
 
 MIB = 1 << 20
 
@@ -234,6 +235,19 @@ def load_all(text: str | bytes, *, filename: str = "<yaml>", limits: Limits = DE
         while ldr.check_node():
             out.append(ldr.get_data())
         return out
+    finally:
+        ldr.dispose()
+
+
+def measure(text: str | bytes) -> tuple[int, int]:
+    """(nodes, scalar characters) of the whole stream with every alias expanded, as the
+    limits count them; without limits but for depth, in time linear in the text."""
+    unbounded = Limits(max_bytes=sys.maxsize // 10, max_nodes=sys.maxsize)
+    ldr = Loader(text, limits=unbounded)
+    try:
+        while ldr.check_node():
+            ldr.get_node()
+        return ldr._nodes, ldr._chars
     finally:
         ldr.dispose()
 
