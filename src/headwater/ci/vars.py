@@ -57,6 +57,7 @@ __all__ = [
     "Location",
     "Lookup",
     "OldStyle",
+    "OldStyleTooLarge",
     "Redactor",
     "Reference",
     "UndefinedVarsError",
@@ -368,18 +369,46 @@ def _json_for_yaml(value: Any) -> str:
     return _SURROGATES.sub(astral, text)
 
 
-def resolve_old_style(text: str, values: Mapping[str, Any]) -> OldStyle:
-    """Replace every `{{name}}` by the JSON of `values[name]`, or `null` when it has none."""
+class OldStyleTooLarge(VarsError):
+    """The text with its `{{vars}}` in place would be over `max_chars`; `line` is the
+    var that takes it over."""
+
+    def __init__(self, line: int, max_chars: int) -> None:
+        super().__init__(f"with its {{{{vars}}}} in place, the pipeline is larger than "
+                         f"{max_chars:,} characters: refused (--yaml-max-bytes raises the "
+                         f"limit)")
+        self.line = line
+
+
+def resolve_old_style(text: str, values: Mapping[str, Any], *,
+                      max_chars: int | None = None) -> OldStyle:
+    """Replace every `{{name}}` by the JSON of `values[name]`, or `null` when it has none.
+
+    Raises `OldStyleTooLarge` before the text grows past `max_chars` (a big var used
+    many times)."""
     missing: list[tuple[str, int]] = []
     secrets: set[str] = set()
+    encoded: dict[str, str] = {}
+    size = len(text)
+    # Lines counted as the matches come, in order: a count from the start for each one
+    # would take quadratic time on a file of many `{{vars}}`.
+    position, line = 0, 1
 
     def replace(m: re.Match[str]) -> str:
+        nonlocal size, position, line
+        line += text.count("\n", position, m.start())
+        position = m.start()
         name = m.group(1)
         if name not in values:
-            missing.append((name, text.count("\n", 0, m.start()) + 1))
+            missing.append((name, line))
             return "null"
-        secrets.update(_strings(values[name]))
-        return _json_for_yaml(values[name])
+        if name not in encoded:
+            secrets.update(_strings(values[name]))
+            encoded[name] = _json_for_yaml(values[name])
+        size += len(encoded[name]) - len(m.group(0))
+        if max_chars is not None and size > max_chars:
+            raise OldStyleTooLarge(line, max_chars)
+        return encoded[name]
 
     return OldStyle(OLD_VAR_RE.sub(replace, text), tuple(missing), frozenset(secrets))
 
