@@ -32,6 +32,7 @@ class Server:
     data_dir: Path
     port: int
     database_url: str | None = None
+    args: tuple[str, ...] = ()  # more flags of `headwater server`
     token: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
@@ -53,6 +54,7 @@ class Server:
                 "--scheduler-interval", "1s", "--checker-interval", "1s"]
         if self.database_url:
             argv += ["--database-url", self.database_url]
+        argv += self.args
         out = self.log.open("ab")
         self.proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
         out.close()

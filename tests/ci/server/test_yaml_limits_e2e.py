@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from headwater.devstack.ports import pick
 from tests.ci.server.conftest import Fly, Server
 from tests.yamlbomb import BOMB, BOMB_LINE
 
@@ -145,3 +146,24 @@ def _events(server: Server, build: int) -> list[dict[str, Any]]:
         text = api.get(f"/builds/{build}/events").text
     return [json.loads(line.removeprefix("data: ")) for line in text.splitlines()
             if line.startswith("data: {") and '"event"' in line]
+
+
+def test_the_servers_yaml_flags_set_its_limits(tmp_path: Path) -> None:
+    data = tmp_path / "server"
+    data.mkdir()
+    server = Server(data_dir=data, port=pick(None, set()),
+                    args=("--yaml-max-nodes", "50", "--yaml-max-bytes", "1KiB"))
+    try:
+        server.start()
+        with server.api() as api:
+            aliased = "x: &x [1, 2, 3, 4, 5]\njobs: [{name: j, plan: [{task: t, config: " \
+                      "{platform: linux, run: {path: 'true', args: [*x, *x, *x, *x]}}}]}]\n"
+            r = api.put(CONFIG, json={"config": aliased})
+            assert r.status_code == 400, r.text
+            assert "the YAML is more than 50 nodes" in r.json()["detail"]
+            r = api.put(CONFIG, json={"config": "jobs: []\n" + "#" * 1100})
+            assert r.status_code == 400, r.text
+            assert "the YAML is larger than 1,024 bytes" in r.json()["detail"]
+            assert api.put(CONFIG, json={"config": "jobs: []\n"}).status_code == 200
+    finally:
+        server.stop()
