@@ -323,7 +323,8 @@ class Automator:
         """Release what the policies allow; the pushed revision, or None."""
         await self.checkout.sync()
         workloads, scans = await self.scan(self.checkout.path)
-        releases, problems = self._plan(self.checkout.path, workloads, scans)
+        releases, problems = await asyncio.to_thread(self._plan, self.checkout.path,
+                                                     workloads, scans)
         for p in problems:
             self.log.error("image automation skipped a workload", err=str(p))
         if not releases:

@@ -31,7 +31,8 @@ def _big_pipeline(resources: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_a_bomb_put_as_a_pipeline_config_is_a_400_at_its_line(ci_server: Server) -> None:
+def test_a_bomb_sent_as_a_pipeline_or_task_config_is_a_400_at_its_line(ci_server: Server
+                                                                      ) -> None:
     with ci_server.api() as api:
         started = time.monotonic()
         r = api.put(CONFIG, json={"config": BOMB})
@@ -43,6 +44,11 @@ def test_a_bomb_put_as_a_pipeline_config_is_a_400_at_its_line(ci_server: Server)
         assert seconds < 5
         assert api.get("/teams/main/pipelines/p").status_code == 404
         assert httpx.get(ci_server.url + "/healthz", timeout=5).status_code == 200
+        # `execute`'s task config too: a 400 at the line, and no build.
+        r = api.post("/teams/main/builds", files={"config": (None, BOMB)})
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"].startswith(f"task config:{BOMB_LINE}: {BOMB_ERROR}")
+        assert api.get("/builds").json() == []
 
 
 def test_the_server_answers_while_a_big_legal_pipeline_parses(ci_server: Server) -> None:
