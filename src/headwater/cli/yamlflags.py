@@ -9,21 +9,16 @@ fit real files; a legitimate giant raises them. The commands that read such YAML
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
-from headwater import yamlload
-
-_UNITS = {"": 1, "B": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30,
-          "KB": 1000, "MB": 1000**2, "GB": 1000**3}
-_SIZE = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
+from headwater import sizes, yamlload
 
 MaxBytes = Annotated[str, typer.Option(
     "--yaml-max-bytes", metavar="SIZE",
     help="Largest YAML file read (pipelines, vars, task files, manifests): bytes, or "
-         "with a unit (KiB, MiB, GiB).")]
+         "with a unit (512KB, 10MB; 1 KB = 1024 bytes).")]
 MaxNodes = Annotated[int, typer.Option(
     "--yaml-max-nodes", min=1, metavar="N",
     help="Most nodes a YAML document may expand to, aliases counted each time they are "
@@ -33,15 +28,8 @@ DEFAULT_BYTES = "10MiB"
 DEFAULT_NODES = yamlload.DEFAULT.max_nodes
 
 
-def parse_size(text: str) -> int:
-    """`10MiB` -> 10485760; a plain number is bytes."""
-    m = _SIZE.fullmatch(text)
-    unit = m.group(2).upper() if m else ""
-    if not m or unit not in _UNITS:
-        raise typer.BadParameter(f"{text!r} is not a size: write bytes (1048576) or a "
-                                 "number with a unit (512KiB, 10MiB, 1GiB)")
-    return int(m.group(1)) * _UNITS[unit]
-
-
 def limits(max_bytes: str, max_nodes: int) -> yamlload.Limits:
-    return yamlload.Limits(max_bytes=parse_size(max_bytes), max_nodes=max_nodes)
+    try:
+        return yamlload.Limits(max_bytes=sizes.parse_size(max_bytes), max_nodes=max_nodes)
+    except sizes.SizeError as e:
+        raise typer.BadParameter(str(e), param_hint="--yaml-max-bytes") from None

@@ -134,4 +134,4 @@ def test_the_yaml_flags_raise_and_lower_the_limits(tmp_path: Path) -> None:
                         "parsing (--yaml-max-bytes raises the limit)\n")
     r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "--yaml-max-bytes", "1 pint"])
     assert r.exit_code == 2
-    assert "is not a size" in r.stderr
+    assert "invalid size \"1 pint\"" in r.stderr
