@@ -219,7 +219,7 @@ sources:
     with pytest.raises(SourceError) as e:
         load_file(path)
     assert str(e.value).startswith(f"{path}:4: not valid YAML: ")
-    assert "mapping values are not allowed here" in str(e.value)
+    assert "mapping values are not allowed" in str(e.value)
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ kept and the release applies on top of it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.cd.manifestedit import EditError, set_image, set_setter
 from headwater.cd.render import MANIFEST_SUFFIXES
 from headwater.cd.source import check_template
@@ -80,13 +82,15 @@ def manifest_files(root: Path, paths: Sequence[str]) -> list[str]:
     return sorted(set(out))
 
 
-def automated(root: Path, files: Sequence[str]) -> list[tuple[str, Workload]]:
+def automated(root: Path, files: Sequence[str], *,
+              limits: yamlload.Limits = yamlload.DEFAULT) -> list[tuple[str, Workload]]:
     """(file, workload) for every workload automation may change."""
     found = []
     for name in files:
         try:
-            workloads = read_workloads((root / name).read_text())
-        except (WorkloadError, UnicodeDecodeError):
+            workloads = read_workloads(yamlload.read_text(root / name, limits=limits),
+                                       limits=limits)
+        except (WorkloadError, UnicodeDecodeError, yamlload.YamlLimitError):
             continue  # render reports broken files; automation leaves them alone
         found += [(name, w) for w in workloads if w.automatable]
     return found
@@ -163,8 +167,10 @@ def load_image_policies(path: Path) -> dict[str, ImagePolicy]:
     """The policy file: `policies: [{name: app, namespace: flux-system, image: REPO,
     policy: semver:~1.0}]`."""
     try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        doc = yamlload.load(yamlload.read_text(path), filename=str(path))
+    except yamlload.YamlLimitError as e:
+        raise PolicyFileError(str(e)) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise PolicyFileError(f"{path}: {e}") from None
     entries = doc.get("policies") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
@@ -187,14 +193,16 @@ def load_image_policies(path: Path) -> dict[str, ImagePolicy]:
 
 
 def plan_setters(root: Path, files: Sequence[str], policies: Mapping[str, ImagePolicy],
-                 scans: Mapping[str, RepoEntry]) -> tuple[list[SetterRelease], list[Problem]]:
+                 scans: Mapping[str, RepoEntry], *, limits: yamlload.Limits = yamlload.DEFAULT,
+                 ) -> tuple[list[SetterRelease], list[Problem]]:
     """Releases for fields marked with a setter of a known policy (pure but for reads)."""
     releases: list[SetterRelease] = []
     problems: list[Problem] = []
     for name in files:
         try:
-            markers = setter_markers((root / name).read_text())
-        except (WorkloadError, UnicodeDecodeError):
+            markers = setter_markers(yamlload.read_text(root / name, limits=limits),
+                                     limits=limits)
+        except (WorkloadError, UnicodeDecodeError, yamlload.YamlLimitError):
             continue
         by_policy: dict[str, list[SetterMarker]] = {}
         for m in markers:
@@ -218,17 +226,19 @@ def plan_setters(root: Path, files: Sequence[str], policies: Mapping[str, ImageP
     return releases, problems
 
 
-def apply_releases(root: Path, releases: Sequence[Release | SetterRelease]) -> list[str]:
+def apply_releases(root: Path, releases: Sequence[Release | SetterRelease], *,
+                   limits: yamlload.Limits = yamlload.DEFAULT) -> list[str]:
     """Edit the files in place; the files changed."""
     changed: dict[str, str] = {}
     for r in releases:
         text = changed.get(r.file) or (root / r.file).read_text()
         if isinstance(r, SetterRelease):
-            changed[r.file] = set_setter(text, marker=r.policy.name, value=r.image)
+            changed[r.file] = set_setter(text, marker=r.policy.name, value=r.image,
+                                         limits=limits)
         else:
             changed[r.file] = set_image(text, kind=r.workload.kind,
                                         namespace=r.workload.namespace, name=r.workload.name,
-                                        container=r.container, image=r.image)
+                                        container=r.container, image=r.image, limits=limits)
     for name, text in changed.items():
         (root / name).write_text(text)
     return sorted(changed)
@@ -260,7 +270,8 @@ class Automator:
                  ci_skip: bool, ci_skip_message: str, log: Any, kube: Kube | None = None,
                  default_namespace: str = "default",
                  image_policies: Mapping[str, ImagePolicy] | None = None,
-                 message_template: str = "") -> None:
+                 message_template: str = "",
+                 yaml_limits: yamlload.Limits = yamlload.DEFAULT) -> None:
         check_template(message_template)
         self.message_template = message_template
         self.image_policies = dict(image_policies or {})
@@ -268,6 +279,7 @@ class Automator:
         self.ci_skip, self.ci_skip_message = ci_skip, ci_skip_message
         self.log = log
         self.kube, self.default_namespace = kube, default_namespace
+        self.yaml_limits = yaml_limits
 
     async def pull_secrets(self, workloads: Sequence[tuple[str, Workload]]) -> Keychain:
         """Registry credentials from the workloads' imagePullSecrets, read from the
@@ -290,7 +302,8 @@ class Automator:
         return keychain
 
     async def scan(self, root: Path) -> tuple[list[tuple[str, Workload]], dict[str, RepoEntry]]:
-        workloads = automated(root, manifest_files(root, self.paths))
+        workloads = await asyncio.to_thread(
+            automated, root, manifest_files(root, self.paths), limits=self.yaml_limits)
         self.scanner.client.use_credentials(await self.pull_secrets(workloads))
         repos = image_repositories(workloads) | {p.image for p in self.image_policies.values()}
         results = await self.scanner.scan(sorted(repos))
@@ -303,14 +316,15 @@ class Automator:
         if not self.image_policies:
             return list(releases), problems
         setters, more = plan_setters(root, manifest_files(root, self.paths),
-                                     self.image_policies, scans)
+                                     self.image_policies, scans, limits=self.yaml_limits)
         return [*releases, *setters], problems + more
 
     async def run_once(self) -> str | None:
         """Release what the policies allow; the pushed revision, or None."""
         await self.checkout.sync()
         workloads, scans = await self.scan(self.checkout.path)
-        releases, problems = self._plan(self.checkout.path, workloads, scans)
+        releases, problems = await asyncio.to_thread(self._plan, self.checkout.path,
+                                                     workloads, scans)
         for p in problems:
             self.log.error("image automation skipped a workload", err=str(p))
         if not releases:
@@ -320,10 +334,10 @@ class Automator:
         def edit(root: Path) -> list[str]:
             # Planned again on the head being committed to (it may have moved).
             nonlocal done
-            done, _ = self._plan(root, automated(root, manifest_files(root, self.paths)),
-                                 scans)
+            done, _ = self._plan(root, automated(root, manifest_files(root, self.paths),
+                                                 limits=self.yaml_limits), scans)
             try:
-                return apply_releases(root, done)
+                return apply_releases(root, done, limits=self.yaml_limits)
             except EditError as e:
                 self.log.warning("image automation could not edit a manifest", err=str(e))
                 return []

@@ -28,6 +28,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from headwater import yamlload
 from headwater.cd.workloads import (
     WORKLOAD_KINDS,
     WorkloadError,
@@ -53,7 +54,8 @@ class EditError(Exception):
 
 
 def set_image(
-    text: str, *, kind: str, namespace: str | None, name: str, container: str, image: str
+    text: str, *, kind: str, namespace: str | None, name: str, container: str, image: str,
+    limits: yamlload.Limits = yamlload.DEFAULT,
 ) -> str:
     """`text` with the image of `container` (a container or init container) of one
     workload set to `image`. Unchanged if it already is; EditError if the workload,
@@ -61,7 +63,7 @@ def set_image(
     if kind.lower() not in {k.lower() for k in WORKLOAD_KINDS}:
         raise EditError(f"cannot set images of a {kind}: Flux updates only "
                         f"{', '.join(WORKLOAD_KINDS)}")
-    docs = _compose(text)
+    docs = _compose(text, limits)
     found = _find_object(docs, kind, namespace, name)
     workload = _describe(kind, namespace, name)
     spec_path = pod_spec_path(kind)
@@ -81,11 +83,12 @@ def set_image(
                         line=entries[i].start_mark.line + 1)
     path = (*found.path, *spec_path, field, i, "image")
     return _edit(text, [_replace_scalar(text, *pair, image)],
-                 lambda data: _set_at(data, found.doc, path, image),
+                 lambda data: _set_at(data, found.doc, path, image), limits=limits,
                  what=f"the image of {workload} container {container!r}")
 
 
-def set_setter(text: str, *, marker: str, value: str) -> str:
+def set_setter(text: str, *, marker: str, value: str,
+               limits: yamlload.Limits = yamlload.DEFAULT) -> str:
     """`text` with every field marked `# {"$imagepolicy": "<marker>"}` set from the
     image `value`, as the image-automation-controller's setters do: a `ns:name`
     field gets the whole image, `ns:name:name` its name, `ns:name:tag` its tag and
@@ -93,7 +96,7 @@ def set_setter(text: str, *, marker: str, value: str) -> str:
     EditError if no field carries it, or `value` lacks the part a field needs."""
     policy, only = parse_setter(marker)
     every_form = only == "image" and marker == policy
-    docs = _compose(text)
+    docs = _compose(text, limits)
     splices: list[_Splice] = []
     changes: list[tuple[int, Path, str]] = []
     marked = False
@@ -117,7 +120,7 @@ def set_setter(text: str, *, marker: str, value: str) -> str:
         for d, path, new in changes:
             _set_at(data, d, path, new)
 
-    return _edit(text, splices, expect, what=f"the fields marked {marker}")
+    return _edit(text, splices, expect, what=f"the fields marked {marker}", limits=limits)
 
 
 def image_part(image: str, form: str, *, line: int | None = None) -> str:
@@ -134,7 +137,7 @@ def image_part(image: str, form: str, *, line: int | None = None) -> str:
 
 def set_annotations(
     text: str, *, kind: str, namespace: str | None, name: str,
-    changes: Mapping[str, str | None],
+    changes: Mapping[str, str | None], limits: yamlload.Limits = yamlload.DEFAULT,
 ) -> str:
     """`text` with the annotations of one object changed: a string adds or replaces
     (written double-quoted), None removes (nothing if absent).
@@ -143,7 +146,7 @@ def set_annotations(
     them an `annotations:` block is added at the end of `metadata`, indented as the
     file is. When the last annotation goes, so does the `annotations` key: kubeyaml
     deletes `metadata.annotations` when it ends up empty."""
-    docs = _compose(text)
+    docs = _compose(text, limits)
     found = _find_object(docs, kind, namespace, name)
     meta_pair = _pair(found.node, "metadata")
     workload = _describe(kind, namespace, name)
@@ -183,13 +186,23 @@ def set_annotations(
         else:
             metadata.pop("annotations", None)
 
-    return _edit(text, splices, expect, what=f"the annotations of {workload}")
+    return _edit(text, splices, expect, what=f"the annotations of {workload}",
+                 limits=limits)
 
 
 # -- finding things
 
 
-def _compose(text: str) -> list[Node]:
+def _compose(text: str, limits: yamlload.Limits) -> list[Node]:
+    # ruamel composes without limits, and the walks below follow aliases: the bounded
+    # loader vets the text first (a bomb is an EditError at its line, not an endless walk).
+    try:
+        for _ in yamlload.compose_all(text, limits=limits):
+            pass
+    except yamlload.YamlLimitError as e:
+        raise EditError(e.message, line=e.line) from e
+    except (yaml.YAMLError, UnicodeError):
+        pass  # ruamel's own words below
     try:
         return list(YAML(typ="rt", pure=True).compose_all(text))
     except MarkedYAMLError as e:
@@ -483,7 +496,7 @@ def _after_line(text: str, index: int) -> tuple[int, bool]:
 
 
 def _edit(text: str, splices: list[_Splice], expect: Callable[[list[Any]], None],
-          *, what: str) -> str:
+          *, what: str, limits: yamlload.Limits) -> str:
     """The spliced text, checked: its data is the old data changed by `expect`."""
     if not splices:
         return text
@@ -494,7 +507,7 @@ def _edit(text: str, splices: list[_Splice], expect: Callable[[list[Any]], None]
             raise EditError(f"internal: overlapping edits of {what}")
     for s in ordered:
         new = new[:s.start] + s.text + new[s.end:]
-    before, after = _load(text), _load(new, edited=what)
+    before, after = _load(text, limits), _load(new, limits, edited=what)
     expect(before)
     if not _same(before, after):
         raise EditError(f"changing {what} would change other values too "
@@ -502,9 +515,9 @@ def _edit(text: str, splices: list[_Splice], expect: Callable[[list[Any]], None]
     return new
 
 
-def _load(text: str, *, edited: str | None = None) -> list[Any]:
+def _load(text: str, limits: yamlload.Limits, *, edited: str | None = None) -> list[Any]:
     try:
-        return list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+        return yamlload.load_all(text, limits=limits)
     except yaml.YAMLError as e:
         if edited:
             raise EditError(f"internal: changing {edited} gave invalid YAML: {e}") from e

@@ -7,10 +7,12 @@ line, so that any later failure (apply, policy, image update) can point at the
 document a person must edit. Mistakes are collected, not raised one at a time: a
 broken commit shows all its broken files at once, and stays broken until Git changes.
 
-Files are read once, with PyYAML's CSafeLoader node by node: composing a node gives
+Files are read once, with PyYAML's safe loader node by node: composing a node gives
 the document's start line, constructing it gives the plain data that is applied
-(DESIGN.md §7). kustomize runs as `kubectl kustomize`, one process per
-kustomization directory, all of them at the same time.
+(DESIGN.md §7). Reading is bounded (`headwater.yamlload`): a file or a kustomize
+output over the size limit, an alias bomb or deep nesting is a RenderError at its
+line, never a frozen controller. kustomize runs as `kubectl kustomize`, one process
+per kustomization directory, all of them at the same time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from headwater import yamlload
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -82,6 +86,10 @@ class RenderError(Exception):
         return f"{where}: {self.message}"
 
 
+class _OverLimit(RenderError):
+    """Over a `yamlload` limit: no second reading as JSON either."""
+
+
 class RenderErrors(Exception):
     """Every RenderError of one render, one per line, so all are fixed in one commit."""
 
@@ -93,7 +101,8 @@ class RenderErrors(Exception):
         return "\n".join(map(str, self.errors))
 
 
-def render(root: Path, paths: Sequence[str], *, kubectl: str | None = None) -> list[Manifest]:
+def render(root: Path, paths: Sequence[str], *, kubectl: str | None = None,
+           limits: yamlload.Limits = yamlload.DEFAULT) -> list[Manifest]:
     """The objects under `paths` (relative to `root`; "." or "" is all of it), in file
     order then document order.
 
@@ -113,12 +122,13 @@ def render(root: Path, paths: Sequence[str], *, kubectl: str | None = None) -> l
         if isinstance(entry, RenderError):
             errors.append(entry)
             continue
-        data = builds[entry.source] if entry.kustomize else _read(entry)
+        data = builds[entry.source] if entry.kustomize else _read(entry, limits)
         if isinstance(data, RenderError):
             errors.append(data)
             continue
         json_file = not entry.kustomize and entry.path.suffix == ".json"
-        _parse(data, entry.source, json_file=json_file, out=manifests, errors=errors)
+        _parse(data, entry.source, json_file=json_file, out=manifests, errors=errors,
+               limits=limits)
     errors += _duplicates(manifests)
     if errors:
         raise RenderErrors(errors)
@@ -227,9 +237,11 @@ def _join(rel: str, name: str) -> str:
     return f"{rel}/{name}" if rel else name
 
 
-def _read(entry: _Source) -> bytes | RenderError:
+def _read(entry: _Source, limits: yamlload.Limits) -> bytes | RenderError:
     try:
-        return entry.path.read_bytes()
+        return yamlload.read_bytes(entry.path, limits=limits, filename=entry.source)
+    except yamlload.YamlLimitError as e:
+        return _OverLimit(entry.source, None, e.message)
     except OSError as e:
         return RenderError(entry.source, None, f"cannot read the file: {e.strerror or e}")
 
@@ -275,16 +287,17 @@ def _kustomize(kubectl: str, source: _Source, root: Path) -> bytes | RenderError
 
 
 def _parse(
-    data: bytes, source: str, *, json_file: bool, out: list[Manifest], errors: list[RenderError]
+    data: bytes, source: str, *, json_file: bool, out: list[Manifest], errors: list[RenderError],
+    limits: yamlload.Limits,
 ) -> None:
     """Append the objects of one YAML (or JSON) stream to `out`, its mistakes to `errors`."""
-    documents, error = _documents(data, source)
-    if error and json_file:
+    documents, error = _documents(data, source, limits)
+    if error and json_file and not isinstance(error, _OverLimit):
         # JSON that YAML 1.1 refuses (a "\ud83d\ude00" surrogate pair) is still JSON.
         try:
             start = len(data) - len(data.lstrip())
             documents, error = [(data.count(b"\n", 0, start) + 1, json.loads(data))], None
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     for line, document in documents:
         if document is not None:  # an empty document: "---" twice, or only comments
@@ -293,16 +306,22 @@ def _parse(
         errors.append(error)
 
 
-def _documents(data: bytes, source: str) -> tuple[list[tuple[int, Any]], RenderError | None]:
+def _documents(data: bytes, source: str, limits: yamlload.Limits,
+               ) -> tuple[list[tuple[int, Any]], RenderError | None]:
     """Each document with its 1-based start line, up to the first syntax error if any."""
     documents: list[tuple[int, Any]] = []
-    loader = yaml.CSafeLoader(data)
+    try:
+        loader = yamlload.Loader(data, filename=source, limits=limits)
+    except yamlload.YamlLimitError as e:  # kustomize output over the size limit
+        return documents, _OverLimit(source, None, e.message)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 break
             documents.append((node.start_mark.line + 1, loader.construct_document(node)))
+    except yamlload.YamlLimitError as e:
+        return documents, _OverLimit(source, e.line, e.message)
     except yaml.MarkedYAMLError as e:
         return documents, _syntax_error(e, source)
     except yaml.reader.ReaderError as e:  # bytes that are not UTF-8/16 text

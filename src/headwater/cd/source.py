@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from headwater import yamlload
+
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -132,7 +134,11 @@ def from_mapping(data: dict[str, Any], *, where: str) -> Source:
 
 def load_file(path: Path) -> list[Source]:
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yamlload.load(yamlload.read_text(path), filename=str(path))
+    except yamlload.YamlLimitError as e:
+        raise SourceError(str(e)) from None
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater import yamlload
 from headwater.cd import reasons
 from headwater.cd.render import RenderErrors, render
 from headwater.cd.source import Source
@@ -64,10 +65,12 @@ class Syncer:
     """Keeps one source's cluster objects equal to its Git path."""
 
     def __init__(self, source: Source, *, kube: Kube, discovery: Discovery, workdir: Path,
-                 kubectl: str | None, inventory_namespace: str, log: Any) -> None:
+                 kubectl: str | None, inventory_namespace: str, log: Any,
+                 yaml_limits: yamlload.Limits = yamlload.DEFAULT) -> None:
         self.source = source
         self.kube, self.discovery = kube, discovery
         self.kubectl = kubectl
+        self.yaml_limits = yaml_limits
         self.inventory_namespace = inventory_namespace
         self.log = log.bind(source=source.name)
         self.checkout = Checkout(
@@ -107,7 +110,7 @@ class Syncer:
             except GitError as e:
                 raise _Stop(reasons.ARTIFACT_FAILED, str(e)) from None
         result.revision = self.revision
-        desired = self._render()
+        desired = await self._render()
         applied = await self._apply(desired)
         result.applied = applied.changed
         result.unchanged = len(applied.objects) - len(result.applied)
@@ -129,12 +132,14 @@ class Syncer:
         await self._status()
         self.synced = self.revision
 
-    def _render(self) -> list[Desired]:
+    async def _render(self) -> list[Desired]:
         # A resync of the same revision (drift correction) reuses what Git rendered to.
         if self._rendered and self._rendered[0] == self.revision:
             return self._rendered[1]
-        try:
-            manifests = render(self.checkout.path, self.source.paths, kubectl=self.kubectl)
+        try:  # in a thread: reading big files and running kustomize never hold the loop
+            manifests = await asyncio.to_thread(
+                render, self.checkout.path, self.source.paths, kubectl=self.kubectl,
+                limits=self.yaml_limits)
         except RenderErrors as e:
             raise _Stop(reasons.BUILD_FAILED, str(e)) from None
         desired = [Desired(m.obj, m.location) for m in manifests]

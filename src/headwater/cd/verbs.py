@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from headwater import yamlload
 from headwater.cd.automation import manifest_files
 from headwater.cd.manifestedit import set_annotations, set_image
 from headwater.cd.workloads import Workload, WorkloadError, policy_changes, read_workloads
@@ -83,8 +84,9 @@ def all_workloads(root: Path, paths: Sequence[str]) -> list[Located]:
     found: list[Located] = []
     for name in manifest_files(root, paths):
         try:
-            found += [Located(name, w) for w in read_workloads((root / name).read_text())]
-        except (WorkloadError, UnicodeDecodeError):
+            found += [Located(name, w)
+                      for w in read_workloads(yamlload.read_text(root / name))]
+        except (WorkloadError, UnicodeDecodeError, yamlload.YamlLimitError):
             continue
     return found
 

@@ -13,8 +13,10 @@ Flux v2 marks fields instead: a line comment `# {"$imagepolicy": "ns:name"}` aft
 value says "this field holds the image of policy ns:name" (`:tag` and `:name` hold
 only that part of it; fluxcd/image-automation-controller `pkg/update/setters.go`).
 
-Everything here is pure: text in, plain data out. Data comes from PyYAML's
-CSafeLoader (DESIGN.md §7); the composed nodes give lines and line comments.
+Everything here is pure: text in, plain data out. Data comes from PyYAML's safe
+loader (DESIGN.md §7), bounded (`headwater.yamlload`: an alias bomb is a
+WorkloadError at its line, never an endless walk of the nodes); the composed nodes
+give lines and line comments.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
+
+from headwater import yamlload
 
 POLICY_PREFIX = "fluxcd.io/"
 ALTERNATE_POLICY_PREFIX = "flux.weave.works/"
@@ -176,29 +180,35 @@ def policy_changes(
     return changes
 
 
-def read_workloads(text: str) -> list[Workload]:
+def read_workloads(text: str, *, limits: yamlload.Limits = yamlload.DEFAULT
+                   ) -> list[Workload]:
     """The workloads of one manifest file (a YAML stream), in document order.
 
     Other kinds are skipped; items of a `List` (any kind ending in `List`, as Flux)
     are read in place. Raises WorkloadError for YAML that does not parse and for a
     workload whose pod spec is not the shape Kubernetes gives it."""
     workloads: list[Workload] = []
-    for node, document in _documents(text):
+    for node, document in _documents(text, limits):
         for line, obj in _objects(node, document):
             if isinstance(obj, dict) and obj.get("kind") in WORKLOAD_KINDS:
                 workloads.append(_workload(obj, line))
     return workloads
 
 
-def _documents(text: str) -> Iterator[tuple[Any, Any]]:
+def _documents(text: str, limits: yamlload.Limits) -> Iterator[tuple[Any, Any]]:
     """Each document's node and data (render.py reads the same way)."""
-    loader = yaml.CSafeLoader(text)
+    try:
+        loader = yamlload.Loader(text, limits=limits)
+    except yamlload.YamlLimitError as e:
+        raise WorkloadError(None, e.message) from e
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 break
             yield node, loader.construct_document(node)
+    except yamlload.YamlLimitError as e:
+        raise WorkloadError(e.line, e.message) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise WorkloadError(mark.line + 1 if mark else None,
@@ -361,10 +371,11 @@ def marked_fields(
             yield from marked_fields(item, text, (*path, i))
 
 
-def setter_markers(text: str) -> list[SetterMarker]:
+def setter_markers(text: str, *, limits: yamlload.Limits = yamlload.DEFAULT
+                   ) -> list[SetterMarker]:
     """Every Flux v2 setter marker of a manifest file, in file order."""
     markers = []
-    for node, _ in _documents(text):
+    for node, _ in _documents(text, limits):
         for _, key, value, setter in marked_fields(node, text):
             policy, form = parse_setter(setter)
             markers.append(SetterMarker(setter, policy, form, value.start_mark.line + 1,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater import log as hwlog
+from headwater import yamlload
 from headwater.ci.build.engine import BuildContext, run_build
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
@@ -72,6 +73,7 @@ class RunnerSettings:
     log: BuildLogSettings = field(default_factory=BuildLogSettings)
     get_timeout: float | None = None  # the default timeouts of get and put steps
     put_timeout: float | None = None
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT  # set_pipeline steps, task files, vars
 
 
 class Runner:
@@ -82,6 +84,7 @@ class Runner:
         self._types = types
         self._executor = executor
         self._settings = settings
+        self.yaml_limits = settings.yaml_limits
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
@@ -301,7 +304,8 @@ class Runner:
                 external_url=self._settings.external_url, workdir=workdir,
                 types=self._types, executor=self._executor, inputs=uploaded,
                 get_timeout=self._settings.get_timeout,
-                put_timeout=self._settings.put_timeout)
+                put_timeout=self._settings.put_timeout,
+                yaml_limits=self._settings.yaml_limits)
             status = await run_build(plan, ctx=ctx, delegate=delegate)
         except asyncio.CancelledError:
             status = "aborted"
@@ -417,10 +421,11 @@ class StoreDelegate:
         self._stream.redactor = self._redact
 
     async def set_pipeline(self, name: str, team: str | None, config_text: str,
-                           vars: dict[str, Any]) -> bool:
+                           vars: dict[str, Any], *, file: str) -> bool:
         try:
             result = await set_pipeline(self._store, team or self._build.team, name,
-                                        config_text, vars, filename=f"set_pipeline {name}")
+                                        config_text, vars, filename=file,
+                                        limits=self._runner.yaml_limits)
         except PipelineInvalid as e:
-            raise StepError(str(e)) from e
+            raise StepError(f"set_pipeline {name}: {e}") from e
         return result.changed

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from headwater import log as hwlog
+from headwater import yamlload
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
@@ -68,6 +69,7 @@ class CISettings:
     get_timeout: float | None = None
     put_timeout: float | None = None
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT  # pipelines, task files, vars files
 
 
 class CI:
@@ -82,7 +84,8 @@ class CI:
                                  external_url=settings.external_url,
                                  tick=settings.scheduler_tick, log=settings.build_log,
                                  get_timeout=settings.get_timeout,
-                                 put_timeout=settings.put_timeout))
+                                 put_timeout=settings.put_timeout,
+                                 yaml_limits=settings.yaml_limits))
         self.checker = Checker(store, types=types, on_new_versions=self.runner.wake,
                                tick=settings.checker_tick,
                                check_timeout=settings.check_timeout)
@@ -105,7 +108,8 @@ class CI:
     async def set_pipeline(self, team: str, name: str, text: str, vars: dict[str, Any],
                            ) -> SetResult:
         result = await set_pipeline(self.store, team, name, text, vars,
-                                    filename=f"pipeline {name}")
+                                    filename=f"pipeline {name}",
+                                    limits=self.settings.yaml_limits)
         self.runner.wake()
         return result
 

@@ -50,6 +50,8 @@ from typing import Any, Final
 
 import yaml
 
+from headwater import yamlload
+
 __all__ = [
     "KEEP",
     "NOT_FOUND",
@@ -58,6 +60,7 @@ __all__ = [
     "Location",
     "Lookup",
     "OldStyle",
+    "OldStyleTooLarge",
     "Redactor",
     "Reference",
     "UndefinedVarsError",
@@ -376,18 +379,46 @@ def _json_for_yaml(value: Any) -> str:
     return _SURROGATES.sub(astral, text)
 
 
-def resolve_old_style(text: str, values: Mapping[str, Any]) -> OldStyle:
-    """Replace every `{{name}}` by the JSON of `values[name]`, or `null` when it has none."""
+class OldStyleTooLarge(VarsError):
+    """The text with its `{{vars}}` in place would be over `max_chars`; `line` is the
+    var that takes it over."""
+
+    def __init__(self, line: int, max_chars: int) -> None:
+        super().__init__(f"with its {{{{vars}}}} in place, the pipeline is larger than "
+                         f"{max_chars:,} characters: refused (--yaml-max-bytes raises the "
+                         f"limit)")
+        self.line = line
+
+
+def resolve_old_style(text: str, values: Mapping[str, Any], *,
+                      max_chars: int | None = None) -> OldStyle:
+    """Replace every `{{name}}` by the JSON of `values[name]`, or `null` when it has none.
+
+    Raises `OldStyleTooLarge` before the text grows past `max_chars` (a big var used
+    many times)."""
     missing: list[tuple[str, int]] = []
     secrets: set[str] = set()
+    encoded: dict[str, str] = {}
+    size = len(text)
+    # Lines counted as the matches come, in order: a count from the start for each one
+    # would take quadratic time on a file of many `{{vars}}`.
+    position, line = 0, 1
 
     def replace(m: re.Match[str]) -> str:
+        nonlocal size, position, line
+        line += text.count("\n", position, m.start())
+        position = m.start()
         name = m.group(1)
         if name not in values:
-            missing.append((name, text.count("\n", 0, m.start()) + 1))
+            missing.append((name, line))
             return "null"
-        secrets.update(secret_texts(values[name]))
-        return _json_for_yaml(values[name])
+        if name not in encoded:
+            secrets.update(secret_texts(values[name]))
+            encoded[name] = _json_for_yaml(values[name])
+        size += len(encoded[name]) - len(m.group(0))
+        if max_chars is not None and size > max_chars:
+            raise OldStyleTooLarge(line, max_chars)
+        return encoded[name]
 
     return OldStyle(OLD_VAR_RE.sub(replace, text), tuple(missing), frozenset(secrets))
 
@@ -415,22 +446,24 @@ def _assign(target: dict[str, Any], name: str, value: Any, flag: str) -> None:
     node[ref.fields[-1]] = value
 
 
-class _VarsLoader(yaml.CSafeLoader):
+class _VarsLoader(yamlload.Loader):
     """YAML for vars: plain data only, so the vars travel as JSON. A timestamp stays the
-    string it was written as (as go-yaml leaves it), `!!binary` stays its base64 text."""
+    string it was written as (as go-yaml leaves it), `!!binary` stays its base64 text.
+    Bounded as every YAML (`headwater.yamlload`): an alias bomb is an error."""
 
 
 _VarsLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in yamlload.Loader.yaml_implicit_resolvers.items()}
 
 
 def _as_text(loader: _VarsLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
-for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
-    _VarsLoader.add_constructor(_tag, _as_text)
+_VarsLoader.yaml_constructors = {
+    **yamlload.Loader.yaml_constructors,
+    **dict.fromkeys(("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"), _as_text)}
 
 
 def _pair(item: str, flag: str) -> tuple[str, str]:
@@ -441,7 +474,8 @@ def _pair(item: str, flag: str) -> tuple[str, str]:
 
 
 def load_vars(strings: Sequence[str] = (), yamls: Sequence[str] = (),
-              files: Sequence[Path] = ()) -> dict[str, Any]:
+              files: Sequence[Path] = (), *,
+              limits: yamlload.Limits = yamlload.DEFAULT) -> dict[str, Any]:
     """The vars of `-v k=v` (strings), `-y k=yaml` (YAML values) and `-l FILE` (YAML maps).
 
     Later files override earlier ones; `-v` and `-y` override files, `-y` overrides `-v`
@@ -450,9 +484,13 @@ def load_vars(strings: Sequence[str] = (), yamls: Sequence[str] = (),
     """
     out: dict[str, Any] = {}
     for path in files:
-        text = Path(path).read_text(encoding="utf-8")
         try:
-            data = yaml.load(text, Loader=_VarsLoader)  # noqa: S506 (a safe loader)
+            text = yamlload.read_text(Path(path), limits=limits)
+            data = yamlload.load(text, filename=str(path), limits=limits, loader=_VarsLoader)
+        except yamlload.YamlLimitError as e:
+            raise VarsError(str(e)) from None
+        except UnicodeDecodeError:
+            raise VarsError(f"{path}: not UTF-8 text") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
@@ -471,7 +509,10 @@ def load_vars(strings: Sequence[str] = (), yamls: Sequence[str] = (),
     for item in yamls:
         name, raw = _pair(item, "-y")
         try:
-            value = yaml.load(raw, Loader=_VarsLoader)  # noqa: S506 (a safe loader)
+            value = yamlload.load(raw, filename=f"-y {name}", limits=limits,
+                                  loader=_VarsLoader)
+        except yamlload.YamlLimitError as e:
+            raise VarsError(str(e)) from None
         except yaml.YAMLError as e:
             raise VarsError(f"-y {name}=...: not YAML: {getattr(e, 'problem', e)}") from None
         _assign(out, name, value, "-y")

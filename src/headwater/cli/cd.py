@@ -16,6 +16,7 @@ from aiohttp import web
 from rich.console import Console
 
 from headwater import log as hwlog
+from headwater import yamlload
 from headwater.cd.automation import (
     Automator,
     ImagePolicy,
@@ -26,6 +27,7 @@ from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source, SourceError, load_file, parse_duration
 from headwater.cd.sync import Syncer
+from headwater.cli import yamlflags
 from headwater.cli.paths import data_dir
 from headwater.devstack import kubebuild
 from headwater.devstack.errors import StackError
@@ -128,9 +130,12 @@ def cd(
         envvar="HEADWATER_API_TOKEN", help="Bearer token the API requires.")] = None,
     once: Annotated[bool, typer.Option(
         "--once", help="Sync every source once and exit (1 if one failed).")] = False,
+    yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
+    yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Run the CD controller: keep the cluster equal to Git paths (fluxd's flags)."""
     hwlog.redact(git_token, api_token)
+    yaml_limits = yamlflags.limits(yaml_max_bytes, yaml_max_nodes)
     if not config and not git_url:
         err.print("[red]error:[/red] give --git-url (and friends) or --config FILE")
         raise typer.Exit(2)
@@ -174,7 +179,8 @@ def cd(
     code = asyncio.run(_run(
         sources, kubeconfig=kubeconfig, context=context, kubectl=_kubectl(kubectl),
         inventory_namespace=inventory_namespace, workdir=workdir, host=host, port=int(port),
-        token=api_token, once=once, scanning=scanning, policies=policies))
+        token=api_token, once=once, scanning=scanning, policies=policies,
+        yaml_limits=yaml_limits))
     raise typer.Exit(code)
 
 
@@ -201,7 +207,8 @@ def _mkdir(path: Path) -> Path:
 async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str | None,
                kubectl: str | None, inventory_namespace: str, workdir: Path, host: str,
                port: int, token: str | None, once: bool, scanning: Scanning,
-               policies: dict[str, dict[str, ImagePolicy]]) -> int:
+               policies: dict[str, dict[str, ImagePolicy]], yaml_limits: yamlload.Limits,
+               ) -> int:
     logger = hwlog.get("sync")
     async with await Kube.connect(kubeconfig, context=context) as kube, scanning.client:
         discovery = Discovery()
@@ -211,13 +218,13 @@ async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str |
         for s in sources:
             syncer = Syncer(s, kube=kube, discovery=discovery, workdir=workdir,
                             kubectl=kubectl, inventory_namespace=inventory_namespace,
-                            log=logger)
+                            log=logger, yaml_limits=yaml_limits)
             automator = None if s.registry_disable_scanning else Automator(
                 checkout=syncer.checkout, paths=s.paths, scanner=scanner,
                 ci_skip=s.git_ci_skip, ci_skip_message=s.git_ci_skip_message,
                 log=hwlog.get("daemon"), kube=kube,
                 image_policies=policies.get(s.name),
-                message_template=s.git_release_template)
+                message_template=s.git_release_template, yaml_limits=yaml_limits)
             loops.append(SourceLoop(syncer, metrics, logger, automator))
         controller = Controller(loops, metrics)
         if once:

@@ -20,8 +20,10 @@ from typing import Annotated
 
 import typer
 
+from headwater import yamlload
 from headwater.ci.config import validate
 from headwater.ci.vars import VarsError, load_vars
+from headwater.cli import yamlflags
 
 EXIT_INVALID = 1
 EXIT_ERRORED = 2  # fly's "errored": the command could not do its work
@@ -43,24 +45,31 @@ def validate_pipeline(
     strict: Annotated[bool, typer.Option(
         "-s", "--strict", help="Fail on warnings too.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
+    yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Check a pipeline file: every error and warning with its line (as fly validate-pipeline)."""
+    limits = yamlflags.limits(yaml_max_bytes, yaml_max_nodes)
     try:
-        text = config.read_text(encoding="utf-8")
+        text = yamlload.read_text(config, limits=limits)
+    except yamlload.YamlLimitError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_ERRORED) from None
     except (OSError, UnicodeDecodeError) as e:
         typer.echo(f"error: cannot read {config}: {getattr(e, 'strerror', None) or e}",
                    err=True)
         raise typer.Exit(EXIT_ERRORED) from None
     given = bool(load_vars_from or var or yaml_var)
     try:
-        values = load_vars(var or [], yaml_var or [], load_vars_from or []) if given else None
+        values = (load_vars(var or [], yaml_var or [], load_vars_from or [], limits=limits)
+                  if given else None)
     except OSError as e:
         typer.echo(f"error: cannot read vars file {e.filename}: {e.strerror}", err=True)
         raise typer.Exit(EXIT_ERRORED) from None
     except VarsError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(EXIT_ERRORED) from None
-    report = validate(text, filename=str(config), vars=values)
+    report = validate(text, filename=str(config), vars=values, limits=limits)
     failed = bool(report.errors) or (strict and bool(report.warnings))
     if as_json:
         typer.echo(json.dumps(report.as_json()))

@@ -14,6 +14,7 @@ from headwater.ci.config.durations import parse_duration
 from headwater.ci.resources.cgroups import DEFAULT_PIDS_LIMIT, Limits, parse_memory
 from headwater.ci.resources.netns import Allowed, parse_allowed
 from headwater.ci.resources.rootfs import ImageLimits
+from headwater.cli import yamlflags
 from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.devstack.layout import default_state_dir
@@ -90,6 +91,8 @@ def server(
     check_timeout: Annotated[str, typer.Option(
         "--global-resource-check-timeout", help="Timeout of checks of resources without a "
         "check_timeout.")] = "1h",
+    yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
+    yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
     for param in ("encryption_key", "old_encryption_key"):
@@ -128,7 +131,8 @@ def server(
                                cpu=task_cpu, pids=task_pids),
             get_timeout=parse_duration(get_timeout) or None,
             put_timeout=parse_duration(put_timeout) or None,
-            check_timeout=parse_duration(check_timeout))
+            check_timeout=parse_duration(check_timeout),
+            yaml_limits=yamlflags.limits(yaml_max_bytes, yaml_max_nodes))
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

@@ -22,12 +22,16 @@
 Every route but `info`, `healthz` and the webhook (its own token) needs the bearer
 token, unless the server runs in loopback dev mode. Routes only translate: the
 work and the rules are in `headwater.ci.service.CI`; its errors map to 404/400/409.
+A request whose body is not what the route takes (not JSON, a wrong type) is a 400
+with what is wrong, as any invalid config; a config body over twice the YAML size
+limit is a 413 before it is read whole.
 Pipeline configs are answered as the user set them (with `((var))` placeholders),
 so the values of vars, which may be secrets, never leave the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
@@ -36,10 +40,11 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from headwater import __version__
+from headwater import __version__, yamlload
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.service import CI, Conflict, Invalid, NotFound
 from headwater.store import Build, Pipeline, webhook_token_matches
@@ -80,6 +85,10 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, e: Invalid) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _request_errors(e)}, status_code=400)
 
     @app.exception_handler(PipelineInvalid)
     async def _pipeline_invalid(_: Request, e: PipelineInvalid) -> JSONResponse:
@@ -122,7 +131,10 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
         p = await ci.pipeline(team, name)
         return {**_pipeline(p), "config_text": p.config_text}
 
-    @routes.put("/api/v1/teams/{team}/pipelines/{name}/config", dependencies=deps)
+    limits = ci.settings.yaml_limits
+
+    @routes.put("/api/v1/teams/{team}/pipelines/{name}/config", dependencies=deps,
+                max_body_size=2 * limits.max_bytes + yamlload.MIB)
     async def put_config(team: str, name: str, body: SetPipelineBody) -> dict[str, Any]:
         result = await ci.set_pipeline(team, name, body.config, body.vars)
         return {"created": result.created, "changed": result.changed,
@@ -232,8 +244,11 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
                       inputs: Annotated[list[UploadFile], File()] | None = None,
                       ) -> dict[str, Any]:
         try:
-            task = yaml.safe_load(config)
-        except yaml.YAMLError as e:
+            task = await asyncio.to_thread(yamlload.load, config, filename="task config",
+                                           limits=limits)
+        except yamlload.YamlLimitError as e:
+            raise Invalid(str(e)) from e
+        except (yaml.YAMLError, UnicodeError) as e:
             raise Invalid(f"task config is not YAML: {e}") from e
         if not isinstance(task, dict):
             raise Invalid("task config must be a mapping")
@@ -295,3 +310,15 @@ def _build(b: Build) -> dict[str, Any]:
     return {"id": b.id, "name": b.name, "team": b.team, "status": b.status,
             "pipeline": b.pipeline_name, "job": b.job_name,
             "start_time": _time(b.start_time), "end_time": _time(b.end_time)}
+
+
+def _request_errors(e: RequestValidationError) -> str:
+    """What FastAPI found wrong with a request, one `where: what` per problem (never the
+    input itself: it may be huge, or hold a var's secret value)."""
+    parts = []
+    for err in e.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        ctx = err.get("ctx") or {}
+        why = f" ({ctx['error']})" if "error" in ctx and isinstance(ctx["error"], str) else ""
+        parts.append(f"{where}: {err.get('msg', 'invalid')}{why}")
+    return "invalid request: " + "; ".join(parts)

@@ -28,6 +28,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from headwater import log as hwlog
+from headwater import yamlload
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
 from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT
@@ -77,6 +78,7 @@ class ServerSettings:
     get_timeout: float | None = 3600.0
     put_timeout: float | None = 3600.0
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT
 
     @property
     def url(self) -> str:
@@ -127,10 +129,10 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                 build_log=BuildLogSettings(
                                     max_bytes=settings.max_build_log_size),
                                 live_events_limit=settings.live_events_limit,
-
                                 get_timeout=settings.get_timeout,
                                 put_timeout=settings.put_timeout,
-                                check_timeout=settings.check_timeout))
+                                check_timeout=settings.check_timeout,
+                                yaml_limits=settings.yaml_limits))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
 
     @contextlib.asynccontextmanager

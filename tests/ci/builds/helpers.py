@@ -45,7 +45,8 @@ class RecordingDelegate:
         self.outputs.append((resource, fetched))
 
     async def set_pipeline(self, name: str, team: str | None, config_text: str,
-                           vars: dict[str, Any]) -> bool:
+                           vars: dict[str, Any], *, file: str) -> bool:
+        del file
         changed = not any(p[0] == name and p[2] == config_text for p in self.pipelines)
         self.pipelines.append((name, team, config_text, vars))
         return changed

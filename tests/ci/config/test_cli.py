@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from headwater import yamlload
 from headwater.cli.app import app
+from tests.yamlbomb import BOMB, BOMB_LINE
 
 runner = CliRunner()
 HERE = Path(__file__).parent
@@ -84,3 +89,49 @@ def test_unreadable_files_and_bad_vars_exit_2(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "cannot read vars file" in r.stderr
     r = runner.invoke(app, ["validate-pipeline", "-c", str(path), "-v", "novalue"])
     assert r.exit_code == 2 and "expected NAME=VALUE" in r.stderr
+
+
+def _headwater(*args: str) -> tuple[int, str, float]:
+    """The installed command in a process of its own (a bomb must not need a kill)."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "headwater", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def test_an_alias_bomb_is_refused_at_its_line_within_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yml"
+    path.write_text(BOMB)
+    code, out, seconds = _headwater("validate-pipeline", "-c", str(path))
+    assert code == 1, out
+    assert out.splitlines()[0] == (
+        f"error: {path}:line {BOMB_LINE}: with its aliases expanded, the YAML is more than "
+        "1,000,000 nodes (an alias bomb?): refused (--yaml-max-nodes raises the limit)")
+    assert seconds < 30  # the process's start included; the refusal itself is instant
+    vars_file = tmp_path / "vars.yml"
+    vars_file.write_text(BOMB)
+    code, out, _ = _headwater("validate-pipeline", "-c", str(SEED), "-l", str(vars_file))
+    assert code == 2, out
+    assert f"error: {vars_file}:{BOMB_LINE}: with its aliases expanded" in out
+
+
+def test_the_yaml_flags_raise_and_lower_the_limits(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text("x: &x [1, 2, 3]\n"
+                    "resources: [{name: git, type: git, source: {uri: u, a: [*x, *x]}}]\n"
+                    "jobs: [{name: test, plan: [{get: git}]}]\n")
+    nodes, _ = yamlload.measure(path.read_text())
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path), "--yaml-max-nodes", str(nodes)])
+    assert (r.exit_code, r.stdout.splitlines()[-1]) == (0, "looks good")
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path),
+                            "--yaml-max-nodes", str(nodes - 1)])
+    assert r.exit_code == 1
+    assert r.stdout.startswith(f"error: {path}:line 3: the YAML is more than {nodes - 1} "
+                               "nodes")  # the last node is one too many
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "--yaml-max-bytes", "512B"])
+    assert r.exit_code == 2
+    assert r.stderr == (f"error: {SEED}: the YAML is larger than 512 bytes: refused before "
+                        "parsing (--yaml-max-bytes raises the limit)\n")
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "--yaml-max-bytes", "1 pint"])
+    assert r.exit_code == 2
+    assert "invalid size \"1 pint\"" in r.stderr

@@ -7,6 +7,7 @@ import pytest
 from headwater.ci.config import DurationError, ResourceConfig, parse_duration
 from headwater.ci.config.diagnostics import format_path
 from headwater.ci.config.positions import YamlSyntaxError, load
+from tests.yamlbomb import BOMB, BOMB_LINE
 
 TEXT = """\
 base: &base
@@ -47,7 +48,11 @@ def test_duplicate_keys_are_found_with_both_lines() -> None:
     ("a: 1\n---\nb: 2\n", 2, "invalid YAML: but found another document"),
     ("? [a]\n: b\n", 1, "a map key must be a plain value"),
     ("a: !custom x\n", 1, "could not determine a constructor for the tag '!custom'"),
-    ("a: &x\n  b: *x\n", 1, "an alias refers to a node that contains it"),
+    ("a: &x\n  b: *x\n", 2, "an alias refers to a node that contains it"),  # the alias
+    (BOMB, BOMB_LINE, "with its aliases expanded, the YAML is more than 1,000,000 nodes"),
+    ("a:\n" + "  - " * 300 + "x\n", 2, "the YAML nests deeper than 200 levels"),
+    ("a: 1\nb: " + "9" * 5000 + "\n", 2, "a number of 5,000 characters is too long to read"),
+    ("a: \ud800\n", None, "invalid YAML: the text has characters that are not Unicode"),
 ])
 def test_yaml_errors_carry_their_line(text: str, line: int, message: str) -> None:
     with pytest.raises(YamlSyntaxError) as caught:

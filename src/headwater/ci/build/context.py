@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
+from headwater import yamlload
 from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceType
@@ -44,6 +45,7 @@ class BuildContext:
     # The server's default timeouts of get and put steps, in seconds (None: none).
     get_timeout: float | None = None
     put_timeout: float | None = None
+    yaml_limits: yamlload.Limits = yamlload.DEFAULT  # task files, load_var, var_files
 
     @property
     def build_url(self) -> str:

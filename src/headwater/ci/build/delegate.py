@@ -39,11 +39,12 @@ class BuildDelegate(Protocol):
         ...
 
     async def set_pipeline(self, name: str, team: str | None, config_text: str,
-                           vars: dict[str, Any]) -> bool:
+                           vars: dict[str, Any], *, file: str) -> bool:
         """A `set_pipeline` step: validate and save the pipeline. True when it changed.
 
-        A pipeline the user got wrong raises `headwater.ci.build.errors.StepError` with
-        a message naming the problem: the step errors with that message."""
+        `file` is the step's `file:` (`artifact/path`), for messages. A pipeline the user
+        got wrong raises `headwater.ci.build.errors.StepError` with a message naming the
+        problem (and its line in `file`): the step errors with that message."""
         ...
 
     async def redact(self, values: list[str]) -> None:

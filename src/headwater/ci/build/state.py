@@ -117,7 +117,8 @@ class RunState:
             raise StepError(f"{what}: {e}; refused: headwater never writes through a link "
                             "(do inputs overlap?)") from None
 
-    async def read_artifact_text(self, spec: str, what: str) -> str:
+    async def read_artifact_text(self, spec: str, what: str, *,
+                                 limit: int = MAX_ARTIFACT_FILE) -> str:
         """The text of the file `artifact/path/in/it`; `StepError` when it is not there,
         leads out of the artifact through a link, or is not UTF-8 text."""
         name, _, rel = spec.partition("/")
@@ -131,7 +132,7 @@ class RunState:
                             "get it or produce it with a task output first")
         try:
             data = await asyncio.to_thread(confine.read_file, Beneath(root), rel,
-                                           limit=MAX_ARTIFACT_FILE)
+                                           limit=limit)
         except (FileNotFoundError, NotADirectoryError):
             raise StepError(f"{what} {spec!r}: no file {rel!r} in the artifact "
                             f"{name!r}") from None

@@ -8,7 +8,9 @@ safe loader does (YAML 1.1, like Concourse's go-yaml v2: `yes` is true, `0755` i
 octal), except timestamps, which stay strings as go-yaml leaves them in untyped data.
 Anchors, aliases and merge keys (`<<: *defaults`) work; the lines of merged or aliased
 content are the lines where it was written, and `Loaded.anchored` lists those places
-(Concourse ignores unknown top-level keys so that they can hold anchors).
+(Concourse ignores unknown top-level keys so that they can hold anchors). Composing is
+bounded (`headwater.yamlload`): an alias bomb, a huge file or deep nesting is a
+`YamlSyntaxError` at its line, before anything walks the expanded data.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from headwater import yamlload
 from headwater.ci.vars import Location
 
 __all__ = ["Duplicate", "Loaded", "YamlSyntaxError", "load"]
@@ -95,6 +98,10 @@ class _Builder:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as e:
             raise YamlSyntaxError(f"{e.problem}", _line(node)) from None
+        except ValueError:  # an int of more digits than Python converts (4300)
+            raise YamlSyntaxError(f"a number of {len(node.value):,} characters is too long "
+                                  "to read: quote it to make it a string",
+                                  _line(node)) from None
 
     def _key(self, node: Node) -> str:
         if not isinstance(node, ScalarNode):
@@ -136,10 +143,15 @@ class _Builder:
         return out
 
 
-def load(text: str) -> Loaded:
+def load(text: str, *, limits: yamlload.Limits = yamlload.DEFAULT) -> Loaded:
     """Parse one YAML document; raises `YamlSyntaxError` with the line of the fault."""
     try:
-        node = yaml.compose(text, Loader=yaml.CSafeLoader)
+        node = yamlload.compose(text, limits=limits)
+    except yamlload.YamlLimitError as e:
+        raise YamlSyntaxError(e.message, e.line) from None
+    except UnicodeError:  # a lone surrogate (`\ud800` in JSON) is not UTF-8 text
+        raise YamlSyntaxError("invalid YAML: the text has characters that are not "
+                              "Unicode (a lone surrogate?)", None) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or "invalid YAML"

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from headwater import yamlload
 from headwater.ci.config.diagnostics import Collector, Diagnostic, Report, quote
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.config.model import PipelineConfig
@@ -30,7 +31,9 @@ from headwater.ci.config.shape import check_shape
 from headwater.ci.config.steps import CORE, HOOKS, step_kind
 from headwater.ci.vars import (
     NOT_FOUND,
+    Location,
     Lookup,
+    OldStyleTooLarge,
     Reference,
     Vars,
     VarsError,
@@ -55,16 +58,19 @@ class _Run:
     secrets: frozenset[str] = frozenset()
 
 
-def validate(text: str, *, filename: str, vars: Mapping[str, Any] | None = None) -> Report:
+def validate(text: str, *, filename: str, vars: Mapping[str, Any] | None = None,
+             limits: yamlload.Limits = yamlload.DEFAULT) -> Report:
     """Every error and warning of a pipeline file, as `fly validate-pipeline`."""
     del filename  # diagnostics carry lines; the caller prefixes the file name
-    return _run(text, vars=None if vars is None else Vars.of(vars), strict=False).report
+    return _run(text, vars=None if vars is None else Vars.of(vars), strict=False,
+                limits=limits).report
 
 
 def load_pipeline(text: str, *, vars: Mapping[str, Any] | None = None,
-                  filename: str = "pipeline.yml") -> LoadedPipeline:
+                  filename: str = "pipeline.yml",
+                  limits: yamlload.Limits = yamlload.DEFAULT) -> LoadedPipeline:
     """Set time: interpolate every var, validate, build the model; or raise `PipelineInvalid`."""
-    run = _run(text, vars=Vars.of(vars), strict=True)
+    run = _run(text, vars=Vars.of(vars), strict=True, limits=limits)
     if run.report.errors:
         raise PipelineInvalid(run.report, filename=filename)
     config = PipelineConfig.model_validate(_normalized(run.data))
@@ -72,14 +78,20 @@ def load_pipeline(text: str, *, vars: Mapping[str, Any] | None = None,
 
 
 def parse_pipeline(text: str, *, vars: Mapping[str, Any] | None = None,
-                   filename: str = "pipeline.yml") -> PipelineConfig:
+                   filename: str = "pipeline.yml",
+                   limits: yamlload.Limits = yamlload.DEFAULT) -> PipelineConfig:
     """`load_pipeline(...).config`."""
-    return load_pipeline(text, vars=vars, filename=filename).config
+    return load_pipeline(text, vars=vars, filename=filename, limits=limits).config
 
 
-def _run(text: str, *, vars: Vars | None, strict: bool) -> _Run:
+def _run(text: str, *, vars: Vars | None, strict: bool, limits: yamlload.Limits) -> _Run:
     out = Collector()
-    old = resolve_old_style(text, vars.values if vars is not None else {})
+    try:
+        old = resolve_old_style(text, vars.values if vars is not None else {},
+                                max_chars=limits.max_bytes)
+    except OldStyleTooLarge as e:
+        out.errors.append(Diagnostic(e.line, "", str(e)))
+        return _Run(out.report())
     missing: dict[str, int] = {}
     for name, line in old.missing:
         if strict:
@@ -89,7 +101,7 @@ def _run(text: str, *, vars: Vars | None, strict: bool) -> _Run:
                                                      f"as null (the {{{{var}}}} syntax is "
                                                      f"deprecated: use (({name})))"))
     try:
-        loaded = load(old.text)
+        loaded = load(old.text, limits=limits)
     except YamlSyntaxError as e:
         out.errors.append(Diagnostic(e.line, "", e.message))
         return _Run(out.report())
@@ -104,6 +116,13 @@ def _run(text: str, *, vars: Vars | None, strict: bool) -> _Run:
     if vars is not None and isinstance(data, dict):
         data, more = _interpolate(data, vars, out, strict=strict, missing=missing)
         secrets |= more
+        # A var's value stands wherever it is used, shared: the checks and the model
+        # below would walk each use. Like aliases, the uses are counted first.
+        if (where := _past(data, limits.max_nodes)) is not None:
+            out.error(where, f"with its ((vars)) in place, the pipeline is more than "
+                             f"{limits.max_nodes:,} nodes: refused (--yaml-max-nodes raises "
+                             f"the limit)")
+            return _Run(out.report())
     if missing:
         out.errors.append(Diagnostic(min(missing.values()), "",
                                      f"undefined vars: {', '.join(sorted(missing))}"))
@@ -150,6 +169,29 @@ def _lenient(lookup: Lookup) -> Lookup:
             return NOT_FOUND
 
     return answer
+
+
+def _past(data: Any, limit: int) -> Location | None:
+    """Where a walk of `data` (shared values walked at each use) passes `limit` nodes, or
+    None; it stops there, so it costs at most `limit` steps."""
+    count = 0
+    # (parent entry, key, node): a node's path is only spelt out for the one reported.
+    stack: list[tuple[Any, str | int, Any]] = [(None, "", data)]
+    while stack:
+        entry = stack.pop()
+        count += 1
+        if count > limit:
+            path: list[str | int] = []
+            while entry[0] is not None:
+                path.append(entry[1])
+                entry = entry[0]
+            return tuple(reversed(path))
+        node = entry[2]
+        if isinstance(node, dict):
+            stack += [(entry, k, v) for k, v in reversed(node.items())]
+        elif isinstance(node, list):
+            stack += [(entry, i, v) for i, v in reversed(list(enumerate(node)))]
+    return None
 
 
 # -- the model's input ----------------------------------------------------------------------

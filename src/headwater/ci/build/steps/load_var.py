@@ -9,12 +9,14 @@ delegate (`redact`). Events: initialize, start, finish.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import LoadVar
@@ -31,8 +33,10 @@ class LoadVarStep:
         p = self.plan
         await state.event("initialize", p.id)
         await state.event("start", p.id)
-        text = await state.read_artifact_text(p.file, "load_var file")
-        value = parse_var(text, file_format(p.file, p.format), p.file)
+        limits = state.ctx.yaml_limits
+        text = await state.read_artifact_text(p.file, "load_var file", limit=limits.max_bytes)
+        value = await asyncio.to_thread(parse_var, text, file_format(p.file, p.format),
+                                        p.file, limits=limits)
         state.local_vars[p.name] = value
         if not p.reveal:
             await state.add_secrets(secret_strings(value))
@@ -48,13 +52,16 @@ def file_format(file: str, given: str | None) -> str:
     return ext if ext in _FORMATS else "trim"
 
 
-def parse_var(text: str, fmt: str, file: str) -> Any:
+def parse_var(text: str, fmt: str, file: str, *,
+              limits: yamlload.Limits = yamlload.DEFAULT) -> Any:
     try:
         if fmt == "json":
             return json.loads(text)
         if fmt in ("yaml", "yml"):
-            return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
+            return yamlload.load(text, filename=file, limits=limits)
+    except yamlload.YamlLimitError as e:
+        raise StepError(f"load_var: {e}") from None
+    except (ValueError, RecursionError, yaml.YAMLError) as e:
         raise StepError(f"load_var: failed to parse {file} as {fmt}: {e}") from None
     if fmt == "trim":
         return text.strip()

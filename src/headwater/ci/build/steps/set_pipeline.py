@@ -9,11 +9,13 @@ finish.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import SetPipeline
@@ -33,21 +35,26 @@ class SetPipelineStep:
                 raise StepError("set_pipeline: self only means something in a pipeline's "
                                 "build; name the pipeline to set")
             name = state.ctx.pipeline
-        text = await state.read_artifact_text(p.file, "set_pipeline file")
+        text = await state.read_artifact_text(p.file, "set_pipeline file",
+                                              limit=state.ctx.yaml_limits.max_bytes)
         vars: dict[str, Any] = {}
         for var_file in p.var_files:
             vars.update(await self._var_file(state, var_file))
         vars.update(state.interpolate(p.vars, f"the vars of set_pipeline {p.name!r}"))
         await state.log(p.id, f"setting pipeline: {name}\n")
-        changed = await state.delegate.set_pipeline(name, p.team, text, vars)
+        changed = await state.delegate.set_pipeline(name, p.team, text, vars, file=p.file)
         await state.log(p.id, "done\n" if changed else "no changes to apply.\n")
         await state.event("finish", p.id, exit_status=0, succeeded=True)
         return True
 
     async def _var_file(self, state: RunState, spec: str) -> Mapping[str, Any]:
-        text = await state.read_artifact_text(spec, "set_pipeline var file")
+        limits = state.ctx.yaml_limits
+        text = await state.read_artifact_text(spec, "set_pipeline var file",
+                                              limit=limits.max_bytes)
         try:
-            data = yaml.safe_load(text)
+            data = await asyncio.to_thread(yamlload.load, text, filename=spec, limits=limits)
+        except yamlload.YamlLimitError as e:
+            raise StepError(f"set_pipeline var file {e}") from None
         except yaml.YAMLError as e:
             raise StepError(f"set_pipeline var file {spec}: invalid YAML: {e}") from None
         if data is None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from headwater import yamlload
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
@@ -87,9 +88,15 @@ class TaskStep:
         if p.file and p.config is not None:
             raise StepError(f"task {p.name!r} has both file and config: keep one")
         if p.file:
-            text = await state.read_artifact_text(p.file, "task file")
+            text = await state.read_artifact_text(p.file, "task file",
+                                                  limit=state.ctx.yaml_limits.max_bytes)
             try:
-                data: Any = yaml.safe_load(text)
+                data: Any = await asyncio.to_thread(yamlload.load, text, filename=p.file,
+                                                    limits=state.ctx.yaml_limits)
+            except yamlload.YamlLimitError as e:
+                raise StepError(f"task file {e}") from None
+            except UnicodeDecodeError:
+                raise StepError(f"task file {p.file}: not UTF-8 text") from None
             except yaml.YAMLError as e:
                 mark = getattr(e, "problem_mark", None)
                 line = f" line {mark.line + 1}" if mark is not None else ""
