@@ -64,11 +64,11 @@ async def test_files_over_the_size_limit_are_refused_by_every_yaml_step(
         tmp_path: Path) -> None:
     small = yamlload.Limits(max_bytes=2000)
     for step, said in [
-        (Task(id="t", name="t", file="files/big.yml"), "task file files/big.yml: "),
-        (LoadVar(id="lv", name="v", file="files/big.yml"), "load_var: files/big.yml: "),
-        (SetPipeline(id="sp", name="p", file="files/big.yml"), "set_pipeline: files/big.yml: "),
+        (Task(id="t", name="t", file="files/big.yml"), "task file"),
+        (LoadVar(id="lv", name="v", file="files/big.yml"), "load_var file"),
+        (SetPipeline(id="sp", name="p", file="files/big.yml"), "set_pipeline file"),
     ]:
         status, d, _ = await build(tmp_path / step.id, step, yaml_limits=small)
         assert status == "errored"
-        assert d.errors() == [f"{said}the YAML is larger than 2,000 bytes: refused before "
-                              "parsing (--yaml-max-bytes raises the limit)"]
+        assert d.errors() == [f"{said} 'files/big.yml' is larger than 2,000 bytes: refused "
+                              "before reading it whole (--yaml-max-bytes raises the limit)"]

@@ -63,6 +63,10 @@ class Refused(Exception):
         self.reason = reason
 
 
+class TooLarge(Refused):
+    """A file over the size it may be read whole at."""
+
+
 @dataclass(frozen=True)
 class Beneath:
     """The path `rel` beneath the trusted directory `root`."""
@@ -157,7 +161,7 @@ def read_file(at: Beneath, file: str, *, limit: int) -> bytes:
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise Refused(file, f"is larger than {limit} bytes")
+        raise TooLarge(file, f"is larger than {limit:,} bytes")
     return data
 
 

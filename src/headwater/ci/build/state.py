@@ -28,7 +28,6 @@ from headwater.ci.build.interpolate import interpolate
 from headwater.ci.vars import Redactor
 
 _ARTIFACT_NAME = re.compile(r"[^/\x00]+")
-MAX_ARTIFACT_FILE = 64 * 1024 * 1024  # bytes of a task, var or pipeline file read whole
 
 
 class RunState:
@@ -117,10 +116,11 @@ class RunState:
             raise StepError(f"{what}: {e}; refused: headwater never writes through a link "
                             "(do inputs overlap?)") from None
 
-    async def read_artifact_text(self, spec: str, what: str, *,
-                                 limit: int = MAX_ARTIFACT_FILE) -> str:
+    async def read_artifact_text(self, spec: str, what: str) -> str:
         """The text of the file `artifact/path/in/it`; `StepError` when it is not there,
-        leads out of the artifact through a link, or is not UTF-8 text."""
+        leads out of the artifact through a link, is larger than the YAML size limit
+        (task, var and pipeline files are read whole), or is not UTF-8 text."""
+        limit = self.ctx.yaml_limits.max_bytes
         name, _, rel = spec.partition("/")
         if not rel:
             raise StepError(f"{what} {spec!r} does not say which artifact it is in: "
@@ -136,6 +136,9 @@ class RunState:
         except (FileNotFoundError, NotADirectoryError):
             raise StepError(f"{what} {spec!r}: no file {rel!r} in the artifact "
                             f"{name!r}") from None
+        except confine.TooLarge:
+            raise StepError(f"{what} {spec!r} is larger than {limit:,} bytes: refused before "
+                            "reading it whole (--yaml-max-bytes raises the limit)") from None
         except Refused as e:
             raise StepError(f"{what} {spec!r}: {e} (in the artifact {name!r}); refused: "
                             "only links that stay inside the artifact are followed") from None

@@ -34,7 +34,7 @@ class LoadVarStep:
         await state.event("initialize", p.id)
         await state.event("start", p.id)
         limits = state.ctx.yaml_limits
-        text = await state.read_artifact_text(p.file, "load_var file", limit=limits.max_bytes)
+        text = await state.read_artifact_text(p.file, "load_var file")
         value = await asyncio.to_thread(parse_var, text, file_format(p.file, p.format),
                                         p.file, limits=limits)
         state.local_vars[p.name] = value

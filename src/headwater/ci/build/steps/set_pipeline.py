@@ -35,8 +35,7 @@ class SetPipelineStep:
                 raise StepError("set_pipeline: self only means something in a pipeline's "
                                 "build; name the pipeline to set")
             name = state.ctx.pipeline
-        text = await state.read_artifact_text(p.file, "set_pipeline file",
-                                              limit=state.ctx.yaml_limits.max_bytes)
+        text = await state.read_artifact_text(p.file, "set_pipeline file")
         vars: dict[str, Any] = {}
         for var_file in p.var_files:
             vars.update(await self._var_file(state, var_file))
@@ -49,8 +48,7 @@ class SetPipelineStep:
 
     async def _var_file(self, state: RunState, spec: str) -> Mapping[str, Any]:
         limits = state.ctx.yaml_limits
-        text = await state.read_artifact_text(spec, "set_pipeline var file",
-                                              limit=limits.max_bytes)
+        text = await state.read_artifact_text(spec, "set_pipeline var file")
         try:
             data = await asyncio.to_thread(yamlload.load, text, filename=spec, limits=limits)
         except yamlload.YamlLimitError as e:

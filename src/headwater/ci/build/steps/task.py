@@ -88,8 +88,7 @@ class TaskStep:
         if p.file and p.config is not None:
             raise StepError(f"task {p.name!r} has both file and config: keep one")
         if p.file:
-            text = await state.read_artifact_text(p.file, "task file",
-                                                  limit=state.ctx.yaml_limits.max_bytes)
+            text = await state.read_artifact_text(p.file, "task file")
             try:
                 data: Any = await asyncio.to_thread(yamlload.load, text, filename=p.file,
                                                     limits=state.ctx.yaml_limits)
