@@ -32,8 +32,10 @@ Every string and number a var supplied is returned with the result
 `Redactor(values).redact(text)` replaces each occurrence with `((redacted))`, longest
 first. Values shorter than `Redactor.MIN_LENGTH` (3) characters are not redacted:
 replacing every "1" or "no" of a log would garble it and hide nothing. Numbers count
-as their text (a PIN `123456` is redacted, a port `22` is not); booleans are never
-redacted (`true`/`false`: two public words, hiding them hides nothing).
+as their text (a PIN `123456` is redacted, a port `22` is not), booleans as they are
+written in YAML and JSON (`true`/`false`), as the issue asks and as Concourse, which
+redacts every interpolated value by its text: a pipeline with a boolean var sees those
+words redacted in all its logs.
 Multi-line values are also redacted line by line, and in their JSON-escaped form, so a
 secret printed in pieces or as JSON does not escape.
 """
@@ -277,12 +279,13 @@ class _Interpolator:
 
 
 def secret_texts(value: Any) -> list[str]:
-    """The texts a var's value would show when printed, to redact: its strings and its
-    numbers (as `str` writes them), at any depth. Booleans and nulls are left out: each
-    is one of two or three public words, so hiding every `true` of a log would garble
-    it and tell nothing (the reader sees which word is missing). Numbers shorter than
-    `Redactor.MIN_LENGTH` are dropped by the redactor, as short strings are."""
-    if isinstance(value, bool) or value is None:
+    """The texts a var's value would show when printed, to redact: its strings, its
+    numbers (as `str` writes them) and its booleans (as YAML and JSON write them), at
+    any depth; nulls are left out. Texts shorter than `Redactor.MIN_LENGTH` are dropped
+    by the redactor."""
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if value is None:
         return []
     if isinstance(value, str | int | float):
         return [str(value)]

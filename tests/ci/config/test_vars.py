@@ -93,11 +93,11 @@ def test_map_keys_are_interpolated_and_the_input_is_not_changed() -> None:
     assert data == {"((k))": "((v))"}
 
 
-def test_interpolation_returns_every_string_and_number_a_var_supplied() -> None:
+def test_interpolation_returns_every_string_number_and_boolean_a_var_supplied() -> None:
     done = interpolate(["((a))", "x((b))", "((c))"],
                        _vars(a="alpha", b="beta", c={"user": "u", "pass": "p4ss", "n": 1,
                                                      "on": True}).lookup)
-    assert done.secrets == {"alpha", "beta", "u", "p4ss", "1"}
+    assert done.secrets == {"alpha", "beta", "u", "p4ss", "1", "true"}
 
 
 def test_a_named_source_is_given_as_source_colon_name_and_unknown_sources_are_named() -> None:
@@ -264,11 +264,11 @@ def test_a_local_var_where_a_number_goes_is_an_error_at_set_time() -> None:
     ("s3cret", ["s3cret"]),
     (987654, ["987654"]),
     (12.5, ["12.5"]),
-    (True, []),  # booleans: two public words, never redacted
+    (True, ["true"]),  # as YAML and JSON write it
     (None, []),
-    ({"a": [1234, False, "x"], "b": {"c": 3.0}}, ["1234", "x", "3.0"]),
+    ({"a": [1234, False, "x"], "b": {"c": 3.0}}, ["1234", "false", "x", "3.0"]),
 ])
-def test_secret_texts_are_the_strings_and_numbers_of_a_value(value: Any,
+def test_secret_texts_are_the_strings_numbers_and_booleans_of_a_value(value: Any,
                                                              texts: list[str]) -> None:
     assert secret_texts(value) == texts
 
@@ -276,7 +276,7 @@ def test_secret_texts_are_the_strings_and_numbers_of_a_value(value: Any,
 @pytest.mark.parametrize(("values", "text", "shown"), [
     ([987654], "pin=987654", "pin=((redacted))"),
     ([22], "port 22", "port 22"),  # shorter than MIN_LENGTH: kept, as short strings
-    ([True], "tls: true", "tls: true"),  # booleans are never redacted
+    (secret_texts(True), "tls: true", "tls: ((redacted))"),  # booleans too, as text
     (["true"], "tls: true", "tls: ((redacted))"),  # a string var is, whatever it says
 ])
 def test_numbers_are_redacted_as_text_when_long_enough(values: list[Any], text: str,
