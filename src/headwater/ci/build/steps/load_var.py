@@ -39,7 +39,7 @@ class LoadVarStep:
                                         p.file, limits=limits)
         state.local_vars[p.name] = value
         if not p.reveal:
-            await state.add_secrets(secret_strings(value))
+            await state.add_secrets(secret_texts(value))
         await state.log(p.id, f"var {p.name} fetched.\nadded var {p.name} to build.\n")
         await state.event("finish", p.id, exit_status=0, succeeded=True)
         return True
@@ -69,7 +69,3 @@ def parse_var(text: str, fmt: str, file: str, *,
         return text
     raise StepError(f"load_var: unknown format {fmt!r}: use json, yaml, yml, trim or raw")
 
-
-def secret_strings(value: Any) -> list[str]:
-    """The values a secret var would reveal when printed: `vars.secret_texts`."""
-    return secret_texts(value)
