@@ -61,14 +61,15 @@ async def api_client(stack: devstack.StackInfo) -> AsyncIterator[client.ApiClien
 
 @pytest.fixture(scope="session")
 async def dyn(api_client: client.ApiClient) -> DynamicClient:
-    return await DynamicClient(api_client)
+    dynamic: DynamicClient = await DynamicClient(api_client)
+    return dynamic
 
 
 @pytest.fixture
 async def namespace(api_client: client.ApiClient) -> AsyncIterator[str]:
     name = _unique("t")
     core = client.CoreV1Api(api_client)
-    await core.create_namespace({"metadata": {"name": name}})
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     try:
         yield name
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from headwater.devstack import StackInfo
@@ -38,7 +39,7 @@ class Seed:
         plain_git("clone", "-q", "-c", f"core.sshCommand={stack.git.ssh_command()}",
                   push_url(stack, repo), str(work))
 
-    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+    def commit(self, files: Mapping[str, str | None], message: str = "change") -> str:
         """Write (or delete, for None) each file, commit, push; return the revision."""
         for name, text in files.items():
             path = self.work / name

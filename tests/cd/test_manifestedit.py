@@ -122,8 +122,8 @@ def test_an_empty_image_gets_a_value() -> None:
     ({"kind": "HelmRelease"}, "cannot set images of a HelmRelease"),
 ])
 def test_set_image_says_what_it_could_not_find(change: dict[str, str], error: str) -> None:
-    args = {"kind": "Deployment", "namespace": None, "name": "app", "container": "app",
-            "image": "acme/app:2.0.0"} | change
+    args: dict[str, Any] = {"kind": "Deployment", "namespace": None, "name": "app",
+                            "container": "app", "image": "acme/app:2.0.0"} | change
     with pytest.raises(EditError, match=error):
         set_image(DEPLOYMENT, **args)
 

@@ -67,7 +67,7 @@ async def _assert_readable(store: Store, resource_id: int, build_id: int) -> Non
 
 async def _raw_rows(store: Store) -> str:
     """Every row of the secret tables as the database holds it, as text."""
-    out = []
+    out: list[str] = []
     async with store._db.read() as conn:
         for table in TABLES:
             if store.dialect == "postgresql":

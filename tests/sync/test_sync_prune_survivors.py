@@ -37,6 +37,7 @@ async def _inventory(env: Env, source: str) -> set[str]:
 
 
 def _cd(env: Env, config: Path, kubeconfig: Path, workdir: Path) -> list[str]:
+    assert env.stack.kubectl
     return [sys.executable, "-m", "headwater", "cd", "--once", "--config", str(config),
             "--kubeconfig", str(kubeconfig), "--inventory-namespace", INVENTORY_NS,
             "--workdir", str(workdir), "--kubectl", env.stack.kubectl]
@@ -55,10 +56,13 @@ async def test_a_controller_killed_between_inventory_and_prune_prunes_at_the_nex
     name = f"s{uuid.uuid4().hex[:8]}"
     env.sources.append(name)
     config = tmp_path / "sources.yaml"
+    git = env.stack.git
     config.write_text(f"sources:\n  - name: {name}\n    git-url: {repo.url}\n"
+                      f"    git-ssh-key: {git.deploy_key}\n"
+                      f"    git-known-hosts: {git.known_hosts}\n"
                       "    git-branch: main\n    git-readonly: true\n"
                       "    sync-garbage-collection: true\n")
-    kubeconfig = Path(env.stack.kubeconfig)
+    kubeconfig = _kubeconfig(env)
     first = await asyncio.to_thread(_run_cd, _cd(env, config, kubeconfig, tmp_path / "w1"))
     assert first[0]["ok"], first
     b = f"{env.ns}:configmap/b"
@@ -104,7 +108,7 @@ async def test_a_delete_that_fails_is_retried_by_the_next_sync(
     assert (await env.syncer(source).sync()).ok
     repo.commit({"b.yaml": None})
     b = f"{env.ns}:configmap/b"
-    async with api_proxy(Path(env.stack.kubeconfig), tmp_path / "proxy", namespace=env.ns,
+    async with api_proxy(_kubeconfig(env), tmp_path / "proxy", namespace=env.ns,
                          on_delete="fail") as proxy, \
             await Kube.connect(proxy.kubeconfig) as faulty:
         syncer = Syncer(source, kube=faulty, discovery=Discovery(), workdir=env.workdir,
@@ -148,3 +152,8 @@ async def test_objects_left_by_gc_off_or_dry_are_pruned_once_gc_is_on(
     assert [str(i) for i in pruned.pruned] == [b]
     assert await env.configmap("b") is None
     assert b not in await _inventory(env, name)
+
+
+def _kubeconfig(env: Env) -> Path:
+    assert env.stack.kubeconfig, "the stack runs a cluster"
+    return Path(env.stack.kubeconfig)

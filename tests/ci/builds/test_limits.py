@@ -15,9 +15,10 @@ import pytest
 
 from headwater.ci.build.context import BuildContext
 from headwater.ci.build.engine import run_build
-from headwater.ci.build.local import LocalExecutor, find_bwrap
+from headwater.ci.build.local import LocalExecutor
 from headwater.ci.plan import Get, Plan, Put, Task, Timeout
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.process import find_bwrap
 from headwater.ci.resources.types import ResourceTypes
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx, pids_with, sleeper, wait_for
 

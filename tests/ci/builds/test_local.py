@@ -12,9 +12,10 @@ import pytest
 
 from headwater.ci.build.engine import run_build
 from headwater.ci.build.executor import ProcessSpec
-from headwater.ci.build.local import LocalExecutor, find_bwrap
+from headwater.ci.build.local import LocalExecutor
 from headwater.ci.plan import Plan
 from headwater.ci.resources.netns import Allowed, NetworkPolicy
+from headwater.ci.resources.process import find_bwrap
 from tests.ci.builds.helpers import (
     RecordingDelegate,
     existing,

@@ -63,11 +63,12 @@ async def test_a_set_pipeline_var_file_bomb_errors_the_step_before_the_delegate(
 async def test_files_over_the_size_limit_are_refused_by_every_yaml_step(
         tmp_path: Path) -> None:
     small = yamlload.Limits(max_bytes=2000)
-    for step, said in [
+    steps: list[tuple[Task | LoadVar | SetPipeline, str]] = [
         (Task(id="t", name="t", file="files/big.yml"), "task file"),
         (LoadVar(id="lv", name="v", file="files/big.yml"), "load_var file"),
         (SetPipeline(id="sp", name="p", file="files/big.yml"), "set_pipeline file"),
-    ]:
+    ]
+    for step, said in steps:
         status, d, _ = await build(tmp_path / step.id, step, yaml_limits=small)
         assert status == "errored"
         assert d.errors() == [f"{said} 'files/big.yml' is larger than 2,000 bytes: refused "

@@ -56,6 +56,7 @@ class Images:
                                    created=None)
         push.push(self.registry.url, repository, "1", config=config,
                   layers=[b for b, _ in layers], auth=self.registry.auth)
+        assert self.registry.username and self.registry.password  # the auth registry's
         return {"repository": f"{self.registry.host}/{repository}", "tag": "1",
                 "username": self.registry.username, "password": self.registry.password}
 

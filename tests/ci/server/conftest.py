@@ -104,7 +104,7 @@ def ci_server(tmp_path: Path, server_args: tuple[str, ...]) -> Iterator[Server]:
     data = tmp_path / "server"
     data.mkdir()
     (data / "resource-types").mkdir()
-    server = Server(data_dir=data, port=pick(None, set()), args=server_args)
+    server = Server(data_dir=data, port=pick(None, set()), args=list(server_args))
     try:
         server.start()
         yield server

@@ -158,7 +158,7 @@ def test_the_servers_yaml_flags_set_its_limits(tmp_path: Path) -> None:
     data = tmp_path / "server"
     data.mkdir()
     server = Server(data_dir=data, port=pick(None, set()),
-                    args=("--yaml-max-nodes", "50", "--yaml-max-bytes", "1KiB"))
+                    args=["--yaml-max-nodes", "50", "--yaml-max-bytes", "1KiB"])
     try:
         server.start()
         with server.api() as api:
