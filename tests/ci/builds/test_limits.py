@@ -5,9 +5,7 @@ script is stopped at the server's default get/put timeout."""
 
 from __future__ import annotations
 
-import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +21,6 @@ from headwater.ci.resources.types import ResourceTypes
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx, pids_with, sleeper, wait_for
 
 LIMITS = Limits(memory=256 << 20, pids=64)  # the "server's defaults" of these tests
-
-
-@pytest.fixture
-def cgroups(tmp_path: Path) -> Iterator[Cgroups]:
-    found = Cgroups.setup(str(tmp_path)) if os.geteuid() == 0 else None
-    if found is None:
-        pytest.skip("no writable cgroup controllers here")
-    try:
-        yield found
-    finally:
-        found.close()
 
 
 def leftovers(cgroups: Cgroups) -> list[Path]:

@@ -12,6 +12,8 @@ Pushed with registry/push.py, as the local stack pushes its pause image.
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 
 from headwater.registry import push
@@ -80,3 +82,27 @@ def push_echo_type(url: str, repository: str, tag: str, workdir: Path, *,
     config = push.image_config([base_id, top_id], entrypoint=["/bin/sh"], created=None,
                                env=["PATH=/bin", "ECHO_TYPE=1"])
     return push.push(url, repository, tag, config=config, layers=[base, top], auth=auth)
+
+
+Entry = tuple[str, str, str]  # kind (f, d, l symlink, h hard link), name, data or target
+
+
+def tar_bytes(*entries: Entry, dir_mode: int = 0o755) -> bytes:
+    """A tar (PAX) holding `entries` in this order: kind f(ile), d(ir), l(symlink, data =
+    target), h(ard link, data = target)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for kind, name, data in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "f":
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data.encode()))
+                continue
+            if kind == "d":
+                info.type, info.mode = tarfile.DIRTYPE, dir_mode
+            elif kind == "l":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+            elif kind == "h":
+                info.type, info.linkname = tarfile.LNKTYPE, data
+            tar.addfile(info)
+    return raw.getvalue()

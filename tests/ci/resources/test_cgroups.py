@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -143,17 +142,6 @@ def test_without_cgroups_the_server_warns_and_runs_without_limits(
                          proc_cgroup="1:pids:/\n") is None
     out = capsys.readouterr()
     assert (out.out + out.err).count("tasks run without limits") == 2
-
-
-@pytest.fixture
-def cgroups(tmp_path: Path) -> Iterator[Cgroups]:
-    found = Cgroups.setup(str(tmp_path)) if os.geteuid() == 0 else None
-    if found is None:
-        pytest.skip("no writable cgroup controllers here")
-    try:
-        yield found
-    finally:
-        found.close()
 
 
 def test_the_server_removes_what_a_previous_run_left(tmp_path: Path,

@@ -20,7 +20,7 @@ from headwater.ci.resources.process import find_bwrap
 from headwater.ci.resources.rootfs import ImageSource, ResourceImages, sweep, unpack_layer
 from headwater.ci.resources.types import ResourceTypes
 from headwater.devstack.registry import Registry
-from tests.ci.resources.images import push_echo_type
+from tests.ci.resources.images import push_echo_type, tar_bytes
 
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
 needs_sandbox_net = pytest.mark.skipif(find_bwrap() is None or find_slirp4netns() is None,
@@ -30,23 +30,7 @@ needs_sandbox_net = pytest.mark.skipif(find_bwrap() is None or find_slirp4netns(
 def _layer(*entries: tuple[str, str, str]) -> tarfile.TarFile:
     """A tar of (kind, name, data): kind f(ile), d(ir), l(symlink, data = target),
     h(ard link, data = target)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for kind, name, data in entries:
-            info = tarfile.TarInfo(name)
-            if kind == "f":
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data.encode()))
-                continue
-            if kind == "d":
-                info.type, info.mode = tarfile.DIRTYPE, 0o555
-            elif kind == "l":
-                info.type, info.linkname = tarfile.SYMTYPE, data
-            elif kind == "h":
-                info.type, info.linkname = tarfile.LNKTYPE, data
-            tar.addfile(info)
-    raw.seek(0)
-    return tarfile.open(fileobj=raw, mode="r")
+    return tarfile.open(fileobj=io.BytesIO(tar_bytes(*entries, dir_mode=0o555)), mode="r")
 
 
 def test_layers_apply_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:

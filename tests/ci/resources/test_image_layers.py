@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
-import tarfile
 import uuid
 from pathlib import Path
 
@@ -19,29 +17,14 @@ from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.rootfs import ImageLimits, ResourceImages, Rootfs
 from headwater.devstack.registry import Registry
 from headwater.registry import push
-
-Entry = tuple[str, str, str]  # kind (f, d, l symlink, h hard link), name, data or target
+from tests.ci.resources.images import Entry, tar_bytes
 
 
 def _layer(*entries: Entry) -> tuple[push.Blob, str]:
     """A gzipped tar layer holding `entries` in this order, and its diff id."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for kind, name, data in entries:
-            info = tarfile.TarInfo(name)
-            if kind == "f":
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data.encode()))
-                continue
-            if kind == "d":
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-            elif kind == "l":
-                info.type, info.linkname = tarfile.SYMTYPE, data
-            elif kind == "h":
-                info.type, info.linkname = tarfile.LNKTYPE, data
-            tar.addfile(info)
-    diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
-    return push.Blob(gzip.compress(raw.getvalue(), mtime=0), push.LAYER_GZIP), diff_id
+    raw = tar_bytes(*entries)
+    diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+    return push.Blob(gzip.compress(raw, mtime=0), push.LAYER_GZIP), diff_id
 
 
 class Images:
