@@ -25,9 +25,10 @@ from pathlib import Path
 from headwater import yamlload
 from headwater.cd.automation import manifest_files
 from headwater.cd.manifestedit import set_annotations, set_image
+from headwater.cd.nextimage import next_image, spelt
 from headwater.cd.workloads import Workload, WorkloadError, policy_changes, read_workloads
 from headwater.gitrepo import Checkout, GitError, git
-from headwater.imagepolicy import TagInfo, UnsupportedPatternError, latest, parse_pattern, rank
+from headwater.imagepolicy import TagInfo, Trigger, UnsupportedPatternError, parse_pattern, rank
 from headwater.registry import InvalidReference, Reference, Scanner, parse
 
 DEFAULT_NAMESPACE = "default"
@@ -250,12 +251,6 @@ async def policy(
 # -- images
 
 
-def _spelt(current: str, new: Reference) -> str:
-    """`new` spelt as the file spells the image: `nginx:1.0` stays short."""
-    short = new.registry == "docker.io" and not current.startswith("docker.io/")
-    return new.familiar() if short else str(new)
-
-
 def _tags(scans: Mapping[str, Sequence[TagInfo]], ref: Reference) -> list[TagInfo]:
     return list(scans.get(ref.repo().name, ()))
 
@@ -343,7 +338,7 @@ def _images_for(loc: Located, target: Reference) -> dict[str, str]:
         except InvalidReference:
             continue
         if ref.repo().name == target.repo().name:
-            images[c.name] = _spelt(c.image, target)
+            images[c.name] = spelt(c.image, target)
     if not images:
         raise VerbError(f"{loc.id}: no container uses {target.name} (images: "
                         f"{', '.join(c.image for c in loc.workload.containers) or 'none'})")
@@ -361,12 +356,12 @@ def _latest_images(loc: Located, scans: Mapping[str, Sequence[TagInfo]]) -> dict
             key = w.annotation_key(f"tag.{c.name}") or f"fluxcd.io/tag.{c.name}"
             raise VerbError(f"{loc.id}: annotation {key}: invalid policy {text!r}")
         try:
-            ref = parse(c.image)
-            best = latest(pattern, _tags(scans, ref))
+            image = next_image(c.image, pattern, _tags(scans, parse(c.image)),
+                               trigger=Trigger.RELEASE)
         except (InvalidReference, UnsupportedPatternError):
             continue
-        if best is not None and best.tag and best.tag != ref.tag:
-            images[c.name] = _spelt(c.image, ref.with_tag(best.tag))
+        if image is not None:
+            images[c.name] = image
     return images
 
 
