@@ -300,8 +300,8 @@ class Automator:
         return keychain
 
     async def scan(self, root: Path) -> tuple[list[tuple[str, Workload]], dict[str, RepoEntry]]:
-        workloads = await asyncio.to_thread(
-            automated, root, manifest_files(root, self.paths), limits=self.yaml_limits)
+        workloads = await asyncio.to_thread(  # the file walk too: never on the loop
+            lambda: automated(root, manifest_files(root, self.paths), limits=self.yaml_limits))
         self.scanner.client.use_credentials(await self.pull_secrets(workloads))
         repos = image_repositories(workloads) | {p.image for p in self.image_policies.values()}
         results = await self.scanner.scan(sorted(repos))

@@ -17,6 +17,7 @@ anything is committed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -157,7 +158,8 @@ async def update_policies(
         if policy == "tag_all" or policy.startswith("tag."):
             check_pattern(workload, policy, pattern)
     await checkout.sync()
-    located = find(checkout.path, paths, workload)  # fail before committing anything
+    # Files are walked and parsed in a thread, never on the event loop.
+    located = await asyncio.to_thread(find, checkout.path, paths, workload)  # fail early
     _check_containers(located, adds, remove)
 
     def edit(root: Path) -> list[str]:
@@ -298,7 +300,7 @@ async def release(
     elif scanner is None:
         raise ValueError("release of all latest images needs a scanner")
     await checkout.sync()
-    loc = find(checkout.path, paths, workload)
+    loc = await asyncio.to_thread(find, checkout.path, paths, workload)
     if loc.workload.locked and not force:
         _refuse_locked(loc)
     if loc.workload.ignored:
@@ -376,7 +378,7 @@ async def rollback(
     and lock it, in one commit. (revision or None, {container: restored image})."""
     await checkout.sync()
     root = checkout.path
-    loc = find(root, paths, workload)
+    loc = await asyncio.to_thread(find, root, paths, workload)
     log = await git("log", "--format=%H", "HEAD", "--", loc.file, cwd=root, timeout=timeout)
     restore: dict[str, str] = {}
     for sha in log.split():
@@ -417,7 +419,7 @@ async def _images_at(root: Path, rev: str, loc: Located, timeout: float
         return None
     w = loc.workload
     try:
-        found = [x for x in read_workloads(text)
+        found = [x for x in await asyncio.to_thread(read_workloads, text)
                  if x.kind == w.kind and x.name == w.name and x.namespace == w.namespace]
     except WorkloadError:
         return None
@@ -431,8 +433,8 @@ async def list_workloads(checkout: Checkout, paths: Sequence[str],
                          workload: str | None = None) -> list[Located]:
     await checkout.sync()
     if workload is not None:
-        return [find(checkout.path, paths, workload)]
-    return all_workloads(checkout.path, paths)
+        return [await asyncio.to_thread(find, checkout.path, paths, workload)]
+    return await asyncio.to_thread(all_workloads, checkout.path, paths)
 
 
 @dataclass(frozen=True)
