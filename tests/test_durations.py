@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
+import headwater
 from headwater.durations import DurationError, parse_duration, parse_duration_ns
 
 NS, US, MS, S, M, H = 1, 10**3, 10**6, 10**9, 60 * 10**9, 3600 * 10**9
@@ -80,3 +84,20 @@ def test_what_fluxd_accepts_reads_as_seconds(text: str, seconds: float) -> None:
 def test_out_of_range_says_the_bound() -> None:
     with pytest.raises(DurationError, match=r"out of range \(at most 2562047h47m16"):
         parse_duration("3000000h")
+
+
+def _unit_tables(source: str) -> list[int]:
+    """Lines of dict literals keyed by Go's duration units: a parser's unit table."""
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Dict)
+            and {"ms", "s", "m", "h"} <= {k.value for k in node.keys
+                                          if isinstance(k, ast.Constant)}]
+
+
+def test_no_module_but_headwater_durations_keeps_a_duration_unit_table() -> None:
+    # Three copies used to disagree (cd sources refused 1.5h and 500ms); one stays.
+    src = Path(headwater.__file__).parent
+    copies = [f"{p.relative_to(src.parent)}:{line}" for p in sorted(src.rglob("*.py"))
+              if p != src / "durations.py" for line in _unit_tables(p.read_text())]
+    assert copies == [], f"parse durations with headwater.durations: {copies}"
+    assert _unit_tables('U = {"ns": 1, "ms": 2, "s": 3, "m": 4, "h": 5}\n') == [1]
