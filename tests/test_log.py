@@ -19,9 +19,12 @@ def _is_logging(name: str | None) -> bool:
 def _imports_stdlib_logging(tree: ast.AST) -> list[int]:
     lines = []
     for node in ast.walk(tree):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
-                 else [])
+        if isinstance(node, ast.Import):
+            names: list[str | None] = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
         if any(_is_logging(n) for n in names):
             lines.append(node.lineno)
     return lines

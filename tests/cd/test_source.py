@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ def test_what_is_not_a_duration_is_refused_with_an_example(text: str) -> None:
 @pytest.mark.parametrize("key", ["git_poll_interval", "wait_timeout"])
 def test_a_negative_duration_is_refused_naming_the_key(key: str) -> None:
     with pytest.raises(SourceError, match=f"{key.replace('_', '-')} is negative"):
-        Source(git_url=URL, **{key: -1.0})
+        changes: dict[str, Any] = {key: -1.0}
+        replace(Source(git_url=URL), **changes)
 
 
 # --- Source ---------------------------------------------------------------------------------
