@@ -1,7 +1,9 @@
 """Logs as logfmt lines in Flux's style: `ts=... level=info component=sync event="Sync: ..."`.
 
 Secrets never reach a log line: values registered with `redact()` are replaced by
-`((redacted))` in every rendered line.
+`((redacted))` in every rendered line, tracebacks included. Every module logs through
+`get(component)` with structured fields, never `logging.getLogger`, so the format and
+the redaction hold for every line (tests/test_log.py checks it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def setup(level: str = "info", stream: Any = None) -> None:
         processors=[
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.add_log_level,
+            # `_log.exception(...)`: the traceback as one escaped field, scrubbed too.
+            structlog.processors.format_exc_info,
             _scrub,
             structlog.processors.LogfmtRenderer(key_order=["ts", "level", "component",
                                                            "event"], drop_missing=True),

@@ -3,46 +3,54 @@ mistake named with its file, source and key."""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from headwater.cd.source import Source, SourceError, from_mapping, load_file, parse_duration
+from headwater.cd.source import Source, SourceError, from_mapping, load_file
 
 URL = "ssh://git@git.local/app.git"
 WHERE = "sources.yaml: sources[0]"
 
 
-# --- parse_duration -------------------------------------------------------------------------
+# --- durations (headwater.durations, Go's time.ParseDuration as fluxd's flags) -------------
 
-@pytest.mark.parametrize(("text", "seconds"), [
+@pytest.mark.parametrize(("value", "seconds"), [
     ("5m", 300.0),
     ("1h30m", 5400.0),
-    ("1h", 3600.0),
-    ("20s", 20.0),
-    ("1.5s", 1.5),
-    ("2m30s", 150.0),
+    ("1.5h", 5400.0),
+    ("500ms", 0.5),
+    ("1.5m", 90.0),
+    ("2h45m", 9900.0),
     ("1h0m0s", 3600.0),
-    ("90m", 5400.0),
     ("0s", 0.0),
-    (" 5m ", 300.0),
+    ("0", 0.0),
     (30, 30.0),
     (2.5, 2.5),
 ])
-def test_parse_duration_reads_go_style_durations_and_seconds(text: str | float,
-                                                             seconds: float) -> None:
-    assert parse_duration(text) == seconds
+def test_durations_are_go_durations_as_fluxd_takes_them_or_seconds(value: str | float,
+                                                                   seconds: float) -> None:
+    source = from_mapping({"git-url": URL, "git-poll-interval": value}, where=WHERE)
+    assert source.git_poll_interval == seconds
 
 
-@pytest.mark.parametrize("text", [
-    "", "  ", "5", "30", "soon", "5 minutes", "5d", "1m30", "m", "h5", "1.5m", "500ms", "-1s",
-])
-def test_parse_duration_rejects_what_is_not_a_duration_with_an_example(text: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(f"not a duration: {text!r}")) as e:
-        parse_duration(text)
-    assert "(use e.g. 30s, 5m, 1h)" in str(e.value)
+@pytest.mark.parametrize("text", ["", "5", "30", "soon", "5 minutes", "5d", "1m30", "m", "h5"])
+def test_what_is_not_a_duration_is_refused_with_an_example(text: str) -> None:
+    with pytest.raises(SourceError, match=re.escape(f"{WHERE}: sync-interval: invalid duration "
+                                                    f"{json.dumps(text)}")) as e:
+        from_mapping({"git-url": URL, "sync-interval": text}, where=WHERE)
+    assert "units" in str(e.value)
+
+
+@pytest.mark.parametrize("key", ["git_poll_interval", "wait_timeout"])
+def test_a_negative_duration_is_refused_naming_the_key(key: str) -> None:
+    with pytest.raises(SourceError, match=f"{key.replace('_', '-')} is negative"):
+        changes: dict[str, Any] = {key: -1.0}
+        replace(Source(git_url=URL), **changes)
 
 
 # --- Source ---------------------------------------------------------------------------------
@@ -152,8 +160,9 @@ def test_a_python_field_name_is_not_a_key() -> None:
 def test_a_bad_duration_is_named_with_its_key(key: str) -> None:
     with pytest.raises(SourceError) as e:
         from_mapping({"git-url": URL, key: "5 minutes"}, where=WHERE)
-    assert str(e.value) == (f"{WHERE}: {key}: not a duration: '5 minutes' "
-                            "(use e.g. 30s, 5m, 1h)")
+    assert str(e.value) == (f'{WHERE}: {key}: invalid duration "5 minutes": expected a '
+                            "number with a unit such as 30s, 1m30s, 500ms or 2h "
+                            "(units ns, us, ms, s, m, h)")
 
 
 @pytest.mark.parametrize("value", ["yes", "true", 1, 0, None])
@@ -254,8 +263,9 @@ sources:
 """)
     with pytest.raises(SourceError) as e:
         load_file(path)
-    assert str(e.value) == (f"{path}: sources[1]: sync-interval: not a duration: 'often' "
-                            "(use e.g. 30s, 5m, 1h)")
+    assert str(e.value) == (f'{path}: sources[1]: sync-interval: invalid duration "often": '
+                            "expected a number with a unit such as 30s, 1m30s, 500ms or 2h "
+                            "(units ns, us, ms, s, m, h)")
 
 
 def test_source_names_must_be_unique(tmp_path: Path) -> None:

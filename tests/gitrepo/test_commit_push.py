@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,26 @@ async def test_a_push_that_keeps_losing_the_race_gives_up_after_its_attempts(
     with pytest.raises(GitError, match="git push"):
         await co.commit_and_push(edit, message="ours", attempts=2)
     assert count == 2
+
+
+async def test_the_edit_runs_off_the_event_loop_which_keeps_serving_meanwhile(
+    stack: StackInfo, git_repo: str, tmp_path: Path
+) -> None:
+    # Edits walk, parse and write manifests (verbs, automation): on the loop they would
+    # stall the API and every other sync. Here the edit waits for the loop to run a
+    # callback; on the loop it would wait in vain.
+    seed = Seed(stack, git_repo, tmp_path / "seed")
+    seed.commit({"deploy.yml": "image: app:1.0.0\n"})
+    co = Checkout(push_url(stack, git_repo), "main", tmp_path / "co", auth=deploy_auth(stack))
+    loop = asyncio.get_running_loop()
+    served = threading.Event()
+    seen: list[bool] = []
+
+    def edit(root: Path) -> list[str]:
+        loop.call_soon_threadsafe(served.set)
+        seen.append(served.wait(timeout=30))
+        (root / "deploy.yml").write_text("image: app:1.0.1\n")
+        return ["deploy.yml"]
+
+    assert await co.commit_and_push(edit, message="Auto-release app:1.0.1") is not None
+    assert seen == [True]

@@ -15,7 +15,9 @@ from headwater.imagepolicy import (
     GoRegexpError,
     SemverError,
     TagInfo,
+    Trigger,
     Version,
+    decide,
     glob_match,
     latest,
     parse_pattern,
@@ -99,3 +101,16 @@ def test_policy(case: dict[str, Any]) -> None:
         assert would_update(pattern, tags, case["current"]) is case["would_update"]
     # Flux sorts with sort.Sort (not stable): the order must not depend on the input's.
     assert [t.tag for t in rank(pattern, list(reversed(tags)))] == case["ranked"]
+
+
+@pytest.mark.parametrize("case", _cases("triggers"))
+def test_automation_and_release_differ_only_on_unknown_creation_times(
+        case: dict[str, Any]) -> None:
+    pattern = parse_pattern(case["policy"])
+    tags = [_tag(t) for t in case["tags"]]
+    automated = decide(pattern, tags, case["current"], trigger=Trigger.AUTOMATED)
+    release = decide(pattern, tags, case["current"], trigger=Trigger.RELEASE)
+    assert automated.update is case["automated"]
+    assert release.update is case["release"]
+    assert automated.latest == release.latest  # the same tag is ranked first either way
+    assert would_update(pattern, tags, case["current"]) is case["automated"]

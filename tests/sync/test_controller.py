@@ -164,4 +164,4 @@ def test_headwater_cd_once_syncs_and_exits(stack: devstack.StackInfo, git_repo: 
 def test_bad_durations_are_refused_naming_the_value(bad: str) -> None:
     r = runner.invoke(app, ["cd", "--git-url", "file:///x", "--once", bad])
     assert r.exit_code == 2
-    assert "not a duration" in r.output
+    assert "invalid duration" in r.output

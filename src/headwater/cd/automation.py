@@ -21,6 +21,7 @@ import yaml
 
 from headwater import yamlload
 from headwater.cd.manifestedit import EditError, set_image, set_setter
+from headwater.cd.nextimage import next_image
 from headwater.cd.render import MANIFEST_SUFFIXES
 from headwater.cd.source import check_template
 from headwater.cd.workloads import (
@@ -31,7 +32,7 @@ from headwater.cd.workloads import (
     setter_markers,
 )
 from headwater.gitrepo import Checkout
-from headwater.imagepolicy import TagInfo, decide, parse_pattern
+from headwater.imagepolicy import TagInfo, Trigger, decide, parse_pattern
 from headwater.kube.client import Kube
 from headwater.kube.errors import ApiError
 from headwater.registry import (
@@ -127,16 +128,12 @@ def plan(workloads: Sequence[tuple[str, Workload]], scans: Mapping[str, RepoEntr
                 problems.append(Problem(name, w.id, f"container {c.name}: {e}"))
                 continue
             entry = scans.get(ref.repo().name)
-            if entry is None or ref.tag is None:
+            if entry is None:
                 continue
             tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
-            decision = decide(pattern, tags, ref.tag)
-            if decision.update and decision.latest is not None:
-                new = ref.with_tag(decision.latest.tag)
-                # Spelt as the file spells it: `nginx:1.0` stays short.
-                short = ref.registry == "docker.io" and not c.image.startswith("docker.io/")
-                releases.append(Release(name, w, c.name, c.image,
-                                        new.familiar() if short else str(new)))
+            image = next_image(c.image, pattern, tags, trigger=Trigger.AUTOMATED)
+            if image is not None:
+                releases.append(Release(name, w, c.name, c.image, image))
     return releases, problems
 
 
@@ -219,7 +216,8 @@ def plan_setters(root: Path, files: Sequence[str], policies: Mapping[str, ImageP
             if entry is None or current is None:
                 continue
             tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
-            decision = decide(parse_pattern(policy.policy), tags, current)
+            decision = decide(parse_pattern(policy.policy), tags, current,
+                              trigger=Trigger.AUTOMATED)
             if decision.update and decision.latest is not None:
                 image = str(parse(policy.image).with_tag(decision.latest.tag))
                 releases.append(SetterRelease(name, policy, image))
@@ -302,8 +300,8 @@ class Automator:
         return keychain
 
     async def scan(self, root: Path) -> tuple[list[tuple[str, Workload]], dict[str, RepoEntry]]:
-        workloads = await asyncio.to_thread(
-            automated, root, manifest_files(root, self.paths), limits=self.yaml_limits)
+        workloads = await asyncio.to_thread(  # the file walk too: never on the loop
+            lambda: automated(root, manifest_files(root, self.paths), limits=self.yaml_limits))
         self.scanner.client.use_credentials(await self.pull_secrets(workloads))
         repos = image_repositories(workloads) | {p.image for p in self.image_policies.values()}
         results = await self.scanner.scan(sorted(repos))

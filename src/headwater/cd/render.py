@@ -12,7 +12,9 @@ the document's start line, constructing it gives the plain data that is applied
 (DESIGN.md §7). Reading is bounded (`headwater.yamlload`): a file or a kustomize
 output over the size limit, an alias bomb or deep nesting is a RenderError at its
 line, never a frozen controller. kustomize runs as `kubectl kustomize`, one process
-per kustomization directory, all of them at the same time.
+per kustomization directory, all of them at the same time in worker threads. `render`
+blocks: the event loop calls it through `asyncio.to_thread` (cd/sync.py), so neither
+the file reads nor kustomize ever hold the loop (tests/cd/test_off_the_loop.py).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 
 from headwater import yamlload
+from headwater.durations import parse_duration
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
 TEMPLATE_FIELDS = ("image", "images", "count")
@@ -41,15 +41,11 @@ class SourceError(Exception):
     """A bad source definition; the message names the file, the source and the key."""
 
 
-def parse_duration(text: str | int | float) -> float:
-    """Go-style durations as fluxd takes them: "5m", "1h30m", "20s", or seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    m = _DURATION.match(text.strip())
-    if not text.strip() or not m or not any(m.groups()):
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h)")
-    h, mi, s = m.groups()
-    return int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
+def _seconds(value: str | int | float) -> float:
+    """A duration key's value: a Go duration as fluxd's flags take it, or seconds (YAML)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"expected a duration such as 30s, 5m or 1h, not {value!r}")
+    return float(value) if isinstance(value, int | float) else parse_duration(value)
 
 
 @dataclass(frozen=True)
@@ -90,6 +86,11 @@ class Source:
             check_template(self.git_release_template)
         except ValueError as e:
             raise SourceError(f"source {self.name!r}: git-release-template: {e}") from None
+        for f in fields(self):
+            if f.name.endswith(("interval", "timeout")) and getattr(self, f.name) < 0:
+                # Go's parser takes "-5m"; a negative wait would spin the loop.
+                raise SourceError(f"source {self.name!r}: {f.name.replace('_', '-')} is "
+                                  f"negative: give a duration such as 30s or 5m")
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -103,7 +104,7 @@ def _convert(name: str, kind: object, value: Any) -> Any:
     if kind in ("str", "str | None") and not isinstance(value, str):
         raise ValueError(f"expected a string, not {value!r} (quote it in YAML)")
     if name.endswith(("interval", "timeout")):
-        return parse_duration(value)
+        return _seconds(value)
     if name in ("git_path", "k8s_allow_namespace"):
         return tuple([value] if isinstance(value, str) else value)
     if name in ("git_ssh_key", "git_known_hosts", "image_policies"):

@@ -17,6 +17,7 @@ anything is committed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from pathlib import Path
 from headwater import yamlload
 from headwater.cd.automation import manifest_files
 from headwater.cd.manifestedit import set_annotations, set_image
+from headwater.cd.nextimage import next_image, spelt
 from headwater.cd.workloads import Workload, WorkloadError, policy_changes, read_workloads
 from headwater.gitrepo import Checkout, GitError, git
-from headwater.imagepolicy import TagInfo, UnsupportedPatternError, latest, parse_pattern, rank
+from headwater.imagepolicy import TagInfo, Trigger, UnsupportedPatternError, parse_pattern, rank
 from headwater.registry import InvalidReference, Reference, Scanner, parse
 
 DEFAULT_NAMESPACE = "default"
@@ -156,7 +158,8 @@ async def update_policies(
         if policy == "tag_all" or policy.startswith("tag."):
             check_pattern(workload, policy, pattern)
     await checkout.sync()
-    located = find(checkout.path, paths, workload)  # fail before committing anything
+    # Files are walked and parsed in a thread, never on the event loop.
+    located = await asyncio.to_thread(find, checkout.path, paths, workload)  # fail early
     _check_containers(located, adds, remove)
 
     def edit(root: Path) -> list[str]:
@@ -250,12 +253,6 @@ async def policy(
 # -- images
 
 
-def _spelt(current: str, new: Reference) -> str:
-    """`new` spelt as the file spells the image: `nginx:1.0` stays short."""
-    short = new.registry == "docker.io" and not current.startswith("docker.io/")
-    return new.familiar() if short else str(new)
-
-
 def _tags(scans: Mapping[str, Sequence[TagInfo]], ref: Reference) -> list[TagInfo]:
     return list(scans.get(ref.repo().name, ()))
 
@@ -303,7 +300,7 @@ async def release(
     elif scanner is None:
         raise ValueError("release of all latest images needs a scanner")
     await checkout.sync()
-    loc = find(checkout.path, paths, workload)
+    loc = await asyncio.to_thread(find, checkout.path, paths, workload)
     if loc.workload.locked and not force:
         _refuse_locked(loc)
     if loc.workload.ignored:
@@ -343,7 +340,7 @@ def _images_for(loc: Located, target: Reference) -> dict[str, str]:
         except InvalidReference:
             continue
         if ref.repo().name == target.repo().name:
-            images[c.name] = _spelt(c.image, target)
+            images[c.name] = spelt(c.image, target)
     if not images:
         raise VerbError(f"{loc.id}: no container uses {target.name} (images: "
                         f"{', '.join(c.image for c in loc.workload.containers) or 'none'})")
@@ -361,12 +358,12 @@ def _latest_images(loc: Located, scans: Mapping[str, Sequence[TagInfo]]) -> dict
             key = w.annotation_key(f"tag.{c.name}") or f"fluxcd.io/tag.{c.name}"
             raise VerbError(f"{loc.id}: annotation {key}: invalid policy {text!r}")
         try:
-            ref = parse(c.image)
-            best = latest(pattern, _tags(scans, ref))
+            image = next_image(c.image, pattern, _tags(scans, parse(c.image)),
+                               trigger=Trigger.RELEASE)
         except (InvalidReference, UnsupportedPatternError):
             continue
-        if best is not None and best.tag and best.tag != ref.tag:
-            images[c.name] = _spelt(c.image, ref.with_tag(best.tag))
+        if image is not None:
+            images[c.name] = image
     return images
 
 
@@ -381,7 +378,7 @@ async def rollback(
     and lock it, in one commit. (revision or None, {container: restored image})."""
     await checkout.sync()
     root = checkout.path
-    loc = find(root, paths, workload)
+    loc = await asyncio.to_thread(find, root, paths, workload)
     log = await git("log", "--format=%H", "HEAD", "--", loc.file, cwd=root, timeout=timeout)
     restore: dict[str, str] = {}
     for sha in log.split():
@@ -422,7 +419,7 @@ async def _images_at(root: Path, rev: str, loc: Located, timeout: float
         return None
     w = loc.workload
     try:
-        found = [x for x in read_workloads(text)
+        found = [x for x in await asyncio.to_thread(read_workloads, text)
                  if x.kind == w.kind and x.name == w.name and x.namespace == w.namespace]
     except WorkloadError:
         return None
@@ -436,8 +433,8 @@ async def list_workloads(checkout: Checkout, paths: Sequence[str],
                          workload: str | None = None) -> list[Located]:
     await checkout.sync()
     if workload is not None:
-        return [find(checkout.path, paths, workload)]
-    return all_workloads(checkout.path, paths)
+        return [await asyncio.to_thread(find, checkout.path, paths, workload)]
+    return await asyncio.to_thread(all_workloads, checkout.path, paths)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from typing import Any
 from headwater import log as hwlog
 from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import resource_for_check
-from headwater.ci.config.durations import format_duration, parse_duration
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.vars import Redactor
+from headwater.durations import format_duration, parse_duration
 from headwater.store import Pipeline, Resource, Store
 
 DEFAULT_CHECK_EVERY = 60.0  # Concourse's default, one minute

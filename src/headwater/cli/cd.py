@@ -25,12 +25,13 @@ from headwater.cd.automation import (
 )
 from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
-from headwater.cd.source import Source, SourceError, load_file, parse_duration
+from headwater.cd.source import Source, SourceError, load_file
 from headwater.cd.sync import Syncer
 from headwater.cli import yamlflags
 from headwater.cli.paths import data_dir
 from headwater.devstack import kubebuild
 from headwater.devstack.errors import StackError
+from headwater.durations import parse_duration
 from headwater.gitrepo.keys import ensure_ed25519
 from headwater.kube.client import Kube
 from headwater.kube.discovery import Discovery

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from headwater.ci.config.durations import parse_duration
 from headwater.ci.resources.cgroups import DEFAULT_PIDS_LIMIT, Limits, parse_memory
 from headwater.ci.resources.netns import Allowed, parse_allowed
 from headwater.ci.resources.rootfs import ImageLimits
@@ -19,6 +18,7 @@ from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.devstack.layout import default_state_dir
 from headwater.devstack.stack import load as load_stack
+from headwater.durations import parse_duration
 from headwater.sizes import parse_size
 from headwater.web.server import ServerError, ServerSettings, serve
 

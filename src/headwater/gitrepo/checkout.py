@@ -119,7 +119,8 @@ class Checkout:
         revision, or None when the edit changed nothing.
 
         `edit(path)` changes files under the working tree and returns the paths it
-        changed; `author` (name, email) is fluxctl's `--user`, the committer is ours.
+        changed; it runs in a worker thread, off the event loop. `author` (name,
+        email) is fluxctl's `--user`, the committer is ours.
         When the push is refused because someone pushed first, the working copy is
         reset to the new head and the edit made again (at most `attempts` times):
         nobody's commit is lost, and ours applies to what is there now.
@@ -127,7 +128,8 @@ class Checkout:
         for attempt in range(1, attempts + 1):
             await self.sync()
             async with self._lock:
-                paths = sorted(set(edit(self._dir)))
+                # In a thread: edits walk, parse and write files; the loop keeps serving.
+                paths = sorted(set(await asyncio.to_thread(lambda: list(edit(self._dir)))))
                 if not paths:
                     return None
                 await self._git("add", "--all", "--", *paths)

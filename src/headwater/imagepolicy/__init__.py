@@ -19,6 +19,7 @@ from headwater.imagepolicy.pattern import (
 from headwater.imagepolicy.select import (
     Decision,
     TagInfo,
+    Trigger,
     decide,
     filter_tags,
     is_latest_tag,
@@ -49,6 +50,7 @@ __all__ = [
     "PatternKind",
     "SemverError",
     "TagInfo",
+    "Trigger",
     "UnsupportedPatternError",
     "UnsupportedRegexpError",
     "Version",

@@ -13,6 +13,10 @@
   latest's or the current tag's creation time is unknown (a current tag absent from the
   list counts as unknown), and never to an empty tag. A *different* tag is enough: fluxd
   goes down too when the policy says so (`semver:~1.0` on a 2.0.0 workload).
+- `fluxctl release --update-all-images`, pkg/update/release_image.go
+  `calculateImageUpdates`, is the same rule but for one thing: it has no creation-time
+  check, so it releases a time-ordered policy's first tag even when a time is unknown.
+  `decide(..., trigger=Trigger.RELEASE)` names that difference; everything else is shared.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from functools import cmp_to_key
 
 from headwater.imagepolicy.pattern import Pattern
@@ -28,6 +33,7 @@ from headwater.imagepolicy.semver import SemverError, Version
 __all__ = [
     "Decision",
     "TagInfo",
+    "Trigger",
     "decide",
     "filter_tags",
     "is_latest_tag",
@@ -132,6 +138,13 @@ ZERO_TIMESTAMP = "image with zero created timestamp"
 NEWER = "latest differs from current"
 
 
+class Trigger(Enum):
+    """Who asks for the next tag: fluxd's two copies of the rule differ in one check."""
+
+    AUTOMATED = "automated"  # daemon/images.go calculateChanges: refuses unknown times
+    RELEASE = "release"      # update/release_image.go calculateImageUpdates: does not
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of `decide`: release `latest` or not, and why (a reason constant)."""
@@ -141,8 +154,11 @@ class Decision:
     reason: str
 
 
-def decide(pattern: Pattern, tags: Sequence[TagInfo], current: str) -> Decision:
-    """daemon/images.go calculateChanges for one container whose image has tag `current`."""
+def decide(pattern: Pattern, tags: Sequence[TagInfo], current: str, *,
+           trigger: Trigger = Trigger.AUTOMATED) -> Decision:
+    """fluxd's decision for one container whose image has tag `current`: calculateChanges
+    (automation), or calculateImageUpdates (`release --update-all-images`) with
+    `Trigger.RELEASE`, which skips the unknown-creation-time refusal."""
     best = latest(pattern, tags)
     if best is None:
         return Decision(False, None, NO_MATCHING_TAG)
@@ -152,7 +168,8 @@ def decide(pattern: Pattern, tags: Sequence[TagInfo], current: str) -> Decision:
         return Decision(False, best, UNTAGGED)
     # FindImageWithRef: the current tag's metadata, whether or not the policy admits it.
     mine = next((t for t in tags if t.tag == current), TagInfo(current))
-    if pattern.requires_timestamp and not (mine.created_known and best.created_known):
+    if (trigger is Trigger.AUTOMATED and pattern.requires_timestamp
+            and not (mine.created_known and best.created_known)):
         return Decision(False, best, ZERO_TIMESTAMP)
     return Decision(True, best, NEWER)
 

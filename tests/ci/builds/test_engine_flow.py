@@ -36,6 +36,7 @@ from tests.ci.builds.helpers import (
     sleeper,
     wait_for,
 )
+from tests.logcapture import captured_log
 
 OK = "echo ok"
 FAIL = "echo failing; exit 1"
@@ -286,7 +287,14 @@ class _Broken:
 async def test_an_internal_error_in_a_step_errors_the_build_with_its_message(
         tmp_path: Path) -> None:
     plan = Get(id="g", name="thing", resource="thing", type="broken")
-    status, d = await build(tmp_path, plan, builtins={"broken": _Broken()})
+    with captured_log() as log:
+        status, d = await build(tmp_path, plan, builtins={"broken": _Broken()})
     assert status == "errored"
     [message] = d.errors()
     assert message.startswith("headwater internal error: RuntimeError: index out of range")
+    # "the server log has the details": one logfmt line with the traceback.
+    [line] = [ln for ln in log.getvalue().splitlines() if 'event="step broke"' in ln]
+    assert "level=error component=build " in line
+    assert "step=g" in line
+    assert "Traceback (most recent call last)" in line
+    assert "RuntimeError: index out of range" in line

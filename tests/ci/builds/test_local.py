@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.ci.builds.helpers import (
     sh,
     sleeper,
 )
+from tests.logcapture import captured_log
 
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
 
@@ -120,10 +120,11 @@ def test_the_sandbox_arguments(tmp_path: Path) -> None:
 
 
 async def test_without_bwrap_a_task_runs_as_a_plain_process_with_a_warning(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="headwater.ci.build.local"):
+        tmp_path: Path) -> None:
+    with captured_log() as log:
         executor = LocalExecutor(bwrap=None)
-    assert "bubblewrap (bwrap) not found" in caplog.text
+    assert "level=warning component=local-executor " in log.getvalue()
+    assert "bubblewrap (bwrap) not found" in log.getvalue()
     status, d = await build(tmp_path, sh("plain", "echo $HOME; pwd"), executor=executor)
     assert status == "succeeded"
     home, cwd = d.log("plain").splitlines()

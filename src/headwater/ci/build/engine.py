@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import shutil
 from collections.abc import Callable
 from typing import Any, Literal
 
+from headwater import log as hwlog
 from headwater.ci.build import scopes
 from headwater.ci.build.context import BuildContext
 from headwater.ci.build.delegate import BuildDelegate
@@ -69,7 +69,7 @@ from headwater.ci.plan import (
 
 __all__ = ["BuildContext", "Status", "build_step", "run_build"]
 
-_log = logging.getLogger(__name__)
+_log = hwlog.get("build")
 
 Status = Literal["succeeded", "failed", "errored", "aborted"]
 
@@ -88,7 +88,7 @@ async def run_build(plan: Plan, *, ctx: BuildContext, delegate: BuildDelegate) -
     except asyncio.CancelledError:
         status = "aborted"
     except Exception as e:  # outside any step: a bug in the engine or the delegate
-        _log.exception("build %s: the engine broke", ctx.build_id)
+        _log.exception("the engine broke", build=ctx.build_id)
         status = "errored"
         with contextlib.suppress(Exception):
             await scopes.shielded(state.error(plan.id, f"headwater internal error: "

@@ -31,20 +31,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from headwater import log as hwlog
 from headwater.ci.build import hostview
 from headwater.ci.build.executor import Output, ProcessSpec
 from headwater.ci.resources.cgroups import Cgroups, LimitExceeded, Limits
 from headwater.ci.resources.netns import NetworkPolicy, run_sandboxed
 from headwater.ci.resources.process import find_bwrap, run_process
 
-_log = logging.getLogger(__name__)
+_log = hwlog.get("local-executor")
 
 
 class LocalExecutor:

@@ -13,7 +13,6 @@ cross-checks), `model` (pydantic), `compile`. `diagnostics` holds what they repo
 
 from headwater.ci.config.compile import JobInput, compile_job, job_inputs
 from headwater.ci.config.diagnostics import Diagnostic, Report
-from headwater.ci.config.durations import DurationError, parse_duration
 from headwater.ci.config.errors import CompileError, PipelineInvalid
 from headwater.ci.config.model import JobConfig, PipelineConfig, ResourceConfig
 from headwater.ci.config.validate import (
@@ -22,6 +21,7 @@ from headwater.ci.config.validate import (
     parse_pipeline,
     validate,
 )
+from headwater.durations import DurationError, parse_duration
 
 __all__ = [
     "CompileError",

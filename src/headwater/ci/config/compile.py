@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from headwater.ci.config.durations import parse_duration
 from headwater.ci.config.errors import CompileError
 from headwater.ci.config.model import AcrossVar as AcrossVarConfig
 from headwater.ci.config.model import (
@@ -64,6 +63,7 @@ from headwater.ci.plan import (
     Timeout,
     Try,
 )
+from headwater.durations import parse_duration
 
 __all__ = ["JobInput", "compile_job", "job_inputs", "walk_steps"]
 

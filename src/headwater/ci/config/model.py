@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from headwater.ci.config.durations import parse_duration
+from headwater.durations import parse_duration
 
 __all__ = [
     "AcrossVar", "BuildLogRetention", "DisplayConfig", "DoStep", "GetStep", "GroupConfig",

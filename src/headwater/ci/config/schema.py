@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.ci.config.diagnostics import Collector, quote
-from headwater.ci.config.durations import DurationError, parse_duration
 from headwater.ci.vars import VAR_RE, Location
+from headwater.durations import DurationError, parse_duration
 
 __all__ = [
     "AnyMap", "Bool", "Choice", "Ctx", "Duration", "Int", "ListOf", "Obj", "Spec", "Str",

@@ -22,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import logging
 import os
 import shutil
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
-_log = logging.getLogger(__name__)
+from headwater import log as hwlog
+
+_log = hwlog.get("process")
 
 Output = Callable[[str], Awaitable[None]]
 
@@ -152,8 +153,7 @@ async def _drain(pgid: int, consumer: asyncio.Future[None], seconds: float) -> N
         await asyncio.wait_for(asyncio.shield(consumer), seconds)
     except TimeoutError:
         # Something left the process group (setsid) and still holds the pipe.
-        _log.warning("process group %d: output still open after its end; not read further",
-                     pgid)
+        _log.warning("output still open after its end; not read further", pgid=pgid)
         consumer.cancel()
 
 

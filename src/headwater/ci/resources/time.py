@@ -30,13 +30,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from headwater import durations
 from headwater.ci.resources.base import Fetched, Log, ResourceError, Version
 
 _DAYS = {"sunday": 0, "monday": 1, "tuesday": 2, "wednesday": 3, "thursday": 4,
          "friday": 5, "saturday": 6}
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-                   "h": 3600.0}
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _TIME_OF_DAY = [
     re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})\s?(?P<ampm>AM|PM)(?:\s+(?P<zone>[+-]\d{4}))?", re.I),
     re.compile(r"(?P<h>\d{1,2})\s?(?P<ampm>AM|PM)(?:\s+(?P<zone>[+-]\d{4}))?", re.I),
@@ -87,20 +85,11 @@ def parse_source(source: Mapping[str, Any]) -> TimeSource:
 
 
 def parse_duration(text: str) -> timedelta:
-    """A Go duration (`1h30m`, `90s`, `1.5h`)."""
-    body = text.strip()
-    sign = -1.0 if body.startswith("-") else 1.0
-    body = body.lstrip("+-")
-    seconds, pos = 0.0, 0
-    for m in _DURATION.finditer(body):
-        if m.start() != pos:
-            break
-        seconds += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(body) or not body:
-        raise ResourceError(f"time resource: invalid interval {text!r}: use a duration "
-                            "such as 30s, 10m, 1h30m")
-    return timedelta(seconds=sign * seconds)
+    """A Go duration (`1h30m`, `90s`, `1.5h`), read by `headwater.durations`."""
+    try:
+        return timedelta(microseconds=durations.parse_duration_ns(text) / 1000)
+    except durations.DurationError as e:
+        raise ResourceError(f"time resource: invalid interval: {e}") from None
 
 
 def _time_of_day(text: str) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from headwater.ci.build import scopes
 from headwater.ci.build.errors import StepError
-from headwater.ci.config.durations import format_duration
+from headwater.durations import format_duration
 
 
 @contextlib.asynccontextmanager

@@ -10,14 +10,14 @@ been shown. Cancellation passes through untouched.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any, Protocol
 
+from headwater import log as hwlog
 from headwater.ci.build.errors import Errored, StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.resources.base import Fetched, ResourceError
 
-_log = logging.getLogger(__name__)
+_log = hwlog.get("build")
 
 
 class Step(Protocol):
@@ -37,7 +37,7 @@ class Reported:
         except (StepError, ResourceError) as e:
             message = str(e)
         except Exception as e:
-            _log.exception("build %s: step %s broke", state.ctx.build_id, self.step_id)
+            _log.exception("step broke", build=state.ctx.build_id, step=self.step_id)
             message = (f"headwater internal error: {type(e).__name__}: {e} "
                        "(a bug in headwater; the server log has the details)")
         await state.error(self.step_id, message)
