@@ -400,7 +400,8 @@ STEPS = [
     ("applier", "apply", "apply"), ("applier", "plan", "apply/plan"),
     ("applier", "_observe", "apply/plan/LIST + drift check"),
     ("applier", "_dry_run", "apply/server-side dry run"), ("applier", "_write", "apply/write"),
-    ("", "_inventory", "inventory"), ("", "_status", "sync tag (git push)"),
+    ("", "_load_inventory", "inventory read"), ("", "_save_inventory", "inventory write"),
+    ("", "_status", "sync tag (git push)"),
 ]
 OTHER = "apply/other (partition, sort)"
 

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+import yaml
+
 from headwater.cd import reasons
 from headwater.cd.sync import Syncer
+from headwater.kube.apply import RESOURCES, Applier, Desired, DryRunFailed
+from headwater.kube.discovery import Discovery
+from headwater.kube.objects import ObjId
 from tests.sync.conftest import Env, Repo, configmap, namespace
 
 
@@ -177,3 +183,54 @@ async def test_objects_outside_the_allowed_namespaces_are_left_alone(env: Env, r
     assert sorted(map(str, result.applied)) == [f"<cluster>:namespace/{env.ns}",
                                                 f"{env.ns}:configmap/a"]
     assert await env.get(f"/api/v1/namespaces/{other}") is None
+
+
+def _bad_service(ns: str) -> str:
+    return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\n"
+            "spec:\n  ports:\n  - port: 99999\n")
+
+
+async def test_a_refused_object_in_a_namespace_the_commit_creates_fails_in_its_stage(
+    env: Env, repo: Repo
+) -> None:
+    repo.commit({"ns.yaml": namespace(env.ns), "svc.yaml": _bad_service(env.ns),
+                 "a.yaml": configmap("a", env.ns, {"v": "1"})})
+    result = await env.syncer(env.source(repo)).sync()
+    assert result.reason == reasons.VALIDATION_FAILED
+    assert result.message.startswith("server-side dry run failed for 1 object(s)")
+    assert "svc.yaml:1:" in result.message and "99999" in result.message
+    # Only the first stage (Namespaces and CRDs) was written, and the message says so.
+    assert f"written before the failure: <cluster>:namespace/{env.ns}" in result.message
+    assert await env.get(f"/api/v1/namespaces/{env.ns}") is not None
+    assert await env.configmap("a") is None
+
+
+async def test_the_applier_raises_the_failing_step_as_its_class_with_the_stage(
+    env: Env
+) -> None:
+    discovery = Discovery()
+    await discovery.refresh(env.kube)
+    applier = Applier(env.kube, discovery, source=f"{env.ns}-src")
+    desired = [Desired(yaml.safe_load(namespace(env.ns)), "ns.yaml:1"),
+               Desired(yaml.safe_load(_bad_service(env.ns)), "svc.yaml:1")]
+    with pytest.raises(DryRunFailed) as failed:
+        await applier.apply(desired)
+    assert failed.value.stage == RESOURCES
+    assert failed.value.written == [ObjId("", "Namespace", "", env.ns)]
+    assert [f.id for f in failed.value.failures] == [ObjId("", "Service", env.ns, "web")]
+
+
+async def test_ignored_objects_are_reported_as_skipped_with_the_reason(env: Env, repo: Repo
+                                                                       ) -> None:
+    repo.commit({"ns.yaml": namespace(env.ns),
+                 "a.yaml": configmap("a", env.ns, {"v": "1"},
+                                     annotations={"fluxcd.io/ignore": "true"})})
+    result = await env.syncer(env.source(repo)).sync()
+    assert result.ok, result.message
+    assert [str(i) for i in result.applied] == [f"<cluster>:namespace/{env.ns}"]
+    assert result.unchanged == 1  # as before: an ignored object is left unchanged
+    assert result.to_json()["changes"] == [
+        {"id": f"<cluster>:namespace/{env.ns}", "action": "created", "reason": ""},
+        {"id": f"{env.ns}:configmap/a", "action": "skipped",
+         "reason": "ignore annotation in file"}]
+    assert await env.configmap("a") is None

@@ -1,10 +1,14 @@
-"""Prometheus metrics of the CD controller, in a registry of its own (no globals)."""
+"""Prometheus metrics of the CD controller, in a registry of its own (no globals).
+
+Object counts come from the sync's change sets (kube/changeset.py), as its JSON does.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from headwater.cd.sync import SyncResult
+from headwater.kube import changeset
 
 
 class SyncMetrics:
@@ -19,6 +23,10 @@ class SyncMetrics:
                                "Objects created or changed by syncs.", ["source"], registry=r)
         self.pruned = Counter("headwater_sync_objects_pruned_total",
                               "Objects deleted by garbage collection.", ["source"], registry=r)
+        self.changes = Counter(
+            "headwater_sync_objects_total",
+            "Objects seen by syncs, by what was done to them (created, configured, "
+            "unchanged, skipped, deleted, unknown).", ["source", "action"], registry=r)
         self.last_revision = Gauge(
             "headwater_sync_last_revision_info",
             "The last revision synced successfully (value 1).", ["source", "revision"],
@@ -31,6 +39,9 @@ class SyncMetrics:
         self.duration.labels(result.source, str(result.ok).lower()).observe(result.seconds)
         self.applied.labels(result.source).inc(len(result.applied))
         self.pruned.labels(result.source).inc(len(result.pruned))
+        for action, n in changeset.tally(result.changes).items():
+            if n:
+                self.changes.labels(result.source, action.value).inc(n)
         if result.ok:
             old = self._revision.get(result.source)
             if old and old != result.revision:

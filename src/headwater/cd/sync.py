@@ -6,7 +6,9 @@ sync with its reason constant and a message a person can act on; nothing after i
 runs, so a failed or partial apply never prunes. The inventory is written before the
 prune with every object still to prune and after it without those deleted or gone
 (kube/inventory.py): a crash or a failed DELETE in between loses nothing. The result
-is reported once, at the end.
+is reported once, at the end, from the change sets of the apply and the prune
+(kube/changeset.py): the result's counts, its JSON, the metrics and the log lines all
+read those.
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ from headwater.cd import reasons
 from headwater.cd.render import RenderErrors, render
 from headwater.cd.source import Source
 from headwater.gitrepo import Checkout, GitAuth, GitError
-from headwater.kube import health, inventory, prune
-from headwater.kube.apply import Applier, ApplyFailed, ApplyResult, Desired
+from headwater.kube import changeset, health, inventory, prune
+from headwater.kube.apply import (
+    Applier,
+    ApplyFailed,
+    ApplyResult,
+    Desired,
+    WaitFailed,
+    WriteFailed,
+)
+from headwater.kube.changeset import Action, Change
 from headwater.kube.client import Kube
 from headwater.kube.discovery import Discovery
 from headwater.kube.errors import ApiError
@@ -36,14 +46,33 @@ class SyncResult:
     revision: str = ""
     reason: str = reasons.SUCCEEDED
     message: str = ""
-    applied: list[ObjId] = field(default_factory=list)    # created or configured
-    unchanged: int = 0
-    pruned: list[ObjId] = field(default_factory=list)     # or, in dry mode, would be
+    apply_changes: list[Change] = field(default_factory=list)  # one per object in Git
+    prune_changes: list[Change] = field(default_factory=list)  # one per prune candidate
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.reason == reasons.SUCCEEDED
+
+    @property
+    def changes(self) -> list[Change]:
+        """The apply's changes, then the prune's."""
+        return self.apply_changes + self.prune_changes
+
+    @property
+    def applied(self) -> list[ObjId]:
+        """Created or configured."""
+        return changeset.ids(self.apply_changes, *changeset.WRITES)
+
+    @property
+    def unchanged(self) -> int:
+        """Objects of Git left as they were (skipped ones too: an ignore annotation)."""
+        return changeset.count(self.apply_changes, Action.UNCHANGED, Action.SKIPPED)
+
+    @property
+    def pruned(self) -> list[ObjId]:
+        """Deleted or, in dry mode, would be."""
+        return changeset.ids(self.prune_changes, Action.DELETED)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +80,8 @@ class SyncResult:
             "reason": self.reason, "message": self.message,
             "applied": [str(i) for i in self.applied], "unchanged": self.unchanged,
             "pruned": [str(i) for i in self.pruned], "seconds": round(self.seconds, 3),
+            # Every change but "unchanged" (counted above), with its action and reason.
+            "changes": [c.to_json() for c in self.changes if c.action is not Action.UNCHANGED],
         }
 
 
@@ -112,23 +143,22 @@ class Syncer:
         result.revision = self.revision
         desired = await self._render()
         applied = await self._apply(desired)
-        result.applied = applied.changed
-        result.unchanged = len(applied.objects) - len(result.applied)
-        ids = {p.id for p in applied.objects}
+        result.apply_changes = applied.changes
+        ids = {c.id for c in applied.changes}
         previous = await self._load_inventory()
         # Everything not yet pruned stays in the inventory until a prune settles it.
         saved = await self._save_inventory(inventory.keep(previous, ids), previous)
         if self.source.sync_garbage_collection or self.source.sync_garbage_collection_dry:
             pruned = await self._prune(inventory.stale(previous, ids))
-            result.pruned = pruned.deleted
+            result.prune_changes = pruned.changes
             await self._save_inventory(
                 inventory.keep(previous, ids, settled=pruned.settled), saved)
             if pruned.failed:
                 raise _Stop(reasons.PRUNE_FAILED, "\n".join(
-                    f"{obj_id}: {why}" for obj_id, why in pruned.failed)
+                    f"{c.id}: {c.reason}" for c in pruned.failed)
                     + "\n(kept in the inventory: the next sync tries again)")
         if self.source.wait:
-            await self._health([p.id for p in applied.objects])
+            await self._health([c.id for c in applied.changes])
         await self._status()
         self.synced = self.revision
 
@@ -151,7 +181,10 @@ class Syncer:
             await self.discovery.refresh(self.kube)
             return await self.applier.apply(desired)
         except ApplyFailed as e:
-            reason = reasons.APPLY_FAILED if e.stage == "apply" else reasons.VALIDATION_FAILED
+            # Validation and dry run refuse Git's content; a write or a wait failing is
+            # the cluster's doing.
+            reason = (reasons.APPLY_FAILED if isinstance(e, WriteFailed | WaitFailed)
+                      else reasons.VALIDATION_FAILED)
             raise _Stop(reason, str(e)) from None
         except ApiError as e:
             raise _Stop(reasons.APPLY_FAILED, f"{e.method} {e.path}: {e}") from None
@@ -180,14 +213,15 @@ class Syncer:
                                        source=self.source.name, dry_run=dry)
         except ApiError as e:
             raise _Stop(reasons.PRUNE_FAILED, f"{e.method} {e.path}: {e}") from None
-        for obj_id, why in pruned.skipped:
-            self.log.info("not deleting resource", resource=str(obj_id), reason=why)
-        for obj_id in pruned.deleted:
-            self.log.info("cluster resource not in resources to be synced; deleting",
-                          resource=str(obj_id), dry_run=dry)
-        for obj_id, why in pruned.failed:
-            self.log.warning("deleting resource failed; kept for the next sync",
-                             resource=str(obj_id), err=why)
+        for c in pruned.changes:
+            if c.action is Action.SKIPPED:
+                self.log.info("not deleting resource", resource=str(c.id), reason=c.reason)
+            elif c.action is Action.DELETED:
+                self.log.info("cluster resource not in resources to be synced; deleting",
+                              resource=str(c.id), dry_run=dry)
+            else:
+                self.log.warning("deleting resource failed; kept for the next sync",
+                                 resource=str(c.id), err=c.reason)
         return pruned
 
     async def _health(self, ids: list[ObjId]) -> None:
@@ -206,6 +240,9 @@ class Syncer:
 
     def _report(self, result: SyncResult) -> None:
         short = result.revision[:7] or "<none>"
+        for c in result.apply_changes:
+            if c.action is Action.SKIPPED:  # Flux v1's line
+                self.log.info("not applying resource", resource=str(c.id), reason=c.reason)
         if result.ok:
             changed = ", ".join(str(i) for i in result.applied)
             self.log.info(f"Sync: {short}" + (f", {changed}" if changed else ""),

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import yaml
 
 from headwater import yamlload
+from headwater.kube.objects import IGNORE
 
 POLICY_PREFIX = "fluxcd.io/"
 ALTERNATE_POLICY_PREFIX = "flux.weave.works/"
@@ -95,8 +96,9 @@ class Workload:
 
     @property
     def ignored(self) -> bool:
-        """`ignore: "true"`; Flux's other value, `sync_only`, is not this."""
-        return self._has("ignore")
+        """`ignore: "true"`; Flux's other value, `sync_only`, only stops the sync
+        (kube/objects.py holds both values)."""
+        return self.policies.get("ignore") == IGNORE
 
     @property
     def automatable(self) -> bool:

@@ -1,12 +1,19 @@
-"""Server-side apply of a whole set, all or nothing.
+"""Server-side apply of a whole set, all or nothing, in named stages.
 
-`Applier.apply` plans every object (its kind, its id, whether the live object already
-holds it), then dry-runs every object it must write. Only when the whole set passes
-does it write, Namespaces and CRDs first, then the rest by Flux's rank of kinds.
-Objects in a namespace, or of a kind, that this very set creates cannot be dry-run
-before that namespace or CRD exists: then the dry run goes in two stages, and only
-Namespaces and CRDs may have been written when the second stage fails (the error
-says so). Unchanged objects cost no request beyond the one LIST per kind.
+`Applier.apply` plans every object (its kind, its id, the live object) and decides its
+action with `changeset.apply_action`. Then, as fluxcd/pkg's `ApplyAllStaged`, it goes
+through named stages, `STAGES`: Namespaces and CRDs, then everything else; per stage it
+does dry run -> write -> wait (written CRDs Established, discovery refreshed). Each
+object's dry run runs as early as it can: everything that does not need an earlier
+stage written is dry-run before anything is written, so a refused object leaves the
+cluster as it was. Only objects in a Namespace, or of a kind, that this very set creates
+are dry-run in their own stage, after the earlier stages are written (the error then
+says what was). Within a stage, writes follow Flux v1's rank of kinds. Unchanged objects
+cost no request beyond the one LIST per kind.
+
+Failures are typed, each an `ApplyFailed` with the failing objects, what was written
+before, and the stage: `ValidationFailed` (unknown kind, duplicate id), `DryRunFailed`,
+`WriteFailed`, `WaitFailed`. The result is a list of `Change` (kube/changeset.py).
 """
 
 from __future__ import annotations
@@ -15,19 +22,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from headwater.kube import drift
+from headwater.kube.changeset import WRITES, Action, Change, apply_action, ids
 from headwater.kube.client import APPLY_PATCH, Kube
 from headwater.kube.discovery import Discovery, ResourceType
 from headwater.kube.errors import ApiError, UnknownKind
-from headwater.kube.objects import (
-    SOURCE_LABEL,
-    ObjId,
-    group_of,
-    ignore_value,
-    marked,
-)
+from headwater.kube.objects import SOURCE_LABEL, ObjId, group_of, marked
 
 CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 NAMESPACE = ("", "Namespace")
@@ -40,11 +41,35 @@ _RANKS = {  # Flux v1's partial order of kinds (pkg/cluster/kubernetes/sync.go)
     "daemonset": 3, "deployment": 3, "replicationcontroller": 3, "replicaset": 3, "job": 3,
     "cronjob": 3, "statefulset": 3,
 }
-IGNORED = ("true", "sync_only")
 
 
 def rank(kind: str) -> int:
     return _RANKS.get(kind.lower(), 4)
+
+
+# The named stages, in order: (name, the (group, kind)s it holds; None: all the rest).
+DEFINITIONS = "namespaces and CRDs"
+RESOURCES = "resources"
+STAGES: tuple[tuple[str, frozenset[tuple[str, str]] | None], ...] = (
+    (DEFINITIONS, frozenset({NAMESPACE, CRD})),
+    (RESOURCES, None),
+)
+
+
+def stage_of(obj_id: ObjId) -> str:
+    """The name of the stage that applies `obj_id`."""
+    for name, kinds in STAGES:
+        if kinds is None or (obj_id.group, obj_id.kind) in kinds:
+            return name
+    raise AssertionError("the last stage takes every kind")
+
+
+def by_stage(items: list[Planned]) -> list[tuple[str, list[Planned]]]:
+    """`items` by named stage, in `STAGES` order; a stage with nothing is left out."""
+    stages: dict[str, list[Planned]] = {name: [] for name, _ in STAGES}
+    for p in items:
+        stages[stage_of(p.id)].append(p)
+    return [(name, ps) for name, ps in stages.items() if ps]
 
 
 @dataclass(frozen=True)
@@ -60,13 +85,16 @@ class Planned:
     id: ObjId
     rt: ResourceType | None  # None while the CRD that defines the kind is not served
     live: dict[str, Any] | None = None
-    action: str = "create"  # create | configure | unchanged | ignored
-    why: str = ""           # for "configure": the first field that differs
+    action: Action = Action.CREATED
+    reason: str = ""  # for "configured": the first field that differs; "skipped": why
     body: dict[str, Any] = field(default_factory=dict)  # what is applied: the object marked
 
     @property
     def writes(self) -> bool:
-        return self.action in ("create", "configure")
+        return self.action in WRITES
+
+    def change(self) -> Change:
+        return Change(self.id, self.action, self.reason)
 
 
 @dataclass(frozen=True)
@@ -81,28 +109,50 @@ class Failure:
 
 
 class ApplyFailed(Exception):
-    """Nothing (or, as `written` says, only Namespaces and CRDs) was written."""
+    """Nothing (or, as `written` says, only earlier stages) was written.
 
-    def __init__(self, stage: str, failures: list[Failure], written: list[ObjId]) -> None:
-        self.stage, self.failures, self.written = stage, failures, written
-        lines = [f"{stage} failed for {len(failures)} object(s); nothing else was applied:"]
+    `stage` is the name of the stage that failed ("" before any stage: validation)."""
+
+    step: ClassVar[str] = "apply"  # the step's words in the message
+
+    def __init__(self, failures: list[Failure], written: list[ObjId], *, stage: str = ""
+                 ) -> None:
+        self.failures, self.written, self.stage = failures, written, stage
+        lines = [f"{self.step} failed for {len(failures)} object(s); nothing else was applied:"]
         lines += [f"  {f}" for f in failures]
         if written:
             lines.append("  written before the failure: " + ", ".join(map(str, written)))
         super().__init__("\n".join(lines))
 
 
+class ValidationFailed(ApplyFailed):
+    """An object of an unknown kind, or the same object twice: nothing was written."""
+    step = "validation"
+
+
+class DryRunFailed(ApplyFailed):
+    """The API server refused an object in a server-side dry run."""
+    step = "server-side dry run"
+
+
+class WriteFailed(ApplyFailed):
+    """A write failed after its dry run passed: the cluster changed under us."""
+    step = "apply"
+
+
+class WaitFailed(ApplyFailed):
+    """What a stage wrote did not become ready in time (a CRD not Established)."""
+    step = "apply"
+
+
 @dataclass
 class ApplyResult:
-    objects: list[Planned] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # in apply order
     seconds: float = 0.0
-
-    def having(self, action: str) -> list[ObjId]:
-        return [p.id for p in self.objects if p.action == action]
 
     @property
     def changed(self) -> list[ObjId]:
-        return [p.id for p in self.objects if p.writes]
+        return ids(self.changes, *WRITES)
 
 
 class Applier:
@@ -187,16 +237,8 @@ class Applier:
         await asyncio.gather(*(list_kind(rt, ns) for rt, ns in jobs))
         for p in planned:
             p.live = live.get(p.id)
-            p.body = body = marked(p.desired.obj, source=self.source, obj_id=p.id)
-            if ignore_value(p.desired.obj) in IGNORED or (
-                    p.live and ignore_value(p.live) in IGNORED):
-                p.action = "ignored"
-            elif p.live is None:
-                p.action = "create"
-            elif why := drift.drifted(body, p.live):
-                p.action, p.why = "configure", why
-            else:
-                p.action = "unchanged"
+            p.body = marked(p.desired.obj, source=self.source, obj_id=p.id)
+            p.action, p.reason = apply_action(p.body, p.live)
 
     # --- writing --------------------------------------------------------------------
 
@@ -237,41 +279,43 @@ class Applier:
         started = time.monotonic()
         planned, failures = await self.plan(desired)
         if failures:
-            raise ApplyFailed("validation", failures, [])
+            raise ValidationFailed(failures, [])
         todo = [p for p in planned if p.writes]
         new_namespaces = {p.id.name for p in todo if (p.id.group, p.id.kind) == NAMESPACE
-                          and p.action == "create"}
-        deferred: list[Planned] = []
-        now: list[Planned] = []
-        for p in todo:  # one pass: comparing Planned objects pairwise was O(n^2)
-            (deferred if p.rt is None or p.id.namespace in new_namespaces else now).append(p)
-        if failures := await self._dry_run(now):
-            raise ApplyFailed("server-side dry run", failures, [])
+                          and p.action is Action.CREATED}
+        # What needs an earlier stage written first: in a new Namespace, of a new kind.
+        # (A set of ids, one pass: comparing Planned objects pairwise was O(n^2).)
+        later = {p.id for p in todo if p.rt is None or p.id.namespace in new_namespaces}
+        if failures := await self._dry_run([p for p in todo if p.id not in later]):
+            raise DryRunFailed(failures, [], stage=stage_of(failures[0].id or todo[0].id))
         written: list[ObjId] = []
-        if deferred:
-            first = [p for p in now if (p.id.group, p.id.kind) in (NAMESPACE, CRD)]
-            if failures := await self._write(first):
-                raise ApplyFailed("apply", failures, [])
-            written = [p.id for p in first]
-            await self._await_crds(first)
-            for p in deferred:
-                if p.rt is None:
-                    try:
-                        p.rt = self.discovery.lookup(p.desired.obj["apiVersion"], p.id.kind)
-                    except UnknownKind as e:
-                        failures.append(Failure(p.desired.location, p.id, str(e)))
-            if failures or (failures := await self._dry_run(deferred)):
-                raise ApplyFailed("server-side dry run", failures, written)
-            first_ids = {p.id for p in first}
-            now = [p for p in now if p.id not in first_ids]
-        if failures := await self._write(now + deferred):
-            # The dry run passed, so this is the cluster changing under us; say what failed.
-            raise ApplyFailed("apply", failures, written)
-        return ApplyResult(sorted(planned, key=lambda p: (rank(p.id.kind), p.id)),
+        for stage, items in by_stage(todo):
+            await self._stage(stage, items, [p for p in items if p.id in later], written)
+        return ApplyResult([p.change() for p in sorted(planned, key=lambda p: (rank(p.id.kind),
+                                                                                p.id))],
                            time.monotonic() - started)
 
-    async def _await_crds(self, written: list[Planned], timeout: float = 60) -> None:
-        crds = [p for p in written if (p.id.group, p.id.kind) == CRD]
+    async def _stage(self, stage: str, items: list[Planned], unchecked: list[Planned],
+                     written: list[ObjId]) -> None:
+        """Dry run (what could not be dry-run before), write, wait; `written` grows."""
+        failures: list[Failure] = []
+        for p in unchecked:
+            if p.rt is None:  # its CRD is Established now: discovery knows the kind
+                try:
+                    p.rt = self.discovery.lookup(p.desired.obj["apiVersion"], p.id.kind)
+                except UnknownKind as e:
+                    failures.append(Failure(p.desired.location, p.id, str(e)))
+        if failures or (failures := await self._dry_run(unchecked)):
+            raise DryRunFailed(failures, list(written), stage=stage)
+        if failures := await self._write(items):
+            # The dry run passed, so this is the cluster changing under us; say what failed.
+            raise WriteFailed(failures, list(written), stage=stage)
+        written += [p.id for p in items]
+        await self._await_crds(stage, items, written)
+
+    async def _await_crds(self, stage: str, items: list[Planned], written: list[ObjId],
+                          timeout: float = 60) -> None:
+        crds = [p for p in items if (p.id.group, p.id.kind) == CRD]
         if not crds:
             return
         deadline = time.monotonic() + timeout
@@ -284,9 +328,8 @@ class Applier:
                 if conditions.get("Established") == "True":
                     break
                 if time.monotonic() > deadline:
-                    raise ApplyFailed("apply", [Failure(p.desired.location, p.id,
+                    raise WaitFailed([Failure(p.desired.location, p.id,
                                       "CustomResourceDefinition not Established in time")],
-                                      [q.id for q in written])
+                                     list(written), stage=stage)
                 await asyncio.sleep(0.1)
         await self.discovery.refresh(self.kube)
-

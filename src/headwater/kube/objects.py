@@ -7,6 +7,10 @@ object carries three marks (the `headwater.dev/` twins of Flux v1's):
   applied for exactly this source and id is ever pruned (a copied label does not match);
 - annotation `headwater.dev/sync-checksum`: a hash of the manifest as Git had it, so an
   unchanged manifest costs no write.
+
+The `ignore` annotation (Flux v1's two spellings and ours) and its values live here, and
+only here: the sync neither applies nor prunes an object marked `true` or `sync_only`;
+image automation (cd/workloads.py) leaves alone only `true`, as fluxd does.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ SOURCE_LABEL = "headwater.dev/source"
 GC_MARK_LABEL = "headwater.dev/sync-gc-mark"
 CHECKSUM_ANNOTATION = "headwater.dev/sync-checksum"
 IGNORE_ANNOTATIONS = ("fluxcd.io/ignore", "flux.weave.works/ignore", "headwater.dev/ignore")
+IGNORE = "true"                 # neither synced nor automated
+IGNORE_SYNC_ONLY = "sync_only"  # not synced (applied or pruned), still automated
+SYNC_IGNORES = frozenset({IGNORE, IGNORE_SYNC_ONLY})
 
 
 @dataclass(frozen=True, order=True)
@@ -63,6 +70,11 @@ def ignore_value(obj: dict[str, Any]) -> str | None:
         if key in annotations:
             return str(annotations[key]).lower()
     return None
+
+
+def sync_ignores(obj: dict[str, Any] | None) -> bool:
+    """Does the sync leave `obj` alone (neither apply nor prune it)?"""
+    return obj is not None and ignore_value(obj) in SYNC_IGNORES
 
 
 def marked(obj: dict[str, Any], *, source: str, obj_id: ObjId) -> dict[str, Any]:
