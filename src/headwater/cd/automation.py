@@ -30,6 +30,7 @@ from headwater.cd.workloads import (
     read_workloads,
     setter_markers,
 )
+from headwater.errors import UserError
 from headwater.gitrepo import Checkout
 from headwater.imagepolicy import TagInfo, decide, parse_pattern
 from headwater.kube.client import Kube
@@ -159,7 +160,7 @@ class SetterRelease:
         return f"{self.file} {self.policy.name}: -> {self.image}"
 
 
-class PolicyFileError(Exception):
+class PolicyFileError(UserError):
     """A bad image policy file; the message names the file, the entry and the key."""
 
 

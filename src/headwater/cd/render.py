@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from headwater import yamlload
+from headwater.errors import UserError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -71,7 +72,7 @@ class Manifest:
         return f"{self.source}:{self.line}"
 
 
-class RenderError(Exception):
+class RenderError(UserError):
     """A mistake in Git that a person can fix: where it is and what is wrong.
 
     `line` is None when the problem is a whole path (missing, outside the repository)
@@ -90,7 +91,7 @@ class _OverLimit(RenderError):
     """Over a `yamlload` limit: no second reading as JSON either."""
 
 
-class RenderErrors(Exception):
+class RenderErrors(UserError):
     """Every RenderError of one render, one per line, so all are fixed in one commit."""
 
     def __init__(self, errors: Sequence[RenderError]) -> None:

@@ -26,6 +26,7 @@ from headwater import yamlload
 from headwater.cd.automation import manifest_files
 from headwater.cd.manifestedit import set_annotations, set_image
 from headwater.cd.workloads import Workload, WorkloadError, policy_changes, read_workloads
+from headwater.errors import UserError
 from headwater.gitrepo import Checkout, GitError, git
 from headwater.imagepolicy import TagInfo, UnsupportedPatternError, latest, parse_pattern, rank
 from headwater.registry import InvalidReference, Reference, Scanner, parse
@@ -36,7 +37,7 @@ LOCK_POLICIES = ("locked", "locked_msg", "locked_user")
 Author = tuple[str, str]  # (name, email) of the person a commit is for
 
 
-class VerbError(Exception):
+class VerbError(UserError):
     """A user's mistake: nothing was committed. The message names what is wrong."""
 
 

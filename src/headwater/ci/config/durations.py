@@ -11,6 +11,8 @@ import json
 import re
 from typing import Final
 
+from headwater.errors import UserError
+
 __all__ = ["DurationError", "format_duration", "parse_duration"]
 
 _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3,
@@ -18,7 +20,7 @@ _UNITS: Final = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms":
 _PART = re.compile(r"(\d*)(?:\.(\d*))?([a-z\u00b5\u03bc]*)")
 
 
-class DurationError(ValueError):
+class DurationError(UserError, ValueError):
     """Not a Go duration; the message says what one looks like."""
 
 
