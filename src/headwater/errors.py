@@ -10,25 +10,33 @@ holds the two roots, so it imports nothing and anything may import it (except
 `imagepolicy`, which stays pure: the cd layer translates its errors).
 
     HeadwaterError
-    ├── UserError                           terminal until the input changes
-    │   ├── YamlLimitError                  (also yaml.MarkedYAMLError)
-    │   ├── SizeError                       (also ValueError)
-    │   ├── cd: RenderError, RenderErrors, WorkloadError, EditError, VerbError,
-    │   │       SourceError, PolicyFileError
-    │   ├── ci: PipelineInvalid, CompileError, YamlSyntaxError, DurationError,
-    │   │       VarsError (UndefinedVarsError, OldStyleTooLarge), TriggerError
-    │   ├── ci.service: Invalid, NotFound (404), Conflict (409)
+    ├── UserError                        terminal until the input changes
+    │   ├── YamlLimitError               (also yaml.MarkedYAMLError)
+    │   ├── SizeError                    (also ValueError, as those below marked *)
+    │   ├── cd: RenderError, RenderErrors (also RenderFailed), WorkloadError,
+    │   │       EditError, VerbError, SourceError, PolicyFileError
+    │   ├── ci: PipelineInvalid*, CompileError*, YamlSyntaxError*, DurationError*,
+    │   │       VarsError* (UndefinedVarsError, OldStyleTooLarge), TriggerError
+    │   ├── ci.service: Invalid (400), NotFound (404), Conflict (409)
     │   ├── kube: UnknownKind
-    │   └── registry: InvalidReference, InvalidCredentials
+    │   ├── registry: InvalidReference*, InvalidCredentials*
+    │   └── cli: TargetError, TagsFileError*
+    ├── RenderFailed                     a render kubectl or a file read broke: retried
     ├── GitError (GitTimeout)
-    ├── RegistryError (AuthError, ManifestNotFound, RateLimited, BlobTooLarge,
+    ├── RegistryError (AuthError, NotOnRegistry, RateLimited, BlobTooLarge,
     │                  NoSuitableManifest)
-    ├── KubeError: ApiError, ApplyFailed
-    ├── StoreError, TokenConflict, EncryptionKeyError, DecryptError
-    ├── ci.build: StepError, Errored, Refused (FileTooLarge)
+    ├── kube: ApiError
+    ├── store: StoreError, TokenConflict (LastToken), EncryptionKeyError*, DecryptError
+    ├── ci.build: StepError, Errored, Refused (TooLarge)
     ├── ci.resources: ResourceError (ImageTooLarge), LimitExceeded, NetworkError
-    ├── StackError (devstack), ServerError (web), TargetError, ServerAnswer (cli)
-    └── TagsFileError (cli)
+    ├── devstack: StackError (MissingPackage, BuildFailed, ComponentFailed, NotRoot,
+    │             AlreadyUp)
+    └── web: ServerError; cli: RequestFailed
+
+Outside the tree: `imagepolicy`'s errors (pure logic, it imports nothing of ours; the
+cd layer turns them into VerbError or a skipped workload) and `kube.apply.ApplyFailed`
+(its stages become classes of their own; one that is a user error, e.g. an unknown
+kind, may derive from UserError and the controller stalls on it without more code).
 
 Classes that were `ValueError`s stay `ValueError`s too, so existing `except
 ValueError` keep working. No two classes share a name (tests/test_errors.py).

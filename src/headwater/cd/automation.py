@@ -32,7 +32,7 @@ from headwater.cd.workloads import (
 )
 from headwater.errors import UserError
 from headwater.gitrepo import Checkout
-from headwater.imagepolicy import TagInfo, decide, parse_pattern
+from headwater.imagepolicy import TagInfo, UnsupportedPatternError, decide, parse_pattern
 from headwater.kube.client import Kube
 from headwater.kube.errors import ApiError
 from headwater.registry import (
@@ -131,7 +131,12 @@ def plan(workloads: Sequence[tuple[str, Workload]], scans: Mapping[str, RepoEntr
             if entry is None or ref.tag is None:
                 continue
             tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
-            decision = decide(pattern, tags, ref.tag)
+            try:
+                decision = decide(pattern, tags, ref.tag)
+            except UnsupportedPatternError as e:  # imagepolicy's, said as the user's
+                key = w.annotation_key(f"tag.{c.name}") or f"fluxcd.io/tag.{c.name}"
+                problems.append(Problem(name, w.id, f"annotation {key}: {e}"))
+                continue
             if decision.update and decision.latest is not None:
                 new = ref.with_tag(decision.latest.tag)
                 # Spelt as the file spells it: `nginx:1.0` stays short.
@@ -220,7 +225,11 @@ def plan_setters(root: Path, files: Sequence[str], policies: Mapping[str, ImageP
             if entry is None or current is None:
                 continue
             tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
-            decision = decide(parse_pattern(policy.policy), tags, current)
+            try:
+                decision = decide(parse_pattern(policy.policy), tags, current)
+            except UnsupportedPatternError as e:
+                problems.append(Problem(name, key, f"image policy {key!r}: {e}"))
+                continue
             if decision.update and decision.latest is not None:
                 image = str(parse(policy.image).with_tag(decision.latest.tag))
                 releases.append(SetterRelease(name, policy, image))

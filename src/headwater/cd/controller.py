@@ -21,6 +21,7 @@ from headwater.cd import reasons
 from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer, SyncResult
+from headwater.errors import UserError
 from headwater.gitrepo import GitError
 from headwater.registry import RegistryError
 
@@ -121,7 +122,7 @@ class SourceLoop:
         assert self.automator is not None
         try:
             return await self.automator.run_once()
-        except (GitError, RegistryError, OSError) as e:
+        except (GitError, RegistryError, OSError, UserError) as e:
             self.log.warning("image automation failed", source=self.syncer.source.name,
                              err=str(e))
             return None
