@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from headwater.errors import UserError
+
 __all__ = ["DurationError", "format_duration", "parse_duration", "parse_duration_ns"]
 
 _UNITS: Final = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6,
@@ -23,7 +25,7 @@ _MAX: Final = 1 << 63  # Go's int64 nanoseconds; the bound is 2**63 - 1 (or -2**
 _DIGITS: Final = "0123456789"
 
 
-class DurationError(ValueError):
+class DurationError(UserError, ValueError):
     """Not a Go duration; the message says what one looks like."""
 
 

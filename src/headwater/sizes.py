@@ -11,13 +11,15 @@ import json
 import re
 from typing import Final
 
+from headwater.errors import UserError
+
 __all__ = ["SizeError", "parse_size"]
 
 _UNITS: Final = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
 
 
-class SizeError(ValueError):
+class SizeError(UserError, ValueError):
     """Not a size; the message says what one looks like."""
 
 

@@ -42,6 +42,8 @@ from yaml.events import AliasEvent, Event, NodeEvent, ScalarEvent
 from yaml.nodes import Node, ScalarNode
 from yaml.resolver import Resolver
 
+from headwater.errors import UserError
+
 __all__ = ["DEFAULT", "Limits", "Loader", "YamlLimitError", "compose", "compose_all",
            "load", "load_all", "measure", "read_bytes", "read_text"]
 
@@ -65,7 +67,7 @@ class Limits:
 DEFAULT = Limits()
 
 
-class YamlLimitError(yaml.MarkedYAMLError):
+class YamlLimitError(yaml.MarkedYAMLError, UserError):
     """The YAML is over a limit: `filename`, `line` (1-based, None for the whole input)
     and what to do."""
 

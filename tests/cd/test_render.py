@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from headwater.cd.render import Manifest, RenderError, RenderErrors, render
+from headwater.cd.render import Manifest, RenderError, RenderErrors, RenderFailed, render
 from headwater.devstack import kubebuild
+from headwater.errors import UserError
 
 TESTDATA = Path(__file__).parent / "testdata" / "render"
 
@@ -46,7 +47,7 @@ def located(manifests: list[Manifest]) -> list[tuple[str, str]]:
 
 
 def errors_of(root: Path, paths: list[str], kubectl: str | None = None) -> list[str]:
-    with pytest.raises(RenderErrors) as e:
+    with pytest.raises(RenderFailed) as e:
         render(root, paths, kubectl=kubectl)
     assert str(e.value) == "\n".join(str(err) for err in e.value.errors)
     return [str(err) for err in e.value.errors]
@@ -491,3 +492,14 @@ def test_a_thousand_objects_render_from_one_read_per_file(tmp_path: Path) -> Non
     assert len(manifests) == 1000
     assert manifests[11].location == "apps/001.yaml:7"
     assert manifests[-1].name == "o99-9"
+
+
+def test_a_mistake_in_git_is_a_user_error_and_a_missing_kubectl_is_not(tmp_path: Path) -> None:
+    tree(tmp_path, {"bad.yaml": "kind: [\n"})
+    with pytest.raises(RenderErrors) as mistake:
+        render(tmp_path, ["."])
+    assert isinstance(mistake.value, UserError)  # the controller stalls on it
+    tree(tmp_path, {"bad.yaml": cm("a"), "kustomization.yaml": "resources: [bad.yaml]\n"})
+    with pytest.raises(RenderFailed) as machine:
+        render(tmp_path, ["."], kubectl=str(tmp_path / "no-kubectl"))
+    assert not isinstance(machine.value, UserError)  # retried: installing kubectl fixes it

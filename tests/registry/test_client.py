@@ -12,7 +12,7 @@ import pytest
 from headwater.devstack import StackInfo
 from headwater.registry import (
     NoSuitableManifest,
-    NotFound,
+    NotOnRegistry,
     Reference,
     RegistryClient,
     RegistryError,
@@ -137,12 +137,12 @@ async def test_unknown_repository_and_tag_are_not_found_with_what_to_check(
     stack: StackInfo, repo: Reference
 ) -> None:
     async with RegistryClient() as client:
-        with pytest.raises(NotFound) as missing_repo:
+        with pytest.raises(NotOnRegistry) as missing_repo:
             await client.tags(repo)
         push_image(stack.registry.url, repo.repository, "1")
-        with pytest.raises(NotFound) as missing_tag:
+        with pytest.raises(NotOnRegistry) as missing_tag:
             await client.image_info(repo, "2")
-        with pytest.raises(NotFound):
+        with pytest.raises(NotOnRegistry):
             await client.head_manifest(repo, "2")
     message = str(missing_repo.value)
     assert repo.registry in message and repo.repository in message
@@ -169,7 +169,7 @@ async def test_plain_http_only_for_insecure_hosts(stack: StackInfo, repo: Refere
         with pytest.raises(RegistryError, match=r"cannot reach registry.*https or http"):
             await client.tags(repo)
     async with RegistryClient(insecure_hosts={"127.0.0.1:*"}) as client:
-        with pytest.raises(NotFound):
+        with pytest.raises(NotOnRegistry):
             await client.tags(repo)
 
 

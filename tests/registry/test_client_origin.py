@@ -23,7 +23,7 @@ from aiohttp import web
 from headwater.registry import (
     BlobTooLarge,
     Credentials,
-    NotFound,
+    NotOnRegistry,
     RegistryClient,
     RegistryError,
     push,
@@ -264,6 +264,6 @@ async def test_a_huge_error_body_is_not_read_whole(peer_with: PeerFactory) -> No
             yield b"e" * (1024 * 1024)
     registry = await peer_with(lambda _, __: web.Response(status=404, body=endless()))
     async with RegistryClient() as client:
-        with pytest.raises(NotFound, match="not found on registry"):
+        with pytest.raises(NotOnRegistry, match="not found on registry"):
             await client.blob(registry.repo(), DIGEST)
     assert len(sent) < 100

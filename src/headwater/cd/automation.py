@@ -31,8 +31,15 @@ from headwater.cd.workloads import (
     read_workloads,
     setter_markers,
 )
+from headwater.errors import UserError
 from headwater.gitrepo import Checkout
-from headwater.imagepolicy import TagInfo, Trigger, decide, parse_pattern
+from headwater.imagepolicy import (
+    TagInfo,
+    Trigger,
+    UnsupportedPatternError,
+    decide,
+    parse_pattern,
+)
 from headwater.kube.client import Kube
 from headwater.kube.errors import ApiError
 from headwater.registry import (
@@ -131,7 +138,12 @@ def plan(workloads: Sequence[tuple[str, Workload]], scans: Mapping[str, RepoEntr
             if entry is None:
                 continue
             tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
-            image = next_image(c.image, pattern, tags, trigger=Trigger.AUTOMATED)
+            try:
+                image = next_image(c.image, pattern, tags, trigger=Trigger.AUTOMATED)
+            except UnsupportedPatternError as e:  # imagepolicy's, said as the user's
+                key = w.annotation_key(f"tag.{c.name}") or f"fluxcd.io/tag.{c.name}"
+                problems.append(Problem(name, w.id, f"annotation {key}: {e}"))
+                continue
             if image is not None:
                 releases.append(Release(name, w, c.name, c.image, image))
     return releases, problems
@@ -156,7 +168,7 @@ class SetterRelease:
         return f"{self.file} {self.policy.name}: -> {self.image}"
 
 
-class PolicyFileError(Exception):
+class PolicyFileError(UserError):
     """A bad image policy file; the message names the file, the entry and the key."""
 
 
@@ -216,8 +228,12 @@ def plan_setters(root: Path, files: Sequence[str], policies: Mapping[str, ImageP
             if entry is None or current is None:
                 continue
             tags = [TagInfo(t, e.info.created) for t, e in sorted(entry.usable().items())]
-            decision = decide(parse_pattern(policy.policy), tags, current,
-                              trigger=Trigger.AUTOMATED)
+            try:
+                decision = decide(parse_pattern(policy.policy), tags, current,
+                                  trigger=Trigger.AUTOMATED)
+            except UnsupportedPatternError as e:
+                problems.append(Problem(name, key, f"image policy {key!r}: {e}"))
+                continue
             if decision.update and decision.latest is not None:
                 image = str(parse(policy.image).with_tag(decision.latest.tag))
                 releases.append(SetterRelease(name, policy, image))

@@ -3,8 +3,10 @@
 Each loop wakes for the first of: its Git poll (fetch; sync when the revision moved),
 its sync interval (sync again: this is what resets drift), or a request (`headwater
 sync`), which fetches and syncs at once and hands the result back. A failed sync is
-retried at the next poll or interval: user errors wait for a new commit, since the
-poll only syncs a new revision, while the timer keeps retrying everything else.
+retried at the next poll or interval, except one that failed with a user error
+(`SyncResult.stalled`: a manifest that does not render, ...): syncing that revision
+again fails the same way, so the loop is Stalled (Flux's word) and neither timer syncs
+it until a new revision arrives; a request still does. `status()` says so.
 """
 
 from __future__ import annotations
@@ -13,13 +15,26 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from headwater.cd import reasons
 from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer, SyncResult
+from headwater.errors import UserError
 from headwater.gitrepo import GitError
 from headwater.registry import RegistryError
+
+
+def due(timer: Literal["poll", "interval"], *, revision: str, before: str, synced: str,
+        stalled: str) -> bool:
+    """Whether a timer syncs `revision` (just fetched; `before` was checked out before the
+    fetch, `synced` last synced well, `stalled` failed with a user error)."""
+    if revision == stalled:
+        return False  # the same commit fails the same way: wait for the next one
+    if timer == "poll":
+        return revision != before or revision != synced
+    return True  # the sync interval: correct drift, retry what may pass now
 
 
 @dataclass
@@ -35,6 +50,7 @@ class SourceLoop:
     log: Any
     automator: Automator | None = None
     last: SyncResult | None = None
+    stalled: str = ""  # the revision that failed with a user error, until another syncs
     _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
 
     async def request(self, *, scan: bool = False) -> SyncResult:
@@ -47,6 +63,10 @@ class SourceLoop:
         result = await self.syncer.sync(fetch=fetch)
         self.metrics.observe(result)
         self.last = result
+        if result.stalled:
+            self.stalled = result.revision
+        elif result.revision:  # a revision got through, or failed for another reason
+            self.stalled = ""
         return result
 
     async def run(self) -> None:
@@ -75,11 +95,14 @@ class SourceLoop:
                 except GitError as e:  # reported; retried at the next poll
                     self.log.warning("git fetch failed", source=src.name, err=str(e))
                     continue
-                if revision != before or self.syncer.synced != revision:
+                if due("poll", revision=revision, before=before,
+                       synced=self.syncer.synced, stalled=self.stalled):
                     await self.sync_once(fetch=False)
                     next_sync = time.monotonic() + src.sync_interval
             elif now >= next_sync:
-                await self.sync_once(fetch=False)
+                if due("interval", revision=self.syncer.revision, before=self.syncer.revision,
+                       synced=self.syncer.synced, stalled=self.stalled):
+                    await self.sync_once(fetch=False)
                 next_sync = time.monotonic() + src.sync_interval
             elif now >= next_scan and self.automator:
                 next_scan = now + src.registry_poll_interval
@@ -87,12 +110,19 @@ class SourceLoop:
                     await self.sync_once(fetch=True)  # apply the release at once
                     next_sync = time.monotonic() + src.sync_interval
 
+    def state(self) -> str | None:
+        if self.last is None:
+            return None
+        if self.stalled:
+            return reasons.STALLED
+        return reasons.READY if self.last.ok else reasons.FAILED
+
     async def _automate(self) -> str | None:
         """One round of image automation; errors are logged and retried next round."""
         assert self.automator is not None
         try:
             return await self.automator.run_once()
-        except (GitError, RegistryError, OSError) as e:
+        except (GitError, RegistryError, OSError, UserError) as e:
             self.log.warning("image automation failed", source=self.syncer.source.name,
                              err=str(e))
             return None
@@ -118,5 +148,8 @@ class Controller:
         return list(await asyncio.gather(*(loop.request(scan=scan) for loop in chosen)))
 
     def status(self) -> list[dict[str, Any]]:
-        return [{"source": name, "last": loop.last.to_json() if loop.last else None}
+        """Each source's state (Ready, Failed, Stalled: the last sync failed with a user
+        error and waits for a new commit; None before the first sync) and last result."""
+        return [{"source": name, "state": loop.state(),
+                 "last": loop.last.to_json() if loop.last else None}
                 for name, loop in self.loops.items()]

@@ -36,13 +36,14 @@ from headwater.cd.workloads import (
     parse_setter,
     pod_spec_path,
 )
+from headwater.errors import UserError
 
 Node = Any  # a ruamel.yaml node: id, value, start_mark/end_mark, style, flow_style
 Path = tuple[str | int, ...]
 _Change = str | Mapping[str, str] | None
 
 
-class EditError(Exception):
+class EditError(UserError):
     """An edit that cannot be made: what was asked, and what is in the way."""
 
     def __init__(self, message: str, *, line: int | None = None) -> None:

@@ -9,5 +9,6 @@ PRUNE_FAILED = "PruneFailed"
 HEALTH_CHECK_FAILED = "HealthCheckFailed"
 STATUS_FAILED = "StatusFailed"            # moving the sync tag, writing the inventory
 
-# A user's mistake waits for the next commit: retrying it changes nothing.
-TERMINAL = frozenset({BUILD_FAILED, VALIDATION_FAILED})
+# A source's state in the controller's status: how its last sync ended, or Stalled: it
+# failed with a UserError (headwater/errors.py) and waits for the next commit (Flux's).
+READY, FAILED, STALLED = "Ready", "Failed", "Stalled"

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from headwater import yamlload
+from headwater.errors import HeadwaterError, UserError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -73,7 +74,7 @@ class Manifest:
         return f"{self.source}:{self.line}"
 
 
-class RenderError(Exception):
+class RenderError(UserError):
     """A mistake in Git that a person can fix: where it is and what is wrong.
 
     `line` is None when the problem is a whole path (missing, outside the repository)
@@ -92,8 +93,16 @@ class _OverLimit(RenderError):
     """Over a `yamlload` limit: no second reading as JSON either."""
 
 
-class RenderErrors(Exception):
-    """Every RenderError of one render, one per line, so all are fixed in one commit."""
+class _NotInGit(RenderError):
+    """Not a mistake in Git: kubectl missing or hung, a file unreadable."""
+
+
+class RenderFailed(HeadwaterError):
+    """Every RenderError of one render, one per line, so all are fixed in one commit.
+
+    Raised as itself when one of them is not a mistake in Git (kubectl missing or hung,
+    a file unreadable): the controller retries it. When every one is, as `RenderErrors`,
+    a UserError: the controller waits for the next commit."""
 
     def __init__(self, errors: Sequence[RenderError]) -> None:
         super().__init__(list(errors))
@@ -101,6 +110,10 @@ class RenderErrors(Exception):
 
     def __str__(self) -> str:
         return "\n".join(map(str, self.errors))
+
+
+class RenderErrors(RenderFailed, UserError):
+    """Every error of the render is a mistake in Git: terminal until the next commit."""
 
 
 def render(root: Path, paths: Sequence[str], *, kubectl: str | None = None,
@@ -112,7 +125,8 @@ def render(root: Path, paths: Sequence[str], *, kubectl: str | None = None,
     filepath.Walk in Flux v1), skipping names that start with "."; a directory with a
     kustomization file is built with `kubectl kustomize` instead of walked. A file
     named directly is read whatever its extension (a kustomization file named directly
-    builds its directory). Raises RenderErrors with every problem, duplicates last.
+    builds its directory). Raises RenderErrors with every problem, duplicates last
+    (RenderFailed if one of them is not a mistake in Git).
     """
     entries = _Walk(root).paths(paths)
     builds = _kustomize_all(
@@ -132,6 +146,8 @@ def render(root: Path, paths: Sequence[str], *, kubectl: str | None = None,
         _parse(data, entry.source, json_file=json_file, out=manifests, errors=errors,
                limits=limits)
     errors += _duplicates(manifests)
+    if any(isinstance(e, _NotInGit) for e in errors):
+        raise RenderFailed(errors)
     if errors:
         raise RenderErrors(errors)
     return manifests
@@ -245,7 +261,7 @@ def _read(entry: _Source, limits: yamlload.Limits) -> bytes | RenderError:
     except yamlload.YamlLimitError as e:
         return _OverLimit(entry.source, None, e.message)
     except OSError as e:
-        return RenderError(entry.source, None, f"cannot read the file: {e.strerror or e}")
+        return _NotInGit(entry.source, None, f"cannot read the file: {e.strerror or e}")
 
 
 def _kustomize_all(
@@ -254,8 +270,8 @@ def _kustomize_all(
     """Each kustomization's rendered stream (or what went wrong), built concurrently."""
     if kubectl is None:
         return {
-            s.source: RenderError(s.source, None, "a kustomization: rendering it needs kubectl, "
-                                  "and none was given")
+            s.source: _NotInGit(s.source, None, "a kustomization: rendering it needs kubectl, "
+                                "and none was given")
             for s in sources
         }
     if not sources:
@@ -274,9 +290,11 @@ def _kustomize(kubectl: str, source: _Source, root: Path) -> bytes | RenderError
             capture_output=True, timeout=KUSTOMIZE_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
-        why = f"kubectl kustomize did not finish within {KUSTOMIZE_TIMEOUT:g}s"
+        return _NotInGit(source.source, None, f"kustomize build of {directory} failed: "
+                         f"kubectl kustomize did not finish within {KUSTOMIZE_TIMEOUT:g}s")
     except OSError as e:
-        why = f"cannot run {kubectl}: {e.strerror or e}"
+        return _NotInGit(source.source, None, f"kustomize build of {directory} failed: "
+                         f"cannot run {kubectl}: {e.strerror or e}")
     else:
         if done.returncode == 0:
             return done.stdout

@@ -21,6 +21,7 @@ import yaml
 
 from headwater import yamlload
 from headwater.durations import parse_duration
+from headwater.errors import UserError
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
@@ -37,7 +38,7 @@ def check_template(template: str) -> None:
                          f"use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}") from None
 
 
-class SourceError(Exception):
+class SourceError(UserError):
     """A bad source definition; the message names the file, the source and the key."""
 
 

@@ -3,7 +3,10 @@
 fetch (git) -> render (YAML, kustomize) -> apply (plan, dry run, write) -> inventory ->
 prune -> inventory -> health -> status (move the sync tag). Each failing step ends the
 sync with its reason constant and a message a person can act on; nothing after it
-runs, so a failed or partial apply never prunes. The inventory is written before the
+runs, so a failed or partial apply never prunes. A step that failed with a `UserError`
+(headwater/errors.py: a mistake in Git, e.g. a manifest that does not render) marks
+the result `stalled`: syncing the same revision again fails the same way, and the
+controller waits for the next commit (Flux's Stalled). The inventory is written before the
 prune with every object still to prune and after it without those deleted or gone
 (kube/inventory.py): a crash or a failed DELETE in between loses nothing. The result
 is reported once, at the end, from the change sets of the apply and the prune
@@ -21,8 +24,9 @@ from typing import Any
 
 from headwater import yamlload
 from headwater.cd import reasons
-from headwater.cd.render import RenderErrors, render
+from headwater.cd.render import RenderFailed, render
 from headwater.cd.source import Source
+from headwater.errors import UserError
 from headwater.gitrepo import Checkout, GitAuth, GitError
 from headwater.kube import changeset, health, inventory, prune
 from headwater.kube.apply import (
@@ -49,6 +53,7 @@ class SyncResult:
     apply_changes: list[Change] = field(default_factory=list)  # one per object in Git
     prune_changes: list[Change] = field(default_factory=list)  # one per prune candidate
     seconds: float = 0.0
+    stalled: bool = False  # a user error: this revision fails again until Git changes
 
     @property
     def ok(self) -> bool:
@@ -77,7 +82,7 @@ class SyncResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source, "revision": self.revision, "ok": self.ok,
-            "reason": self.reason, "message": self.message,
+            "reason": self.reason, "message": self.message, "stalled": self.stalled,
             "applied": [str(i) for i in self.applied], "unchanged": self.unchanged,
             "pruned": [str(i) for i in self.pruned], "seconds": round(self.seconds, 3),
             # Every change but "unchanged" (counted above), with its action and reason.
@@ -86,10 +91,13 @@ class SyncResult:
 
 
 class _Stop(Exception):
-    """Ends a sync at the failing step (control flow inside `sync`, never escapes it)."""
+    """Ends a sync at the failing step (control flow inside `sync`, never escapes it);
+    `cause` a UserError: the revision is stalled."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, *, cause: BaseException | None = None
+                 ) -> None:
         self.reason, self.message = reason, message
+        self.stalled = isinstance(cause, UserError)
 
 
 class Syncer:
@@ -130,6 +138,7 @@ class Syncer:
                 await self._sync(result, fetch=fetch)
             except _Stop as stop:
                 result.reason, result.message = stop.reason, stop.message
+                result.stalled = stop.stalled
             result.seconds = time.monotonic() - started
             self._report(result)
             return result
@@ -170,8 +179,8 @@ class Syncer:
             manifests = await asyncio.to_thread(
                 render, self.checkout.path, self.source.paths, kubectl=self.kubectl,
                 limits=self.yaml_limits)
-        except RenderErrors as e:
-            raise _Stop(reasons.BUILD_FAILED, str(e)) from None
+        except RenderFailed as e:
+            raise _Stop(reasons.BUILD_FAILED, str(e), cause=e) from None
         desired = [Desired(m.obj, m.location) for m in manifests]
         self._rendered = (self.revision, desired)
         return desired
@@ -185,7 +194,7 @@ class Syncer:
             # the cluster's doing.
             reason = (reasons.APPLY_FAILED if isinstance(e, WriteFailed | WaitFailed)
                       else reasons.VALIDATION_FAILED)
-            raise _Stop(reason, str(e)) from None
+            raise _Stop(reason, str(e), cause=e) from None
         except ApiError as e:
             raise _Stop(reasons.APPLY_FAILED, f"{e.method} {e.path}: {e}") from None
 
@@ -250,4 +259,4 @@ class Syncer:
                           pruned=len(result.pruned), duration=round(result.seconds, 3))
         else:
             self.log.error("sync failed", revision=short, reason=result.reason,
-                           err=result.message)
+                           stalled=result.stalled, err=result.message)

@@ -28,6 +28,7 @@ from headwater.cd.automation import manifest_files
 from headwater.cd.manifestedit import set_annotations, set_image
 from headwater.cd.nextimage import next_image, spelt
 from headwater.cd.workloads import Workload, WorkloadError, policy_changes, read_workloads
+from headwater.errors import UserError
 from headwater.gitrepo import Checkout, GitError, git
 from headwater.imagepolicy import TagInfo, Trigger, UnsupportedPatternError, parse_pattern, rank
 from headwater.registry import InvalidReference, Reference, Scanner, parse
@@ -38,7 +39,7 @@ LOCK_POLICIES = ("locked", "locked_msg", "locked_user")
 Author = tuple[str, str]  # (name, email) of the person a commit is for
 
 
-class VerbError(Exception):
+class VerbError(UserError):
     """A user's mistake: nothing was committed. The message names what is wrong."""
 
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import yaml
 
 from headwater import yamlload
+from headwater.errors import UserError
 from headwater.kube.objects import IGNORE
 
 POLICY_PREFIX = "fluxcd.io/"
@@ -42,7 +43,7 @@ SETTER_SHORTHAND = "$imagepolicy"
 SetterForm = Literal["image", "name", "tag", "digest"]
 
 
-class WorkloadError(Exception):
+class WorkloadError(UserError):
     """A manifest that cannot be read as Flux reads it: where, and what is wrong."""
 
     def __init__(self, line: int | None, message: str) -> None:

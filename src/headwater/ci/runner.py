@@ -54,13 +54,14 @@ from headwater.ci.scheduler import (
     startable,
 )
 from headwater.ci.vars import Redactor, StreamRedactor
+from headwater.errors import UserError
 from headwater.store import Build, BuildInput, Job, Pipeline, Resource, Store
 
 _log = hwlog.get("runner")
 ONE_OFF_KEEP = 3600.0  # seconds a one-off build's outputs stay downloadable
 
 
-class TriggerError(Exception):
+class TriggerError(UserError):
     """A manual trigger that cannot make a build; the message says what is missing."""
 
 

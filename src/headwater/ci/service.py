@@ -36,6 +36,7 @@ from headwater.ci.plan import PLAN, Task
 from headwater.ci.resources.base import Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings, TriggerError
+from headwater.errors import UserError
 from headwater.store import Build, Job, Pipeline, Resource, ResourceVersion, Store
 
 _CHUNK = 64 * 1024
@@ -43,16 +44,16 @@ _STAGING = ".upload-"  # builds/.upload-XXXX: an upload being unpacked
 _log = hwlog.get("ci")
 
 
-class NotFound(Exception):
-    pass
+class NotFound(UserError):
+    """What the request names does not exist (404)."""
 
 
-class Invalid(Exception):
-    pass
+class Invalid(UserError):
+    """The request is wrong as asked (400): the message says what to change."""
 
 
-class Conflict(Exception):
-    pass
+class Conflict(UserError):
+    """The request clashes with the current state (409)."""
 
 
 @dataclass(frozen=True)

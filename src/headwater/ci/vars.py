@@ -53,6 +53,7 @@ from typing import Any, Final
 import yaml
 
 from headwater import yamlload
+from headwater.errors import UserError
 
 __all__ = [
     "KEEP",
@@ -84,7 +85,7 @@ REDACTED: Final = "((redacted))"
 Location = tuple[str | int, ...]  # where in the data: ("jobs", 0, "plan", 2, "put")
 
 
-class VarsError(ValueError):
+class VarsError(UserError, ValueError):
     """A var that cannot be read or used; the message names it and what to do."""
 
 

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from headwater.ci.vars import VarsError, load_vars
-from headwater.cli.target import Api, ApiError, Target, TargetError, load, save
+from headwater.cli.target import Api, RequestFailed, Target, TargetError, load, save
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -71,7 +71,7 @@ def _split(value: str, what: str) -> tuple[str, str]:
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
-    except ApiError as e:
+    except RequestFailed as e:
         _fail(str(e))
 
 
@@ -141,7 +141,7 @@ def set_pipeline(ctx: typer.Context, pipeline: Pipeline,
     with _api(ctx) as api:
         try:
             current = api.get(api.team(f"/pipelines/{pipeline}"))["config_text"]
-        except ApiError as e:
+        except RequestFailed as e:
             if e.status != 404:
                 _fail(str(e))
             current = None
@@ -157,7 +157,7 @@ def set_pipeline(ctx: typer.Context, pipeline: Pipeline,
         try:
             result = api.request("PUT", api.team(f"/pipelines/{pipeline}/config"),
                                  json={"config": text, "vars": values})
-        except ApiError as e:
+        except RequestFailed as e:
             _fail(f"{config}: {e}")
     for w in result["warnings"]:
         err.print(f"WARNING: {_where(config, w)}", markup=False)
@@ -376,7 +376,7 @@ def _watch(api: Api, build_id: int, *, timestamps: bool = False) -> int:
                 out.print(data.get("message", ""), style="red", markup=False)
             elif kind == "status" and data.get("status") != "started":
                 status = data["status"]
-    except ApiError as e:
+    except RequestFailed as e:
         _fail(str(e))
     if status is None:
         status = _call(api.get, f"/builds/{build_id}")["status"]

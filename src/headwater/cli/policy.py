@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from headwater.errors import UserError
 from headwater.imagepolicy import (
     Decision,
     TagInfo,
@@ -43,7 +44,7 @@ _RFC3339 = re.compile(
 _TAG_KEYS = frozenset({"tag", "created"})
 
 
-class TagsFileError(ValueError):
+class TagsFileError(UserError, ValueError):
     """A `--tags` file that cannot be read; the message names the file and the fault."""
 
 

@@ -6,7 +6,7 @@
 `$XDG_CONFIG_HOME/headwater`, else `~/.config/headwater`), written 0600 because it
 holds tokens. Every other CI verb loads the target named by `-t` (or the only one
 saved) and calls the server's REST API with `Api`, a thin httpx client that turns
-HTTP errors into `ApiError` with the server's message.
+HTTP errors into `RequestFailed` with the server's message.
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ import httpx
 import yaml
 
 from headwater.cli.paths import config_dir
+from headwater.errors import HeadwaterError, UserError
 
 TEAM = "main"
 
 
-class TargetError(Exception):
+class TargetError(UserError):
     """No usable target: the message says which `login` to run."""
 
 
-class ApiError(Exception):
+class RequestFailed(HeadwaterError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -111,7 +112,7 @@ class Api:
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
-            raise ApiError(0, f"cannot reach {self.target.url}: {e}") from e
+            raise RequestFailed(0, f"cannot reach {self.target.url}: {e}") from e
         _raise_for(resp, self.target)
         if resp.status_code == 204 or not resp.content:
             return None
@@ -131,18 +132,18 @@ class Api:
                 _raise_for(resp, self.target)
                 yield resp
         except httpx.HTTPError as e:
-            raise ApiError(0, f"lost the connection to {self.target.url}: {e}") from e
+            raise RequestFailed(0, f"lost the connection to {self.target.url}: {e}") from e
 
 
 def _raise_for(resp: httpx.Response, target: Target) -> None:
     if resp.status_code < 400:
         return
     if resp.status_code == 401:
-        raise ApiError(401, f"not authorized: run `headwater -t {target.name} login -c "
+        raise RequestFailed(401, f"not authorized: run `headwater -t {target.name} login -c "
                             f"{target.url}` and give it a token of the server (its admin "
                             "token, or one from `create-token`)")
     try:
         detail = resp.json().get("detail", resp.text)
     except ValueError:
         detail = resp.text
-    raise ApiError(resp.status_code, detail if isinstance(detail, str) else str(detail))
+    raise RequestFailed(resp.status_code, detail if isinstance(detail, str) else str(detail))

@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from headwater.cli.fly import JsonFlag, _api, _fail, out
-from headwater.cli.target import ApiError
+from headwater.cli.target import RequestFailed
 
 
 def tokens(ctx: typer.Context, as_json: JsonFlag = False) -> None:
@@ -28,7 +28,7 @@ def tokens(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     with _api(ctx) as api:
         try:
             rows: list[dict[str, Any]] = api.get("/tokens")
-        except ApiError as e:
+        except RequestFailed as e:
             _fail(str(e))
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -46,7 +46,7 @@ def create_token(ctx: typer.Context,
     with _api(ctx) as api:
         try:
             created = api.request("POST", "/tokens", json={"name": name})
-        except ApiError as e:
+        except RequestFailed as e:
             _fail(str(e))
     # Plain print: a console would wrap the long token, and a copy would break.
     print(f"token {created['name']!r} (shown once, keep it): {created['token']}")
@@ -61,7 +61,7 @@ def revoke_token(ctx: typer.Context,
     with _api(ctx) as api:
         try:
             api.request("DELETE", f"/tokens/{token}", params={"force": force})
-        except ApiError as e:
+        except RequestFailed as e:
             if e.status != 409:
                 _fail(str(e))
             out.print(str(e), markup=False)
@@ -69,7 +69,7 @@ def revoke_token(ctx: typer.Context,
                 _fail("not revoked")
             try:
                 api.request("DELETE", f"/tokens/{token}", params={"force": True})
-            except ApiError as again:
+            except RequestFailed as again:
                 _fail(str(again))
     out.print(f"token {token!r} revoked", markup=False)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from headwater.errors import HeadwaterError
 
-class StackError(Exception):
+
+class StackError(HeadwaterError):
     """A problem a user can act on; the message is meant to be printed as is."""
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from headwater.errors import HeadwaterError
+
 MASK = "***"
 
 
-class GitError(Exception):
+class GitError(HeadwaterError):
     """A git command failed; `command` (redacted argv) and `stderr` (its tail) say how."""
 
     def __init__(

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from headwater.errors import HeadwaterError
 from headwater.kube.changeset import WRITES, Action, Change, apply_action, ids
 from headwater.kube.client import APPLY_PATCH, Kube
 from headwater.kube.discovery import Discovery, ResourceType
@@ -108,8 +109,12 @@ class Failure:
         return f"{self.location}: {who}{self.message}"
 
 
-class ApplyFailed(Exception):
+class ApplyFailed(HeadwaterError):
     """Nothing (or, as `written` says, only earlier stages) was written.
+
+    Not a `UserError`: an unknown kind or a refused dry run may be mended in the
+    cluster (a CRD installed, a webhook back) without a new commit, so the controller
+    retries it at each interval, as kustomize-controller does.
 
     `stage` is the name of the stage that failed ("" before any stage: validation)."""
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from headwater.errors import HeadwaterError, UserError
 
-class ApiError(Exception):
+
+class ApiError(HeadwaterError):
     """A request the API server answered with an error status."""
 
     def __init__(self, status: int, reason: str, message: str, *, method: str, path: str) -> None:
@@ -33,7 +35,7 @@ class ApiError(Exception):
         return self.status == 404
 
 
-class UnknownKind(Exception):
+class UnknownKind(UserError):
     """An apiVersion/kind the API server does not serve."""
 
     def __init__(self, api_version: str, kind: str) -> None:

@@ -18,7 +18,7 @@ from headwater.registry.errors import (
     BlobTooLarge,
     InvalidCredentials,
     NoSuitableManifest,
-    NotFound,
+    NotOnRegistry,
     RateLimited,
     RegistryError,
 )
@@ -40,7 +40,7 @@ __all__ = [
     "Keychain",
     "Manifest",
     "NoSuitableManifest",
-    "NotFound",
+    "NotOnRegistry",
     "RateLimited",
     "Reference",
     "RegistryClient",

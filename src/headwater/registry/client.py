@@ -49,7 +49,7 @@ from headwater.registry.errors import (
     AuthError,
     BlobTooLarge,
     NoSuitableManifest,
-    NotFound,
+    NotOnRegistry,
     RateLimited,
     RegistryError,
 )
@@ -588,7 +588,7 @@ class RegistryClient:
         codes = _error_codes(r)
         detail = f" ({', '.join(codes)})" if codes else ""
         if r.status_code == 404:
-            raise NotFound(f"{what} not found on registry {ref.registry}{detail}: check the "
+            raise NotOnRegistry(f"{what} not found on registry {ref.registry}{detail}: check the "
                            "image name and tag", registry=ref.registry,
                            repository=ref.repository, status=404)
         if r.status_code in (401, 403):

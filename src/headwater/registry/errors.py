@@ -7,8 +7,10 @@ built from hosts, repository names, status codes and the registry's own error co
 
 from __future__ import annotations
 
+from headwater.errors import HeadwaterError, UserError
 
-class RegistryError(Exception):
+
+class RegistryError(HeadwaterError):
     """A registry could not be read; `registry`, `repository` and `status` say where."""
 
     def __init__(
@@ -29,7 +31,7 @@ class AuthError(RegistryError):
     """The registry (or its token server) refused us: no credentials, or wrong ones."""
 
 
-class NotFound(RegistryError):
+class NotOnRegistry(RegistryError):
     """The repository, tag, manifest or blob does not exist on the registry."""
 
 
@@ -70,5 +72,5 @@ class NoSuitableManifest(RegistryError):
         self.media_type = media_type
 
 
-class InvalidCredentials(ValueError):
+class InvalidCredentials(UserError, ValueError):
     """A Docker config file or pull secret cannot be read; names the source, never a secret."""

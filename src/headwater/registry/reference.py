@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from headwater.errors import UserError
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _LEGACY_DOCKER_HUB = "index.docker.io"
@@ -27,7 +29,7 @@ _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a
 _NAME_MAX = 255
 
 
-class InvalidReference(ValueError):
+class InvalidReference(UserError, ValueError):
     """Not an image reference; the message quotes it and says which part is wrong."""
 
 

@@ -28,7 +28,7 @@ from headwater import log
 from headwater.registry import cache
 from headwater.registry.cache import RepoEntry, TagCache, TagEntry
 from headwater.registry.client import RegistryClient
-from headwater.registry.errors import NotFound, RateLimited, RegistryError
+from headwater.registry.errors import NotOnRegistry, RateLimited, RegistryError
 from headwater.registry.reference import DOCKER_HUB, Reference, parse
 
 FLUX_DEFAULT_EXCLUDE = ("k8s.gcr.io/*",)  # fluxd's default --registry-exclude-image
@@ -154,7 +154,7 @@ class Scanner:
                     return
                 try:
                     fetched[tag] = await self._fetch(ref, tag, old.get(tag))
-                except NotFound:
+                except NotOnRegistry:
                     _log.warning(f"manifest for tag {tag} missing in repository {ref.name}",
                                  impact="images with this tag cannot be released; ask the "
                                  "repository administrator to fix the inconsistency")

@@ -26,17 +26,19 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from headwater.errors import HeadwaterError
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 PREFIX = "enc:v1:"
 RAW_PREFIX = "enc:raw:"
 
 
-class EncryptionKeyError(ValueError):
+class EncryptionKeyError(HeadwaterError, ValueError):
     """An encryption key the user gave that cannot be used; the message says why."""
 
 
-class DecryptError(Exception):
+class DecryptError(HeadwaterError):
     """A stored value no given key opens: the message says what to give."""
 
 

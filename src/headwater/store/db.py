@@ -48,6 +48,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from headwater import log as hwlog
+from headwater.errors import HeadwaterError
 from headwater.store.crypto import Keyring
 from headwater.store.schema import KEYRING_ATTRIBUTE
 
@@ -62,7 +63,7 @@ FILE_MODE = 0o600
 _log = hwlog.get("store")
 
 
-class StoreError(Exception):
+class StoreError(HeadwaterError):
     """A store setting a user can fix (an unsupported database URL)."""
 
 

@@ -19,6 +19,7 @@ import secrets
 
 import sqlalchemy as sa
 
+from headwater.errors import HeadwaterError
 from headwater.store.db import Database, utcnow
 from headwater.store.models import ApiToken
 from headwater.store.schema import api_tokens
@@ -26,7 +27,7 @@ from headwater.store.schema import api_tokens
 _DUMMY_SHA256 = "0" * 64  # what an absent webhook token is compared with
 
 
-class TokenConflict(Exception):
+class TokenConflict(HeadwaterError):
     """A token change that is refused; the message says why and what to do."""
 
 

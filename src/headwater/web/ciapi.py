@@ -21,7 +21,8 @@
 
 Every route but `info`, `healthz` and the webhook (its own token) needs the bearer
 token, unless the server runs in loopback dev mode. Routes only translate: the
-work and the rules are in `headwater.ci.service.CI`; its errors map to 404/400/409.
+work and the rules are in `headwater.ci.service.CI`; its errors map to 404 (`NotFound`),
+409 (`Conflict`) and 400 (any other `UserError`: one handler, headwater/errors.py).
 A request whose body is not what the route takes (not JSON, a wrong type) is a 400
 with what is wrong, as any invalid config; a config body over twice the YAML size
 limit is a 413 before it is read whole.
@@ -45,8 +46,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from headwater import __version__, yamlload
-from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.service import CI, Conflict, Invalid, NotFound
+from headwater.errors import UserError
 from headwater.store import Build, Pipeline, webhook_token_matches
 from headwater.web.devguard import DevGuard
 from headwater.web.tokenapi import add_token_routes
@@ -82,17 +83,13 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
     async def _conflict(_: Request, e: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=409)
 
-    @app.exception_handler(Invalid)
-    async def _invalid(_: Request, e: Invalid) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=400)
+    @app.exception_handler(UserError)  # NotFound and Conflict, more specific, win
+    async def _user_error(_: Request, e: UserError) -> JSONResponse:
+        return JSONResponse({"detail": str(e), **e.details()}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, e: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _request_errors(e)}, status_code=400)
-
-    @app.exception_handler(PipelineInvalid)
-    async def _pipeline_invalid(_: Request, e: PipelineInvalid) -> JSONResponse:
-        return JSONResponse({"detail": str(e), **e.report.as_json()}, status_code=400)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -43,6 +43,7 @@ from headwater.ci.resources.netns import Allowed, NetworkPolicy
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
+from headwater.errors import HeadwaterError
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
 from headwater.store.db import secure_dir
 from headwater.web.ciapi import make_app
@@ -85,7 +86,7 @@ class ServerSettings:
         return self.external_url or f"http://{self.host}:{self.port}"
 
 
-class ServerError(Exception):
+class ServerError(HeadwaterError):
     pass
 
 

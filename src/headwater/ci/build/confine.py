@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from headwater.errors import HeadwaterError
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -53,7 +55,7 @@ _MAX_LINKS = 40  # as the kernel's own limit on links followed in one lookup
 MAX_DEPTH = 512  # directories deep; beyond, a copy or tar is refused
 
 
-class Refused(Exception):
+class Refused(HeadwaterError):
     """headwater will not use this path: it is or goes through a symlink, leads out
     of its directory, or is not what it must be. `path` is relative to the walk."""
 

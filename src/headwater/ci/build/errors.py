@@ -18,10 +18,12 @@ happen and turns them into `Errored`, which the wrappers (`on_error`, `try`,
 
 from __future__ import annotations
 
+from headwater.errors import HeadwaterError
 
-class StepError(Exception):
+
+class StepError(HeadwaterError):
     """A step cannot run as the pipeline says; the message tells the user what to fix."""
 
 
-class Errored(Exception):
+class Errored(HeadwaterError):
     """A step errored and the error has been reported (an `error` event was emitted)."""

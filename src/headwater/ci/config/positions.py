@@ -24,6 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from headwater import yamlload
 from headwater.ci.vars import Location
+from headwater.errors import UserError
 
 __all__ = ["Duplicate", "Loaded", "YamlSyntaxError", "load"]
 
@@ -32,7 +33,7 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _BINARY = "tag:yaml.org,2002:binary"
 
 
-class YamlSyntaxError(ValueError):
+class YamlSyntaxError(UserError, ValueError):
     """The text is not YAML (or not one document); `line` is 1-based when known."""
 
     def __init__(self, message: str, line: int | None) -> None:

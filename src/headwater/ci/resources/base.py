@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from headwater.errors import HeadwaterError
+
 Version = dict[str, str]
 Log = Callable[[str], Awaitable[None]]
 
@@ -38,7 +40,7 @@ class Fetched:
     metadata: list[MetadataField] = field(default_factory=list)
 
 
-class ResourceError(Exception):
+class ResourceError(HeadwaterError):
     """The resource type failed (a script exited non-zero, or answered bad JSON).
 
     The user's problem, not headwater's: a get/put step that raises it fails the

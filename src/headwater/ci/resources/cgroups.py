@@ -50,6 +50,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from headwater import log as hwlog
+from headwater.errors import HeadwaterError
 from headwater.sizes import parse_size
 
 _log = hwlog.get("cgroups")
@@ -63,7 +64,7 @@ _PARENT = "headwater"
 Breach = Literal["memory", "pids"]
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(HeadwaterError):
     """A step's processes went over a limit and were stopped; the message says which."""
 
 

@@ -45,7 +45,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class TooLarge(ResourceError):
+class ImageTooLarge(ResourceError):
     """The image unpacks to more than its budget; `of` is "bytes" or "entries"."""
 
     def __init__(self, message: str, *, of: str) -> None:
@@ -66,13 +66,13 @@ class Budget:
     def charge(self, size: int, name: str) -> None:
         self.used += size
         if self.used > self.limit:
-            raise TooLarge(f"unpacking {name} takes the image over its limit of "
+            raise ImageTooLarge(f"unpacking {name} takes the image over its limit of "
                            f"{self.limit} bytes unpacked", of="bytes")
 
     def count(self, name: str) -> None:
         self.entries += 1
         if self.max_entries is not None and self.entries > self.max_entries:
-            raise TooLarge(f"unpacking {name} takes the image over its limit of "
+            raise ImageTooLarge(f"unpacking {name} takes the image over its limit of "
                            f"{self.max_entries} entries", of="entries")
 
 

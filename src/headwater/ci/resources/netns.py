@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from headwater import log as hwlog
+from headwater.errors import HeadwaterError
 
 _log = hwlog.get("sandbox-net")
 
@@ -65,7 +66,7 @@ _STOP_GRACE = 5.0
 _READY_WITHIN = 30.0
 
 
-class NetworkError(Exception):
+class NetworkError(HeadwaterError):
     """The sandbox's network could not be set up; the message says what to do."""
 
 

@@ -44,7 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
-from headwater.ci.resources.layers import Budget, TooLarge, ensure_dir, ensure_file, unpack_layer
+from headwater.ci.resources.layers import (
+    Budget,
+    ImageTooLarge,
+    ensure_dir,
+    ensure_file,
+    unpack_layer,
+)
 from headwater.registry import (
     DEFAULT_INSECURE_HOSTS,
     BlobTooLarge,
@@ -290,7 +296,7 @@ def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str,
         try:
             with tarfile.open(layer, mode="r:*") as tar:
                 unpack_layer(tar, root, budget=budget)
-        except TooLarge as e:
+        except ImageTooLarge as e:
             flag = ", or raise --resource-image-max-unpacked" if e.of == "bytes" else ""
             raise ResourceError(f"{where}: {e}: use a smaller image{flag}") from None
         except (tarfile.TarError, OSError, EOFError) as e:
