@@ -1,14 +1,21 @@
-"""The `headwater` command: the root Typer app and its global options."""
+"""The `headwater` command: the root Typer app and its global options.
+
+It starts at once: the verb modules hold only their flags at import, and each verb
+imports the engine it drives (the CI server, the CD controller, the Kubernetes and
+registry clients) when it runs, so `--help`, `--version`, shell completion and the
+client verbs load none of them (`tests/test_cli_startup.py` keeps it so). Help is
+Click's plain text, not Rich's boxes: a flag name is never cut at any width, and `[ci
+skip]` in a help text is printed, not taken for markup. `--install-completion` and
+`--show-completion` are Typer's (bash, zsh, fish, PowerShell).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from headwater import __version__
-from headwater import log as hwlog
 from headwater.cli import cd, fluxctl, fly, pipelinecheck, policy, server, stack, tokens
 
 app = typer.Typer(
@@ -16,10 +23,9 @@ app = typer.Typer(
     help="GitOps continuous delivery: a Concourse-style CI engine and a Flux-style CD "
     "controller in one tool.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -42,6 +48,8 @@ def root(
     ] = None,
 ) -> None:
     """GitOps continuous delivery: Git is the single source of truth."""
+    from headwater import log as hwlog
+
     hwlog.setup(log_level)
     ctx.obj = {"target": target}
 

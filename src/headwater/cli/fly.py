@@ -30,7 +30,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from headwater.ci.vars import VarsError, load_vars
 from headwater.cli.target import Api, ApiError, Target, TargetError, load, save
 
 out = Console(highlight=False)
@@ -131,6 +130,8 @@ def set_pipeline(ctx: typer.Context, pipeline: Pipeline,
                  non_interactive: Annotated[bool, typer.Option("-n", "--non-interactive")
                                             ] = False) -> None:
     """Create or update a pipeline: shows the diff and asks first."""
+    from headwater.ci.vars import VarsError, load_vars
+
     try:
         text = config.read_text()
         values = load_vars(var or [], yaml_var or [], load_vars_from or [])
@@ -317,7 +318,7 @@ def builds(ctx: typer.Context,
 
 
 def _fmt(t: float | None) -> str:
-    import datetime as dt  # noqa: PLC0415
+    import datetime as dt
 
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d@%H:%M:%S") if t else "n/a"
 
@@ -357,7 +358,7 @@ def _events(api: Api, build_id: int) -> Iterator[dict[str, Any]]:
 
 
 def _watch(api: Api, build_id: int, *, timestamps: bool = False) -> int:
-    import datetime as dt  # noqa: PLC0415
+    import datetime as dt
 
     status = None
     at_line_start = True

@@ -2,7 +2,8 @@
 
 The decision is `headwater.imagepolicy` (fluxd 1.25.4's rules); this module only reads
 the tags (from the live registry, or offline from a JSON file) and
-prints the answer for people or, with `--json`, for scripts.
+prints the answer for people or, with `--json`, for scripts. The registry client is
+imported only for `--image`: offline, the verb loads the pure decision and nothing else.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ from headwater.imagepolicy import (
     decide,
     parse_pattern,
     rank,
-)
-from headwater.registry import (
-    InvalidReference,
-    RegistryClient,
-    RegistryError,
-    Scanner,
-    load_docker_config,
-    parse,
 )
 
 EXIT_ERRORED = 2  # fly's "errored": the command could not do its work
@@ -117,6 +110,14 @@ def _tag_item(path: Path, n: int, item: Any) -> TagInfo:
 def _tags_from_registry(ref: str, docker_config: Path | None) -> list[TagInfo]:
     """The tags of REF's repository with their image creation times, read from the
     registry as the controller's scanner reads them (tag list, manifest, config blob)."""
+    from headwater.registry import (
+        RegistryClient,
+        RegistryError,
+        Scanner,
+        load_docker_config,
+        parse,
+    )
+
     keychain = load_docker_config(docker_config) if docker_config else None
 
     async def scan() -> list[TagInfo]:
@@ -169,6 +170,8 @@ def policy_test(
             raise _fail(str(e)) from None
     else:
         assert image is not None
+        from headwater.registry import InvalidReference, RegistryError
+
         try:
             tags = _tags_from_registry(image, docker_config)
         except (RegistryError, InvalidReference) as e:
