@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from headwater.cli import yamlflags
+from headwater.cli.console import LazyConsole
 from headwater.cli.paths import data_dir
 
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from headwater.cd.source import Source
     from headwater.registry import RegistryClient
 
-out = Console()
-err = Console(stderr=True)
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 
 def default_identity() -> Path:

@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from headwater.cli.console import LazyConsole
 from headwater.cli.target import Api, ApiError, Target, TargetError, load, save
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 EXIT = {"succeeded": 0, "failed": 1, "errored": 2, "aborted": 3}
 EXIT_ERRORED = 2
@@ -178,6 +177,8 @@ def _where(path: Path, d: dict[str, Any]) -> str:
 def _listing(ctx: typer.Context, path: str, as_json: bool, columns: list[str],
              cells: Callable[[dict[str, Any]], list[str]]) -> None:
     """GET a team's list: JSON for scripts, or a table of `columns` for people."""
+    from rich.table import Table
+
     with _api(ctx) as api:
         rows = _call(api.get, api.team(path))
     if as_json:
@@ -299,6 +300,8 @@ def builds(ctx: typer.Context,
            count: Annotated[int, typer.Option("-c", "--count")] = 50,
            as_json: JsonFlag = False) -> None:
     """List builds, newest first."""
+    from rich.table import Table
+
     params: dict[str, Any] = {"limit": count}
     if job:
         params["pipeline"], params["job"] = _split(job, "--job")

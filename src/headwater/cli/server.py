@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from headwater.cli import yamlflags
+from headwater.cli.console import LazyConsole
 from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.sizes import parse_size
@@ -17,7 +17,7 @@ from headwater.sizes import parse_size
 if TYPE_CHECKING:
     from headwater.ci.resources.netns import Allowed
 
-err = Console(stderr=True)
+err = LazyConsole(stderr=True)
 
 # The engine's default (`headwater.ci.resources.cgroups.DEFAULT_PIDS_LIMIT`), written
 # here so that `--help` shows it without importing the engine; a test checks they agree.

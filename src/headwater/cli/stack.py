@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from headwater.cli.console import LazyConsole
 
 if TYPE_CHECKING:
     from headwater import devstack
 
-out = Console()
-err = Console(stderr=True)
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 StateDir = Annotated[
     Path,
@@ -79,7 +80,7 @@ def up(
     opts = devstack.Options(cluster=not no_cluster, node=not no_node, kubeconfig=kubeconfig,
                             registry_auth=registry_auth)
     with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err.console,
                   transient=True) as bar:
         task = None
         shown = -1
