@@ -1,25 +1,43 @@
-"""The `headwater` command: the root Typer app and its global options."""
+"""The `headwater` command: the root Typer app and its global options.
+
+It starts at once: the verb modules hold only their flags at import, and each verb
+imports the engine it drives (the CI server, the CD controller, the Kubernetes and
+registry clients) when it runs, so `--help`, `--version`, shell completion and the
+client verbs load none of them (`tests/test_cli_startup.py` keeps it so). Help is
+Click's plain text, not Rich's boxes: a flag name is never cut at any width, and `[ci
+skip]` in a help text is printed, not taken for markup. `--install-completion` and
+`--show-completion` take the shell's name or guess it (`completion.py`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from headwater import __version__
-from headwater import log as hwlog
-from headwater.cli import cd, fluxctl, fly, pipelinecheck, policy, server, stack, tokens
+from headwater.cli import (
+    cd,
+    completion,
+    fluxctl,
+    fly,
+    pipelinecheck,
+    policy,
+    server,
+    stack,
+    tokens,
+)
 
 app = typer.Typer(
     name="headwater",
     help="GitOps continuous delivery: a Concourse-style CI engine and a Flux-style CD "
     "controller in one tool.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # completion.py's flags, which take the shell's name
+    cls=completion.RootGroup,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -40,8 +58,17 @@ def root(
     target: Annotated[str | None, typer.Option(
         "-t", "--target", help="The saved server target the CI verbs talk to (as fly -t).")
     ] = None,
+    install_completion: Annotated[str | None, typer.Option(
+        "--install-completion", metavar="[SHELL]", callback=completion.install_for,
+        is_eager=True, help="Install completion for SHELL (bash, zsh, fish, powershell, "
+        "pwsh; default: the one running).")] = None,
+    show_completion: Annotated[str | None, typer.Option(
+        "--show-completion", metavar="[SHELL]", callback=completion.show, is_eager=True,
+        help="Print the completion script of SHELL (default: the one running).")] = None,
 ) -> None:
     """GitOps continuous delivery: Git is the single source of truth."""
+    from headwater import log as hwlog
+
     hwlog.setup(log_level)
     ctx.obj = {"target": target}
 

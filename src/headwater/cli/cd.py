@@ -1,46 +1,32 @@
-"""CD verbs, with fluxd's and fluxctl's names: `cd` (run the controller), `sync`, `identity`."""
+"""CD verbs, with fluxd's and fluxctl's names: `cd` (run the controller), `sync`, `identity`.
+
+The controller, the Kubernetes client and the API server are imported inside `cd` (and
+httpx inside `sync`): the flags are all this module needs to be loaded.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
-from aiohttp import web
-from rich.console import Console
 
-from headwater import log as hwlog
-from headwater import yamlload
-from headwater.cd.automation import (
-    Automator,
-    ImagePolicy,
-    PolicyFileError,
-    load_image_policies,
-)
-from headwater.cd.controller import Controller, SourceLoop
-from headwater.cd.metrics import SyncMetrics
-from headwater.cd.source import Source, SourceError, load_file
-from headwater.cd.sync import Syncer
 from headwater.cli import yamlflags
+from headwater.cli.console import LazyConsole
 from headwater.cli.paths import data_dir
-from headwater.devstack import kubebuild
-from headwater.devstack.errors import StackError
-from headwater.durations import parse_duration
-from headwater.gitrepo.keys import ensure_ed25519
-from headwater.kube.client import Kube
-from headwater.kube.discovery import Discovery
-from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, Scanner, load_docker_config
-from headwater.web.cdapi import make_app
-from headwater.web.devguard import is_loopback
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from headwater import yamlload
+    from headwater.cd.automation import ImagePolicy
+    from headwater.cd.source import Source
+    from headwater.registry import RegistryClient
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 
 def default_identity() -> Path:
@@ -50,6 +36,9 @@ def default_identity() -> Path:
 def _kubectl(given: str | None) -> str | None:
     if given:
         return given
+    from headwater.devstack import kubebuild
+    from headwater.devstack.errors import StackError
+
     try:
         built = kubebuild.cached()
     except StackError:  # not a source checkout: fall back to PATH
@@ -58,6 +47,8 @@ def _kubectl(given: str | None) -> str | None:
 
 
 def _duration(text: str) -> float:
+    from headwater.durations import parse_duration
+
     try:
         return parse_duration(text)
     except ValueError as e:
@@ -135,6 +126,14 @@ def cd(
     yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Run the CD controller: keep the cluster equal to Git paths (fluxd's flags)."""
+    import asyncio
+
+    from headwater import log as hwlog
+    from headwater.cd.automation import PolicyFileError, load_image_policies
+    from headwater.cd.source import Source, SourceError, load_file
+    from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, load_docker_config
+    from headwater.web.devguard import is_loopback
+
     hwlog.redact(git_token, api_token)
     yaml_limits = yamlflags.limits(yaml_max_bytes, yaml_max_nodes)
     if not config and not git_url:
@@ -194,6 +193,10 @@ class Scanning:
 
 def _with_identity(s: Source) -> Source:
     """fluxd always has an identity: ssh URLs use it unless a key was given."""
+    from dataclasses import replace
+
+    from headwater.gitrepo.keys import ensure_ed25519
+
     if s.git_ssh_key or not (s.git_url.startswith("ssh://") or "@" in s.git_url.split("/")[0]):
         return s
     ensure_ed25519(_mkdir(default_identity()), "headwater")
@@ -210,6 +213,18 @@ async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str |
                port: int, token: str | None, once: bool, scanning: Scanning,
                policies: dict[str, dict[str, ImagePolicy]], yaml_limits: yamlload.Limits,
                ) -> int:
+    from aiohttp import web
+
+    from headwater import log as hwlog
+    from headwater.cd.automation import Automator
+    from headwater.cd.controller import Controller, SourceLoop
+    from headwater.cd.metrics import SyncMetrics
+    from headwater.cd.sync import Syncer
+    from headwater.kube.client import Kube
+    from headwater.kube.discovery import Discovery
+    from headwater.registry import Scanner
+    from headwater.web.cdapi import make_app
+
     logger = hwlog.get("sync")
     async with await Kube.connect(kubeconfig, context=context) as kube, scanning.client:
         discovery = Discovery()
@@ -255,6 +270,8 @@ def sync(
     timeout: Annotated[str, typer.Option(help="How long to wait.")] = "10m",
 ) -> None:
     """Ask the running controller to sync now (fluxctl sync); exit 1 if it failed."""
+    import httpx
+
     params = {"wait": str(wait).lower(), "scan": str(scan).lower()} | (
         {"source": source} if source else {})
     headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
@@ -289,6 +306,8 @@ def identity(
     path: Annotated[Path | None, typer.Option(help="Key file.")] = None,
 ) -> None:
     """Print the public ssh key to install as a deploy key (created on first use)."""
+    from headwater.gitrepo.keys import ensure_ed25519
+
     key = _mkdir(path or default_identity())
     if regenerate:
         key.unlink(missing_ok=True)

@@ -3,35 +3,30 @@
 
 `list-workloads`, `list-images`, `automate`, `deautomate`, `lock`, `unlock`,
 `policy`, `release`, `rollback`. The logic is `headwater.cd.verbs`; here are flags,
-output and exit codes (a user's mistake or an error: 2, nothing committed).
+output and exit codes (a user's mistake or an error: 2, nothing committed). The engine
+(`headwater.cd`, git, the registry client) is imported inside the verbs, so that
+`headwater --help` does not load it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from headwater.cd import verbs
-from headwater.cd.manifestedit import EditError
-from headwater.cd.workloads import PATTERN_ALL, WorkloadError
 from headwater.cli.cd import default_identity
 from headwater.cli.paths import data_dir
-from headwater.gitrepo import Checkout, GitAuth, GitError
-from headwater.registry import (
-    FLUX_DEFAULT_EXCLUDE,
-    RegistryClient,
-    RegistryError,
-    Scanner,
-    load_docker_config,
-)
+
+if TYPE_CHECKING:
+    from headwater.cd import verbs
+    from headwater.gitrepo import Checkout
+    from headwater.registry import RegistryClient
 
 T = TypeVar("T")
 
@@ -73,6 +68,8 @@ class GitSource:
     token: str | None = None
 
     def checkout(self) -> Checkout:
+        from headwater.gitrepo import Checkout, GitAuth
+
         key = self.ssh_key
         if key is None and (self.url.startswith("ssh://") or "@" in self.url.split("/")[0]):
             key = default_identity() if default_identity().exists() else None
@@ -84,6 +81,8 @@ class GitSource:
                         user=self.user, email=self.email)
 
     def author(self, user: str | None) -> verbs.Author | None:
+        from headwater.cd import verbs
+
         return verbs.parse_author(user, self.email) if user else None
 
 
@@ -101,6 +100,14 @@ def _fail(message: str) -> typer.Exit:
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`; a user's mistake or a failure is reported and exits 2."""
+    import asyncio
+
+    from headwater.cd import verbs
+    from headwater.cd.manifestedit import EditError
+    from headwater.cd.workloads import WorkloadError
+    from headwater.gitrepo import GitError
+    from headwater.registry import RegistryError
+
     try:
         return asyncio.run(work())
     except (verbs.VerbError, EditError, WorkloadError) as e:
@@ -119,6 +126,8 @@ def _pushed(revision: str | None, what: str) -> None:
 
 
 def _registry(docker_config: Path | None) -> RegistryClient:
+    from headwater.registry import RegistryClient, load_docker_config
+
     return RegistryClient(credentials=load_docker_config(docker_config)
                           if docker_config else None)
 
@@ -141,6 +150,9 @@ def list_workloads(
     workdir: Workdir = None, json_: Json = False,
 ) -> None:
     """List the workloads in Git, their containers, images and policies."""
+    from headwater.cd import verbs
+    from headwater.cd.workloads import PATTERN_ALL
+
     src = _source(git_url, git_branch, git_path, git_ssh_key, git_known_hosts, git_user,
                   git_email, workdir, git_token)
     found = _run(lambda: verbs.list_workloads(src.checkout(), src.paths, workload))
@@ -163,6 +175,8 @@ def list_workloads(
 
 
 def _workload_json(loc: verbs.Located) -> dict[str, Any]:
+    from headwater.cd import verbs
+
     w = loc.workload
     return {
         "id": loc.id, "file": loc.file, "kind": w.kind,
@@ -187,6 +201,9 @@ def list_images(
     workdir: Workdir = None, json_: Json = False,
 ) -> None:
     """Each container's image and the registry's tags its policy allows, newest first."""
+    from headwater.cd import verbs
+    from headwater.registry import FLUX_DEFAULT_EXCLUDE, Scanner
+
     src = _source(git_url, git_branch, git_path, git_ssh_key, git_known_hosts, git_user,
                   git_email, workdir, git_token)
 
@@ -230,10 +247,17 @@ def _iso(t: Any) -> str | None:
 # -- policies
 
 
-def _policy_verb(
-    name: str, doc: str,
-    call: Callable[..., Coroutine[Any, Any, str | None]],
-) -> Callable[..., None]:
+def _policy_call(name: str) -> Callable[..., Coroutine[Any, Any, str | None]]:
+    """The `headwater.cd.verbs` function behind the policy verb `name`."""
+    from headwater.cd import verbs
+
+    calls: dict[str, Callable[..., Coroutine[Any, Any, str | None]]] = {
+        "automate": verbs.automate, "deautomate": verbs.deautomate,
+        "lock": verbs.lock, "unlock": verbs.unlock}
+    return calls[name]
+
+
+def _policy_verb(name: str, doc: str) -> Callable[..., None]:
     def command(
         workload: WorkloadOpt, git_url: GitUrl, git_branch: GitBranch = "master",
         git_path: GitPath = None, git_ssh_key: GitSshKey = None,
@@ -243,6 +267,7 @@ def _policy_verb(
     ) -> None:
         src = _source(git_url, git_branch, git_path, git_ssh_key, git_known_hosts, git_user,
                       git_email, workdir, git_token)
+        call = _policy_call(name)
         revision = _run(lambda: call(src.checkout(), src.paths, workload, message=message,
                                      author=src.author(user)))
         _pushed(revision, f"{workload} unchanged")
@@ -264,6 +289,8 @@ def policy(
     workdir: Workdir = None, message: Message = None, user: User = None,
 ) -> None:
     """Set the tag filters of a workload's containers (semver:, glob:, regexp:)."""
+    from headwater.cd import verbs
+
     tags: dict[str, str] = {}
     for pair in tag or []:
         container, eq, pattern = pair.partition("=")
@@ -299,6 +326,9 @@ def release(
     workdir: Workdir = None, message: Message = None, user: User = None,
 ) -> None:
     """Release an image to a workload, through a commit."""
+    from headwater.cd import verbs
+    from headwater.registry import Scanner
+
     if (update_image is None) == (not update_all_images):
         raise _fail("give one of --update-image IMAGE:TAG or --update-all-images")
     src = _source(git_url, git_branch, git_path, git_ssh_key, git_known_hosts, git_user,
@@ -325,6 +355,8 @@ def rollback(
     workdir: Workdir = None, message: Message = None, user: User = None,
 ) -> None:
     """Restore the image before the last image change, and lock the workload."""
+    from headwater.cd import verbs
+
     src = _source(git_url, git_branch, git_path, git_ssh_key, git_known_hosts, git_user,
                   git_email, workdir, git_token)
     revision, images = _run(lambda: verbs.rollback(src.checkout(), src.paths, workload,
@@ -338,13 +370,11 @@ def register(app: typer.Typer) -> None:
     app.command("list-workloads")(list_workloads)
     app.command("list-images")(list_images)
     app.command("automate")(_policy_verb(
-        "automate", "Automate a workload: release new images its policies allow.",
-        verbs.automate))
-    app.command("deautomate")(_policy_verb(
-        "deautomate", "Stop automating a workload.", verbs.deautomate))
+        "automate", "Automate a workload: release new images its policies allow."))
+    app.command("deautomate")(_policy_verb("deautomate", "Stop automating a workload."))
     app.command("lock")(_policy_verb(
-        "lock", "Lock a workload: no release, automated or not, changes it.", verbs.lock))
-    app.command("unlock")(_policy_verb("unlock", "Unlock a workload.", verbs.unlock))
+        "lock", "Lock a workload: no release, automated or not, changes it."))
+    app.command("unlock")(_policy_verb("unlock", "Unlock a workload."))
     app.command("policy")(policy)
     app.command("release")(release)
     app.command("rollback")(rollback)

@@ -27,14 +27,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from headwater.ci.vars import VarsError, load_vars
+from headwater.cli.console import LazyConsole
 from headwater.cli.target import Api, RequestFailed, Target, TargetError, load, save
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 EXIT = {"succeeded": 0, "failed": 1, "errored": 2, "aborted": 3}
 EXIT_ERRORED = 2
@@ -131,6 +129,8 @@ def set_pipeline(ctx: typer.Context, pipeline: Pipeline,
                  non_interactive: Annotated[bool, typer.Option("-n", "--non-interactive")
                                             ] = False) -> None:
     """Create or update a pipeline: shows the diff and asks first."""
+    from headwater.ci.vars import VarsError, load_vars
+
     try:
         text = config.read_text()
         values = load_vars(var or [], yaml_var or [], load_vars_from or [])
@@ -177,6 +177,8 @@ def _where(path: Path, d: dict[str, Any]) -> str:
 def _listing(ctx: typer.Context, path: str, as_json: bool, columns: list[str],
              cells: Callable[[dict[str, Any]], list[str]]) -> None:
     """GET a team's list: JSON for scripts, or a table of `columns` for people."""
+    from rich.table import Table
+
     with _api(ctx) as api:
         rows = _call(api.get, api.team(path))
     if as_json:
@@ -298,6 +300,8 @@ def builds(ctx: typer.Context,
            count: Annotated[int, typer.Option("-c", "--count")] = 50,
            as_json: JsonFlag = False) -> None:
     """List builds, newest first."""
+    from rich.table import Table
+
     params: dict[str, Any] = {"limit": count}
     if job:
         params["pipeline"], params["job"] = _split(job, "--job")
@@ -317,7 +321,7 @@ def builds(ctx: typer.Context,
 
 
 def _fmt(t: float | None) -> str:
-    import datetime as dt  # noqa: PLC0415
+    import datetime as dt
 
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d@%H:%M:%S") if t else "n/a"
 
@@ -357,7 +361,7 @@ def _events(api: Api, build_id: int) -> Iterator[dict[str, Any]]:
 
 
 def _watch(api: Api, build_id: int, *, timestamps: bool = False) -> int:
-    import datetime as dt  # noqa: PLC0415
+    import datetime as dt
 
     status = None
     at_line_start = True

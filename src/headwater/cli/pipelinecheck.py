@@ -21,8 +21,6 @@ from typing import Annotated
 import typer
 
 from headwater import yamlload
-from headwater.ci.config import validate
-from headwater.ci.vars import VarsError, load_vars
 from headwater.cli import yamlflags
 
 EXIT_INVALID = 1
@@ -49,6 +47,9 @@ def validate_pipeline(
     yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Check a pipeline file: every error and warning with its line (as fly validate-pipeline)."""
+    from headwater.ci.config import validate
+    from headwater.ci.vars import VarsError, load_vars
+
     limits = yamlflags.limits(yaml_max_bytes, yaml_max_nodes)
     try:
         text = yamlload.read_text(config, limits=limits)

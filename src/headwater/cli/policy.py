@@ -2,37 +2,25 @@
 
 The decision is `headwater.imagepolicy` (fluxd 1.25.4's rules); this module only reads
 the tags (from the live registry, or offline from a JSON file) and
-prints the answer for people or, with `--json`, for scripts.
+prints the answer for people or, with `--json`, for scripts. The registry client is
+imported only for `--image`: offline, the verb loads the pure decision and nothing else
+(and `--help` not even that).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from headwater.errors import UserError
-from headwater.imagepolicy import (
-    Decision,
-    TagInfo,
-    UnsupportedPatternError,
-    decide,
-    parse_pattern,
-    rank,
-)
-from headwater.registry import (
-    InvalidReference,
-    RegistryClient,
-    RegistryError,
-    Scanner,
-    load_docker_config,
-    parse,
-)
+
+if TYPE_CHECKING:
+    from headwater.imagepolicy import Decision, TagInfo
 
 EXIT_ERRORED = 2  # fly's "errored": the command could not do its work
 
@@ -92,6 +80,8 @@ def _json_type(value: Any) -> str:
 
 
 def _tag_item(path: Path, n: int, item: Any) -> TagInfo:
+    from headwater.imagepolicy import TagInfo
+
     where = f"{path}: item {n}"
     if not isinstance(item, dict):
         raise TagsFileError(f'{where}: expected an object {{"tag": ..., "created": ...}}, '
@@ -118,6 +108,17 @@ def _tag_item(path: Path, n: int, item: Any) -> TagInfo:
 def _tags_from_registry(ref: str, docker_config: Path | None) -> list[TagInfo]:
     """The tags of REF's repository with their image creation times, read from the
     registry as the controller's scanner reads them (tag list, manifest, config blob)."""
+    import asyncio
+
+    from headwater.imagepolicy import TagInfo
+    from headwater.registry import (
+        RegistryClient,
+        RegistryError,
+        Scanner,
+        load_docker_config,
+        parse,
+    )
+
     keychain = load_docker_config(docker_config) if docker_config else None
 
     async def scan() -> list[TagInfo]:
@@ -170,10 +171,14 @@ def policy_test(
             raise _fail(str(e)) from None
     else:
         assert image is not None
+        from headwater.registry import InvalidReference, RegistryError
+
         try:
             tags = _tags_from_registry(image, docker_config)
         except (RegistryError, InvalidReference) as e:
             raise _fail(f"reading tags of {image}: {e}") from None
+    from headwater.imagepolicy import UnsupportedPatternError, decide, parse_pattern, rank
+
     pattern = parse_pattern(policy)
     try:
         ranked = rank(pattern, tags)

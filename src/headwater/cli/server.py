@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from headwater.ci.resources.cgroups import DEFAULT_PIDS_LIMIT, Limits, parse_memory
-from headwater.ci.resources.netns import Allowed, parse_allowed
-from headwater.ci.resources.rootfs import ImageLimits
 from headwater.cli import yamlflags
+from headwater.cli.console import LazyConsole
 from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
-from headwater.devstack.layout import default_state_dir
-from headwater.devstack.stack import load as load_stack
-from headwater.durations import parse_duration
 from headwater.sizes import parse_size
-from headwater.web.server import ServerError, ServerSettings, serve
 
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from headwater.ci.resources.netns import Allowed
+
+err = LazyConsole(stderr=True)
+
+# The engine's default (`headwater.ci.resources.cgroups.DEFAULT_PIDS_LIMIT`), written
+# here so that `--help` shows it without importing the engine; a test checks they agree.
+DEFAULT_TASK_PIDS = 4096
 
 
 def server(
@@ -81,7 +80,7 @@ def server(
         "default).")] = 0,
     task_pids: Annotated[int, typer.Option(
         "--default-task-pids-limit", min=0, help="Processes (and threads) a task may have at once; "
-        "a fork bomb hits it (0: unlimited).")] = DEFAULT_PIDS_LIMIT,
+        "a fork bomb hits it (0: unlimited).")] = DEFAULT_TASK_PIDS,
     get_timeout: Annotated[str, typer.Option(
         "--default-get-timeout", help="Timeout of get steps without a timeout of their own "
         "(0: none).")] = "1h",
@@ -95,6 +94,14 @@ def server(
     yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
     """Run the CI server: REST API, checker, scheduler and builds in one process."""
+    import asyncio
+
+    from headwater.ci.resources.cgroups import Limits, parse_memory
+    from headwater.ci.resources.netns import parse_allowed
+    from headwater.ci.resources.rootfs import ImageLimits
+    from headwater.durations import parse_duration
+    from headwater.web.server import ServerError, ServerSettings, serve
+
     for param in ("encryption_key", "old_encryption_key"):
         source = ctx.get_parameter_source(param)
         if source is not None and source.name == "COMMANDLINE":
@@ -145,6 +152,10 @@ def _stack_access(state_dir: Path | None) -> tuple[list[Allowed], Path | None]:
     """The stack's Git daemon, sshd and registry (what its pipelines fetch from and push
     to), and its state dir (hidden from tasks). `--stack` must name a stack; the
     default stack counts only when it was started."""
+    from headwater.ci.resources.netns import Allowed
+    from headwater.devstack.layout import default_state_dir
+    from headwater.devstack.stack import load as load_stack
+
     directory = (state_dir or default_state_dir()).expanduser().resolve()
     info = load_stack(directory)
     if info is None:

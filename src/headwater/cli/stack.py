@@ -1,21 +1,23 @@
-"""Local verbs for the dev stack: `up`, `down`, `status`, `kubeconfig`."""
+"""Local verbs for the dev stack: `up`, `down`, `status`, `kubeconfig`.
+
+`headwater.devstack` is imported inside each verb: it is the whole stack launcher, and
+`--help` or a CI verb has no use for it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-from rich.table import Table
 
-from headwater import devstack
-from headwater.devstack.layout import default_state_dir
+from headwater.cli.console import LazyConsole
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from headwater import devstack
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 StateDir = Annotated[
     Path,
@@ -25,6 +27,8 @@ StateDir = Annotated[
 
 
 def _state_dir(value: Path | None) -> Path:
+    from headwater.devstack.layout import default_state_dir
+
     return (value or default_state_dir()).expanduser().resolve()
 
 
@@ -69,10 +73,14 @@ def up(
         "--registry-auth", help="Protect the registry with htpasswd basic auth.")] = False,
 ) -> None:
     """Start the local stack: Git server, OCI registry and a single-node Kubernetes cluster."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from headwater import devstack
+
     opts = devstack.Options(cluster=not no_cluster, node=not no_node, kubeconfig=kubeconfig,
                             registry_auth=registry_auth)
     with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err.console,
                   transient=True) as bar:
         task = None
         shown = -1
@@ -111,6 +119,8 @@ def down(
     )] = False,
 ) -> None:
     """Stop everything `up` started and remove what it made outside its directory."""
+    from headwater import devstack
+
     try:
         done = devstack.down(_state_dir(state_dir), purge=purge)
     except devstack.StackError as e:
@@ -123,6 +133,10 @@ def down(
 
 def status(state_dir: StateDir = None) -> None:  # type: ignore[assignment]
     """Say what runs where, and whether each part is healthy. Exit 1 if something is not."""
+    from rich.table import Table
+
+    from headwater import devstack
+
     info = devstack.load(_state_dir(state_dir))
     if info is None or not info.components:
         err.print(f"no stack is running from {_state_dir(state_dir)}; start one with "
@@ -145,6 +159,8 @@ def status(state_dir: StateDir = None) -> None:  # type: ignore[assignment]
 
 def kubeconfig(state_dir: StateDir = None) -> None:  # type: ignore[assignment]
     """Print the path of the stack's kubeconfig (for KUBECONFIG=...)."""
+    from headwater import devstack
+
     info = devstack.load(_state_dir(state_dir))
     if info is None or not info.kubeconfig or not os.path.exists(info.kubeconfig):
         err.print("this stack has no Kubernetes cluster; start one with `headwater up`")

@@ -6,7 +6,8 @@
 `$XDG_CONFIG_HOME/headwater`, else `~/.config/headwater`), written 0600 because it
 holds tokens. Every other CI verb loads the target named by `-t` (or the only one
 saved) and calls the server's REST API with `Api`, a thin httpx client that turns
-HTTP errors into `RequestFailed` with the server's message.
+HTTP errors into `RequestFailed` with the server's message. httpx is imported when an
+`Api` is made, not with this module: `--help` and the local verbs do not pay for it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import yaml
 
 from headwater.cli.paths import config_dir
 from headwater.errors import HeadwaterError, UserError
+
+if TYPE_CHECKING:
+    import httpx
 
 TEAM = "main"
 
@@ -91,6 +94,8 @@ class Api:
     """The server's REST API under /api/v1, with the target's bearer token."""
 
     def __init__(self, target: Target, *, timeout: float = 30.0) -> None:
+        import httpx
+
         headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
         self.target = target
         self._http = httpx.Client(base_url=target.url + "/api/v1", headers=headers,
@@ -109,6 +114,8 @@ class Api:
         return f"/teams/{TEAM}{path}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
@@ -125,6 +132,8 @@ class Api:
 
     @contextmanager
     def stream(self, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        import httpx
+
         try:
             with self._http.stream("GET", path, timeout=None, **kwargs) as resp:
                 if resp.status_code >= 400:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from headwater.cli.fly import JsonFlag, _api, _fail, out
 from headwater.cli.target import RequestFailed
@@ -25,6 +24,8 @@ from headwater.cli.target import RequestFailed
 
 def tokens(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List the API tokens (names and ids: only their hashes are stored)."""
+    from rich.table import Table
+
     with _api(ctx) as api:
         try:
             rows: list[dict[str, Any]] = api.get("/tokens")
