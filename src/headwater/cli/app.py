@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from headwater import __version__
+import headwater
 from headwater.cli import (
     cd,
     completion,
@@ -42,7 +42,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"headwater {__version__}")
+        typer.echo(f"headwater {headwater.__version__}")
         raise typer.Exit()
 
 

@@ -1,4 +1,5 @@
-"""The CI verbs that only talk to the server load httpx and the CLI, never an engine.
+"""The CI verbs that only talk to the server load httpx and the CLI, never an engine
+nor the logger.
 
 Against a real `headwater server`: the installed command runs in a fresh interpreter
 with `PYTHONPROFILEIMPORTTIME=1` and the modules it imported are checked (what loads,
@@ -40,4 +41,6 @@ def test_client_verbs_load_httpx_and_no_engine(fly: Fly, tmp_path: Path) -> None
         assert r.returncode == 0, (args, r.stderr[-2000:])
         assert "httpx" in modules
         assert heavy(modules) == [], args
+        # They print; they do not log: the logger's structlog is never imported.
+        assert "structlog" not in modules, args
     assert '"name": "p"' in run("-t", TARGET, "pipelines", "--json", env=env)[0].stdout
