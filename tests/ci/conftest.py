@@ -22,3 +22,14 @@ def cgroups(tmp_path: Path) -> Iterator[Cgroups]:
         yield found
     finally:
         found.close()
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Path:
+    """A host directory outside the build, with a canary file and a subdirectory `out`
+    holding another: what an escape through a link would read, move or delete."""
+    directory = tmp_path / "host"
+    (directory / "out").mkdir(parents=True)
+    (directory / "canary").write_text("host secret\n")
+    (directory / "out" / "canary").write_text("host secret\n")
+    return directory

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from headwater.store import (
     Build,
@@ -12,6 +19,7 @@ from headwater.store import (
     SavedPipeline,
     Store,
 )
+from headwater.store.db import _MIGRATIONS
 
 
 def resource(name: str, **kw: Any) -> ResourceSpec:
@@ -40,3 +48,20 @@ async def job_build(store: Store, pipeline_id: int, job_id: int,
                     inputs: list[BuildInput] | None = None) -> Build:
     return await store.create_build(team="main", pipeline_id=pipeline_id, job_id=job_id,
                                     inputs=inputs or [], manually_triggered=False)
+
+
+@contextmanager
+def sqlite_at_revision(path: Path, revision: str) -> Iterator[sa.Connection]:
+    """A SQLite database at `path` migrated to `revision` (an older schema), and a
+    connection in a transaction to put rows in it the way that version stored them."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+            config = Config()
+            config.set_main_option("script_location", str(_MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            yield conn
+    finally:
+        engine.dispose()

@@ -9,13 +9,10 @@ import io
 import stat
 from pathlib import Path
 
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-
 from headwater import log as hwlog
 from headwater.store import Keyring, Store, webhook_token_matches
-from headwater.store.db import _MIGRATIONS, secure_dir
+from headwater.store.db import secure_dir
+from tests.store.helpers import sqlite_at_revision
 
 
 def _mode(path: Path) -> int:
@@ -65,13 +62,7 @@ async def test_looser_modes_left_by_an_older_version_are_tightened_with_a_log_li
                    for line in lines), (name, lines)
 
 async def test_a_database_at_0002_upgrades_hashing_its_webhook_tokens(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'headwater.db'}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
+    with sqlite_at_revision(tmp_path / "headwater.db", "0002") as conn:
         now = "2026-01-01 00:00:00"
         conn.exec_driver_sql(
             "INSERT INTO pipelines (id, team, name, paused, version, config, config_text, "
@@ -85,7 +76,6 @@ async def test_a_database_at_0002_upgrades_hashing_its_webhook_tokens(tmp_path: 
             "INSERT INTO resource_versions (resource_id, scope, version_hash, version, "
             f"metadata, check_order, created_at) VALUES (1, 's', 'h', '{{\"ref\": \"a\"}}', "
             f"'[]', 1, '{now}')")
-    engine.dispose()
     store = await Store.open(None, data_dir=tmp_path, keyring=Keyring.of("k" * 32))
     try:
         repo = await store.resource_by_id(1)

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from headwater.store import Store, StoreError
-from headwater.store.db import _MIGRATIONS, database_url
+from headwater.store.db import database_url
 from headwater.store.schema import metadata
 from tests.store.conftest import Target
+from tests.store.helpers import sqlite_at_revision
 
 
 def _diff(conn: sa.Connection) -> list[object]:
@@ -82,13 +81,7 @@ def test_unsupported_database_urls_are_refused_with_what_to_use(url: str,
 
 
 async def test_a_database_at_0001_upgrades_to_head_keeping_its_data(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'headwater.db'}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+    with sqlite_at_revision(tmp_path / "headwater.db", "0001") as conn:
         now = "2026-01-01 00:00:00"
         conn.exec_driver_sql(
             "INSERT INTO pipelines (id, team, name, paused, version, config, config_text, "
@@ -101,7 +94,6 @@ async def test_a_database_at_0001_upgrades_to_head_keeping_its_data(tmp_path: Pa
             "INSERT INTO resource_versions (resource_id, scope, version_hash, version, "
             f"metadata, check_order, created_at) VALUES (1, 's', 'h', '{{\"ref\": \"a\"}}', "
             f"'[]', 1, '{now}')")
-    engine.dispose()
     store = await Store.open(None, data_dir=tmp_path)
     try:
         repo = await store.resource_by_id(1)

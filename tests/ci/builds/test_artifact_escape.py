@@ -23,16 +23,6 @@ from tests.ci.builds.helpers import RecordingDelegate, make_ctx, sh
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
-@pytest.fixture
-def host(tmp_path: Path) -> Path:
-    """A host directory outside the build, with a canary and a subdirectory `out`."""
-    directory = tmp_path / "host"
-    (directory / "out").mkdir(parents=True)
-    (directory / "canary").write_text("host secret\n")
-    (directory / "out" / "canary").write_text("host secret\n")
-    return directory
-
-
 def untouched(host: Path) -> bool:
     return (sorted(str(p.relative_to(host)) for p in host.rglob("*")) ==
             ["canary", "out", "out/canary"] and

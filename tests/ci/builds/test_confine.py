@@ -20,16 +20,6 @@ from headwater.ci.build.confine import Beneath, Refused
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Path:
-    """A host directory outside the build, with a canary file and a subdirectory."""
-    directory = tmp_path / "host"
-    (directory / "out").mkdir(parents=True)
-    (directory / "canary").write_text("host secret\n")
-    (directory / "out" / "canary").write_text("host secret\n")
-    return directory
-
-
-@pytest.fixture
 def build(tmp_path: Path) -> Path:
     directory = tmp_path / "build"
     directory.mkdir()
