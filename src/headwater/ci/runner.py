@@ -31,6 +31,7 @@ from typing import Any
 
 from headwater import log as hwlog
 from headwater import yamlload
+from headwater.ci import workdirs
 from headwater.ci.build.engine import BuildContext, run_build
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import TaskExecutor
@@ -55,10 +56,9 @@ from headwater.ci.scheduler import (
 )
 from headwater.ci.vars import Redactor, StreamRedactor
 from headwater.errors import UserError
-from headwater.store import Build, BuildInput, Job, Pipeline, Resource, Store
+from headwater.store import Build, BuildInput, BuildStatus, Job, Pipeline, Resource, Store
 
 _log = hwlog.get("runner")
-ONE_OFF_KEEP = 3600.0  # seconds a one-off build's outputs stay downloadable
 
 
 class TriggerError(UserError):
@@ -67,7 +67,7 @@ class TriggerError(UserError):
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    work_root: Path  # builds run in work_root/<build id>
+    work_root: Path  # builds run in workdirs.workdir(work_root, build id)
     external_url: str = "http://127.0.0.1:8080"
     tick: float = 10.0
     keep_workdirs: bool = False
@@ -120,7 +120,8 @@ class Runner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def tick(self) -> None:
-        self._remove_old_workdirs()
+        # One-off builds keep theirs for `execute -o` to download; an hour is plenty.
+        workdirs.remove_old(self._settings.work_root, running=self._running)
         pipelines = await self._all_pipelines()
         self._configs.forget({p.id for p in pipelines})
         for pipeline in pipelines:
@@ -132,18 +133,6 @@ class Runner:
                 if not job.paused:
                     await self._schedule(pipeline, config, job, jobs, manual=False)
         await self._start_pending(paused={p.id for p in pipelines if p.paused})
-
-    def _remove_old_workdirs(self) -> None:
-        # One-off builds keep theirs for `execute -o` to download; an hour is plenty.
-        root = self._settings.work_root
-        if not root.is_dir():
-            return
-        cutoff = time.time() - ONE_OFF_KEEP
-        for path in root.iterdir():
-            if path.name.isdigit() and int(path.name) not in self._running:
-                with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < cutoff:
-                        shutil.rmtree(path, ignore_errors=True)
 
     async def trigger(self, pipeline: Pipeline, job: Job) -> Build:
         config = self._configs.get(pipeline.id, pipeline.version, pipeline.config)
@@ -288,8 +277,8 @@ class Runner:
         task.add_done_callback(lambda _: self._running.pop(build.id, None))
 
     async def _run(self, build: Build) -> None:
-        workdir = self._settings.work_root / str(build.id)
-        status = "errored"
+        workdir = workdirs.workdir(self._settings.work_root, build.id)
+        status = BuildStatus.ERRORED
         delegate: StoreDelegate | None = None
         try:
             plan, pipeline, job_name = await self._plan_for(build)
@@ -309,12 +298,12 @@ class Runner:
                 yaml_limits=self._settings.yaml_limits)
             status = await run_build(plan, ctx=ctx, delegate=delegate)
         except asyncio.CancelledError:
-            status = "aborted"
+            status = BuildStatus.ABORTED
         except Exception as e:
             _log.exception("build broke", build=build.id)
             if delegate is not None:
                 await delegate.event("error", {"message": f"headwater error: {e}"})
-                await delegate.event("status", {"status": "errored"})
+                await delegate.event("status", {"status": BuildStatus.ERRORED})
         finally:
             if delegate is not None:
                 await delegate.close()  # every event stored before the build is over

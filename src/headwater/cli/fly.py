@@ -28,13 +28,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from headwater.buildstatus import BuildStatus
 from headwater.cli.console import LazyConsole
 from headwater.cli.target import Api, RequestFailed, Target, TargetError, load, save
 
 out = LazyConsole(highlight=False)
 err = LazyConsole(stderr=True, highlight=False)
 
-EXIT = {"succeeded": 0, "failed": 1, "errored": 2, "aborted": 3}
+EXIT = {BuildStatus.SUCCEEDED: 0, BuildStatus.FAILED: 1, BuildStatus.ERRORED: 2,
+        BuildStatus.ABORTED: 3}
 EXIT_ERRORED = 2
 
 Pipeline = Annotated[str, typer.Option("-p", "--pipeline", help="The pipeline's name.")]
@@ -378,13 +380,14 @@ def _watch(api: Api, build_id: int, *, timestamps: bool = False) -> int:
                 at_line_start = text.endswith("\n")
             elif kind == "error":
                 out.print(data.get("message", ""), style="red", markup=False)
-            elif kind == "status" and data.get("status") != "started":
-                status = data["status"]
+            elif kind == "status" and data.get("status") != BuildStatus.STARTED:
+                status = BuildStatus(data["status"])
     except RequestFailed as e:
         _fail(str(e))
     if status is None:
-        status = _call(api.get, f"/builds/{build_id}")["status"]
-    style = {"succeeded": "green", "failed": "red", "errored": "yellow"}.get(status, "")
+        status = BuildStatus(_call(api.get, f"/builds/{build_id}")["status"])
+    style = {BuildStatus.SUCCEEDED: "green", BuildStatus.FAILED: "red",
+             BuildStatus.ERRORED: "yellow"}.get(status, "")
     out.print(status, style=style)
     return EXIT.get(status, EXIT_ERRORED)
 
