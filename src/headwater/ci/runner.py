@@ -31,6 +31,7 @@ from typing import Any
 
 from headwater import log as hwlog
 from headwater import yamlload
+from headwater.ci import eventtypes as ev
 from headwater.ci import workdirs
 from headwater.ci.build.engine import BuildContext, run_build
 from headwater.ci.build.errors import StepError
@@ -302,8 +303,8 @@ class Runner:
         except Exception as e:
             _log.exception("build broke", build=build.id)
             if delegate is not None:
-                await delegate.event("error", {"message": f"headwater error: {e}"})
-                await delegate.event("status", {"status": BuildStatus.ERRORED})
+                await delegate.event(ev.Error(message=f"headwater error: {e}"))
+                await delegate.event(ev.Status(status=BuildStatus.ERRORED))
         finally:
             if delegate is not None:
                 await delegate.close()  # every event stored before the build is over
@@ -362,7 +363,9 @@ class StoreDelegate:
         self._stream = StreamRedactor(self._redact)
         self._runner = runner
 
-    async def event(self, type: str, payload: dict[str, Any]) -> None:
+    async def event(self, event: ev.BuildEvent) -> None:
+        # Stored as Concourse's JSON (`to_data`), redacted: the text is what is checked.
+        type, payload = event.kind, event.to_data()
         origin = payload.get("origin") or {}
         if type == "log":
             # Output comes in chunks: a secret cut in two is held until it is whole.

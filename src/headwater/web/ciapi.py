@@ -33,7 +33,6 @@ so the values of vars, which may be secrets, never leave the server.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -46,6 +45,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from headwater import __version__, yamlload
+from headwater.ci import eventtypes
 from headwater.ci.service import CI, Conflict, Invalid, NotFound
 from headwater.errors import UserError
 from headwater.store import Build, Pipeline, webhook_token_matches
@@ -224,7 +224,7 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
 
         async def stream() -> AsyncIterator[bytes]:
             async for event in ci.events(build_id, after=after):
-                data = json.dumps({"event": event.type, "data": event.payload})
+                data = eventtypes.envelope(event.type, event.payload)
                 yield f"id: {event.seq}\nevent: event\ndata: {data}\n\n".encode()
             yield b"event: end\ndata: {}\n\n"
 

@@ -48,6 +48,7 @@ from headwater.ci.build.steps.put import PutStep
 from headwater.ci.build.steps.set_pipeline import SetPipelineStep
 from headwater.ci.build.steps.step import Reported, Step
 from headwater.ci.build.steps.task import TaskStep
+from headwater.ci.eventtypes import Status as StatusEvent
 from headwater.ci.plan import (
     Across,
     Do,
@@ -81,7 +82,7 @@ async def run_build(plan: Plan, *, ctx: BuildContext, delegate: BuildDelegate) -
     state = RunState(ctx, delegate)
     status: Status
     try:
-        await delegate.event("status", {"status": BuildStatus.STARTED})
+        await delegate.event(StatusEvent(status=BuildStatus.STARTED))
         ok = await build_step(plan).run(state)
         status = BuildStatus.SUCCEEDED if ok else BuildStatus.FAILED
     except Errored:
@@ -100,7 +101,7 @@ async def run_build(plan: Plan, *, ctx: BuildContext, delegate: BuildDelegate) -
 
 async def _finish(state: RunState, status: Status) -> None:
     await asyncio.to_thread(shutil.rmtree, state.scratch_root, ignore_errors=True)
-    await state.delegate.event("status", {"status": status})
+    await state.delegate.event(StatusEvent(status=status))
 
 
 _LEAVES: dict[type[Any], Callable[[Any], Step]] = {
