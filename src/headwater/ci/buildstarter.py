@@ -24,7 +24,7 @@ _log = hwlog.get("runner")
 
 def job_limits(job: Job, config: JobConfig) -> JobLimits:
     """The job's limits, its serial groups scoped to its pipeline."""
-    return JobLimits.of(str(job.id), serial=config.serial,
+    return JobLimits.of(job.id, serial=config.serial,
                         serial_groups=[f"{job.pipeline_id}/{g}" for g in config.serial_groups],
                         max_in_flight=config.max_in_flight)
 
@@ -41,23 +41,22 @@ async def start_pending(store: Store, *, paused_pipelines: Container[int],
     if not pending:
         return []
     started = await store.running_builds()
-    busy: dict[str, int] = {}
+    busy: dict[int, int] = {}
     for build in started:
         if build.job_id is not None:
-            busy[str(build.job_id)] = busy.get(str(build.job_id), 0) + 1
+            busy[build.job_id] = busy.get(build.job_id, 0) + 1
     # Limits of every job involved, running ones too: a serial group is busy while
     # any of its jobs runs, even one with nothing pending.
     jobs = await store.jobs_by_id({b.job_id for b in [*pending, *started]
                                    if b.job_id is not None})
     pending = [b for b in pending if b.job_id is None or b.job_id not in jobs
                or not jobs[b.job_id].paused]
-    limits: dict[str, JobLimits] = {}
+    limits: dict[int, JobLimits] = {}
     for job in jobs.values():
         config = job_config(job)
         if config is not None:
-            limits[str(job.id)] = job_limits(job, config)
-    order = [Pending(b.id, str(b.job_id) if b.job_id is not None else f"one-off-{b.id}")
-             for b in pending]
+            limits[job.id] = job_limits(job, config)
+    order = [Pending(b.id, b.job_id) for b in pending]
     allowed = set(startable(order, busy, limits))
     out: list[Build] = []
     for build in pending:
