@@ -30,6 +30,7 @@ from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.build.taskconfig import TaskConfig, parse_task_config
 from headwater.ci.buildlog import BuildLogSettings
 from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT, Checker
+from headwater.ci.config.model import JobConfig
 from headwater.ci.config.rules import identifier_problem
 from headwater.ci.events import LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
 from headwater.ci.pipelines import SetResult, set_pipeline
@@ -148,7 +149,7 @@ class CI:
 
     async def trigger(self, team: str, pipeline_name: str, job_name: str) -> Build:
         pipeline, job = await self.job(team, pipeline_name, job_name)
-        if job.config.get("disable_manual_trigger"):
+        if JobConfig.model_validate(job.config).disable_manual_trigger:
             raise Conflict(f"job {pipeline_name}/{job_name} has disable_manual_trigger set")
         try:
             return await self.runner.trigger(pipeline, job)

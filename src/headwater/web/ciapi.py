@@ -156,13 +156,11 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
     @routes.get("/api/v1/teams/{team}/pipelines/{name}/jobs", dependencies=deps)
     async def jobs(team: str, name: str) -> list[dict[str, Any]]:
         p = await ci.pipeline(team, name)
-        out = []
-        for job in await ci.store.jobs(p.id):
-            latest = await ci.store.builds(job_id=job.id, limit=1)
-            out.append({"id": job.id, "name": job.name, "pipeline": p.name,
-                        "paused": job.paused,
-                        "finished_build": _build(latest[0]) if latest else None})
-        return out
+        jobs = await ci.store.jobs(p.id)
+        latest = await ci.store.latest_builds([job.id for job in jobs])  # one query
+        return [{"id": job.id, "name": job.name, "pipeline": p.name, "paused": job.paused,
+                 "finished_build": _build(latest[job.id]) if job.id in latest else None}
+                for job in jobs]
 
     @routes.put("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/pause", dependencies=deps)
     async def pause_job(team: str, name: str, job: str) -> Response:
