@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from headwater.ci.scheduler import (
     MAX_ATTEMPTS,
     Candidate,
@@ -115,27 +117,87 @@ def test_the_same_resource_under_two_names_is_tracked_per_name() -> None:
     assert d.trigger  # "b" never used r5
 
 
-def test_serial_jobs_run_one_build_at_a_time_in_order() -> None:
-    limits = {"j": JobLimits.of("j", serial=True)}
-    assert startable([Pending(1, "j"), Pending(2, "j")], {}, limits) == [1]
-    assert startable([Pending(2, "j")], {"j": 1}, limits) == []
+# Candidate selection: which version each `get` takes, and whether that triggers.
+# (sentence, input, its resource's candidates newest first, versions the job built
+#  under that input's name, expected version id or None (it waits), expected trigger)
+SELECTION = [
+    ("the latest version of a trigger input never built triggers",
+     InputSpec("git", "git", trigger=True), NEWEST_FIRST, set(), 5, True),
+    ("the latest version already built does not trigger again",
+     InputSpec("git", "git", trigger=True), NEWEST_FIRST, {5}, 5, False),
+    ("an older version never built does not trigger a latest input",
+     InputSpec("git", "git", trigger=True), NEWEST_FIRST, {5, 4}, 5, False),
+    ("a new version of a non-trigger input is used but does not trigger",
+     InputSpec("git", "git"), NEWEST_FIRST, set(), 5, False),
+    ("every takes the oldest version not built yet and triggers",
+     InputSpec("git", "git", trigger=True, every=True), NEWEST_FIRST, {1, 2}, 3, True),
+    ("every with everything built takes the newest and does not trigger",
+     InputSpec("git", "git", trigger=True, every=True), NEWEST_FIRST, {1, 2, 3, 4, 5}, 5,
+     False),
+    ("a pin takes that version even when newer ones exist",
+     InputSpec("git", "git", trigger=True, pinned={"ref": "r2"}), NEWEST_FIRST, set(), 2,
+     True),
+    ("a partial pin matches on the fields it gives",
+     InputSpec("git", "git", pinned={"ref": "r3"}),
+     [Candidate(id=9, version={"ref": "r3", "n": "x"}), *NEWEST_FIRST], set(), 9, False),
+    ("a pin to a version not found waits",
+     InputSpec("git", "git", trigger=True, pinned={"ref": "nope"}), NEWEST_FIRST, set(),
+     None, False),
+    ("an input without versions waits",
+     InputSpec("git", "git", trigger=True), [], set(), None, False),
+]
 
 
-def test_max_in_flight_caps_running_builds() -> None:
-    limits = {"j": JobLimits.of("j", max_in_flight=2)}
-    pending = [Pending(i, "j") for i in range(1, 5)]
-    assert startable(pending, {}, limits) == [1, 2]
-    assert startable(pending, {"j": 1}, limits) == [1]
+@pytest.mark.parametrize(("spec", "candidates", "used", "chosen", "trigger"),
+                         [c[1:] for c in SELECTION], ids=[c[0] for c in SELECTION])
+def test_candidate_selection(spec: InputSpec, candidates: list[Candidate], used: set[int],
+                             chosen: int | None, trigger: bool) -> None:
+    d = compute_inputs([spec], {spec.resource: candidates}, {}, {spec.name: used})
+    if chosen is None:
+        assert d.inputs is None and spec.name in d.waiting
+    else:
+        assert d.inputs is not None and d.inputs[spec.name].id == chosen
+    assert d.trigger is trigger
 
 
-def test_unlimited_jobs_start_everything() -> None:
-    assert startable([Pending(1, "j"), Pending(2, "j")], {}, {}) == [1, 2]
+J, A, B, C = 1, 2, 3, 4  # job ids
+DEPLOY = ("7/deploy",)  # a serial group, scoped to its pipeline (id 7)
+
+# (sentence, pending (build id, job id or None for a one-off), running per job id,
+#  limits per job id, the builds that may start)
+STARTS = [
+    ("a serial job runs one build at a time, its oldest first",
+     [(1, J), (2, J)], {}, {J: JobLimits.of(J, serial=True)}, [1]),
+    ("a serial job with a build running starts none",
+     [(2, J)], {J: 1}, {J: JobLimits.of(J, serial=True)}, []),
+    ("max_in_flight caps the builds of a job",
+     [(1, J), (2, J), (3, J), (4, J)], {}, {J: JobLimits.of(J, max_in_flight=2)}, [1, 2]),
+    ("max_in_flight counts the builds already running",
+     [(1, J), (2, J), (3, J), (4, J)], {J: 1}, {J: JobLimits.of(J, max_in_flight=2)}, [1]),
+    ("a job without limits starts everything",
+     [(1, J), (2, J)], {}, {}, [1, 2]),
+    ("a serial group shares one slot across its jobs",
+     [(1, A), (2, B), (3, C)], {},
+     {A: JobLimits.of(A, serial_groups=DEPLOY), B: JobLimits.of(B, serial_groups=DEPLOY),
+      C: JobLimits.of(C)}, [1, 3]),
+    ("a serial group is busy while any of its jobs runs",
+     [(2, B)], {A: 1},
+     {A: JobLimits.of(A, serial_groups=DEPLOY), B: JobLimits.of(B, serial_groups=DEPLOY)},
+     []),
+    ("a serial group with max_in_flight 2 runs two of its jobs at once",
+     [(1, A), (2, B), (3, A)], {},
+     {A: JobLimits.of(A, serial_groups=DEPLOY, max_in_flight=2),
+      B: JobLimits.of(B, serial_groups=DEPLOY, max_in_flight=2)}, [1, 2]),
+    ("a waiting build holds the later builds of its job but not other jobs'",
+     [(1, J), (2, C), (3, J)], {J: 1}, {J: JobLimits.of(J, serial=True)}, [2]),
+    ("one-off builds are held by no limit",
+     [(1, None), (2, J), (3, None)], {J: 1}, {J: JobLimits.of(J, serial=True)}, [1, 3]),
+]
 
 
-def test_serial_groups_share_one_slot_across_jobs() -> None:
-    limits = {"a": JobLimits.of("a", serial_groups=["deploy"]),
-              "b": JobLimits.of("b", serial_groups=["deploy"]),
-              "c": JobLimits.of("c")}
-    pending = [Pending(1, "a"), Pending(2, "b"), Pending(3, "c")]
-    assert startable(pending, {}, limits) == [1, 3]
-    assert startable([Pending(2, "b")], {"a": 1}, limits) == []
+@pytest.mark.parametrize(("pending", "running", "limits", "expected"),
+                         [c[1:] for c in STARTS], ids=[c[0] for c in STARTS])
+def test_which_pending_builds_start(pending: list[tuple[int, int | None]],
+                                    running: dict[int, int], limits: dict[int, JobLimits],
+                                    expected: list[int]) -> None:
+    assert startable([Pending(b, j) for b, j in pending], running, limits) == expected

@@ -211,3 +211,18 @@ async def test_a_rerun_copies_the_inputs_and_is_named_after_the_original(
                                        inputs=[], manually_triggered=True)
     with pytest.raises(LookupError, match="not a build of a job"):
         await store.create_rerun(one_off.id)
+
+
+async def test_latest_builds_gives_each_jobs_newest_build_and_skips_jobs_without_one(
+        store: Store) -> None:
+    saved = await set_pipeline(store, jobs=["build", "deploy", "idle"])
+    _, jobs = await ids(store, saved.id)
+    await job_build(store, saved.id, jobs["build"])
+    newest = await job_build(store, saved.id, jobs["build"])
+    deploy = await job_build(store, saved.id, jobs["deploy"])
+    await store.finish_build(deploy.id, BuildStatus.FAILED)
+    latest = await store.latest_builds(list(jobs.values()))
+    assert {j: (b.id, b.status) for j, b in latest.items()} == {
+        jobs["build"]: (newest.id, BuildStatus.PENDING),
+        jobs["deploy"]: (deploy.id, BuildStatus.FAILED)}
+    assert await store.latest_builds([]) == {}

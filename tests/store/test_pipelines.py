@@ -155,3 +155,17 @@ async def test_resources_to_check_are_the_active_ones_of_unpaused_pipelines(
     found = await store.resources_to_check()
     assert [(p.name, r.name) for p, r in found] == [("live", "a"), ("live", "b")]
     assert all(p.id == live.id and not p.paused for p, _ in found)
+
+
+async def test_all_jobs_lists_the_active_jobs_of_every_pipeline_and_jobs_by_id_any_of_them(
+        store: Store) -> None:
+    a = await set_pipeline(store, "a", jobs=["build", "gone"])
+    b = await set_pipeline(store, "b", jobs=["test"])
+    _, a_jobs = await ids(store, a.id)
+    await set_pipeline(store, "a", jobs=["build"])  # "gone" is inactive now
+    assert [(j.pipeline_id, j.name) for j in await store.all_jobs()] == [
+        (a.id, "build"), (b.id, "test")]
+    by_id = await store.jobs_by_id({a_jobs["gone"], a_jobs["build"], 999})
+    assert {i: j.name for i, j in by_id.items()} == {a_jobs["gone"]: "gone",
+                                                     a_jobs["build"]: "build"}
+    assert await store.jobs_by_id(set()) == {}

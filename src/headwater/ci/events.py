@@ -141,9 +141,6 @@ class EventSource(Protocol):
     async def build(self, build_id: int) -> models.Build | None: ...
 
 
-FINISHED = frozenset({"succeeded", "failed", "errored", "aborted"})
-
-
 async def stream(store: EventSource, hub: Hub, build_id: int, *, after: int = 0,
                  page_size: int = PAGE_SIZE) -> AsyncGenerator[Event]:
     """The build's events after `after`: stored ones, then live ones until it is over.
@@ -154,7 +151,7 @@ async def stream(store: EventSource, hub: Hub, build_id: int, *, after: int = 0,
     last = after
     with hub.subscribe(build_id) as sub:
         build = await store.build(build_id)
-        if build is None or build.status in FINISHED:
+        if build is None or build.status.finished:
             sub.close()  # no end is coming: read what is stored and stop
         catch_up = True
         while True:

@@ -19,7 +19,8 @@ Two questions, asked on every tick for every job of every unpaused pipeline:
 2. `startable`: which pending builds may start, given `serial`, `serial_groups` and
    `max_in_flight` and what is already running (oldest pending first).
 
-The runner around these (ci/runner.py) reads the store, calls them and acts.
+What reads the store for them is `ci/inputs.py` and `ci/buildstarter.py`; the runner
+(`ci/runner.py`) calls those and acts. Jobs and builds are keyed by their ids.
 """
 
 from __future__ import annotations
@@ -163,53 +164,59 @@ def _matches(version: Version, pin: Version) -> bool:
 
 @dataclass(frozen=True)
 class JobLimits:
-    name: str
+    job_id: int
     max_in_flight: int | None = None  # None: unlimited
-    serial_groups: tuple[str, ...] = ()
+    serial_groups: tuple[str, ...] = ()  # scoped to the pipeline by the caller
 
     @classmethod
-    def of(cls, name: str, *, serial: bool = False, serial_groups: Sequence[str] = (),
+    def of(cls, job_id: int, *, serial: bool = False, serial_groups: Sequence[str] = (),
            max_in_flight: int | None = None) -> JobLimits:
         """Concourse's rules: `serial` means one at a time; `serial_groups` also means
         one at a time across the group unless `max_in_flight` says more."""
         if max_in_flight is None and (serial or serial_groups):
             max_in_flight = 1
-        return cls(name=name, max_in_flight=max_in_flight, serial_groups=tuple(serial_groups))
+        return cls(job_id=job_id, max_in_flight=max_in_flight,
+                   serial_groups=tuple(serial_groups))
 
 
 @dataclass(frozen=True)
 class Pending:
     build_id: int
-    job: str
+    job_id: int | None  # None: a one-off build (`execute`), which no limit holds
 
 
-def startable(pending: Sequence[Pending], running: Mapping[str, int],
-              limits: Mapping[str, JobLimits]) -> list[int]:
-    """The pending builds (oldest first) that may start now.
+def startable(pending: Sequence[Pending], running: Mapping[int, int],
+              limits: Mapping[int, JobLimits]) -> list[int]:
+    """The ids of the pending builds (oldest first) that may start now.
 
-    running: job name -> builds of that job already started. A job's builds start
-    in order: when its oldest pending build must wait, its later ones wait too.
+    running: job id -> builds of that job already started; limits: by job id (a job
+    without is unlimited). A job's builds start in order: when its oldest pending
+    build must wait, its later ones wait too.
     """
     busy = dict(running)
-    blocked: set[str] = set()
+    blocked: set[int] = set()
     group_busy: dict[str, int] = {}
-    for job, count in running.items():
-        for group in limits[job].serial_groups if job in limits else ():
+    for job_id, count in running.items():
+        for group in limits[job_id].serial_groups if job_id in limits else ():
             group_busy[group] = group_busy.get(group, 0) + count
     out: list[int] = []
     for build in pending:
-        if build.job in blocked:
+        job = build.job_id
+        if job is None:
+            out.append(build.build_id)
             continue
-        lim = limits.get(build.job, JobLimits(build.job))
+        if job in blocked:
+            continue
+        lim = limits.get(job, JobLimits(job))
         cap = lim.max_in_flight
         if cap is not None and (
-            busy.get(build.job, 0) >= cap
+            busy.get(job, 0) >= cap
             or any(group_busy.get(g, 0) >= cap for g in lim.serial_groups)
         ):
-            blocked.add(build.job)
+            blocked.add(job)
             continue
         out.append(build.build_id)
-        busy[build.job] = busy.get(build.job, 0) + 1
+        busy[job] = busy.get(job, 0) + 1
         for group in lim.serial_groups:
             group_busy[group] = group_busy.get(group, 0) + 1
     return out

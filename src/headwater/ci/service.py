@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from headwater import log as hwlog
 from headwater import yamlload
+from headwater.ci import workdirs
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
@@ -29,8 +30,9 @@ from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.build.taskconfig import TaskConfig, parse_task_config
 from headwater.ci.buildlog import BuildLogSettings
 from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT, Checker
+from headwater.ci.config.model import JobConfig
 from headwater.ci.config.rules import identifier_problem
-from headwater.ci.events import FINISHED, LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
+from headwater.ci.events import LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
 from headwater.ci.resources.base import Version
@@ -81,7 +83,7 @@ class CI:
         self.settings = settings
         self.runner = Runner(store, hub=self.hub, types=types, executor=executor,
                              settings=RunnerSettings(
-                                 work_root=settings.data_dir / "builds",
+                                 work_root=workdirs.root(settings.data_dir),
                                  external_url=settings.external_url,
                                  tick=settings.scheduler_tick, log=settings.build_log,
                                  get_timeout=settings.get_timeout,
@@ -94,7 +96,7 @@ class CI:
 
     async def start(self) -> None:
         await self.runner.recover()
-        await asyncio.to_thread(_remove_staging, self.settings.data_dir / "builds")
+        await asyncio.to_thread(_remove_staging, workdirs.root(self.settings.data_dir))
         self._loops = [asyncio.create_task(self.runner.run_forever(), name="scheduler"),
                        asyncio.create_task(self.checker.run_forever(), name="checker")]
 
@@ -147,7 +149,7 @@ class CI:
 
     async def trigger(self, team: str, pipeline_name: str, job_name: str) -> Build:
         pipeline, job = await self.job(team, pipeline_name, job_name)
-        if job.config.get("disable_manual_trigger"):
+        if JobConfig.model_validate(job.config).disable_manual_trigger:
             raise Conflict(f"job {pipeline_name}/{job_name} has disable_manual_trigger set")
         try:
             return await self.runner.trigger(pipeline, job)
@@ -173,7 +175,7 @@ class CI:
 
     async def abort(self, build_id: int) -> None:
         build = await self.build(build_id)
-        if build.status in FINISHED:
+        if build.status.finished:
             return
         await self.runner.abort(build.id)
 
@@ -250,7 +252,7 @@ class CI:
         hour after they end)."""
         task = _check_execute(config, [name for name, _ in inputs])
         plan = Task(id="task", name="one-off", config=config)
-        builds = self.settings.data_dir / "builds"
+        builds = workdirs.root(self.settings.data_dir)
         await asyncio.to_thread(builds.mkdir, parents=True, exist_ok=True)
         staging = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=_STAGING,
                                                dir=builds))
@@ -260,7 +262,7 @@ class CI:
             build = await self.store.create_build(
                 team=team, pipeline_id=None, job_id=None, inputs=[],
                 manually_triggered=True, plan=PLAN.dump_json(plan).decode())
-            _move_into_place(staging, builds / str(build.id))
+            _move_into_place(staging, workdirs.workdir(builds, build.id))
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
             raise
@@ -277,7 +279,7 @@ class CI:
         if problem:
             raise Invalid(f"{name!r} is not an artifact name: {problem}")
         await self.build(build_id)
-        at = Beneath(self.settings.data_dir / "builds" / str(build_id), name)
+        at = Beneath(workdirs.workdir(workdirs.root(self.settings.data_dir), build_id), name)
         try:
             found = await asyncio.to_thread(confine.is_dir, at)
         except Refused:

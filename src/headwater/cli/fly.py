@@ -24,17 +24,22 @@ import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from headwater.buildstatus import BuildStatus
 from headwater.cli.console import LazyConsole
 from headwater.cli.target import Api, RequestFailed, Target, TargetError, load, save
+
+if TYPE_CHECKING:
+    from headwater.ci.eventtypes import BuildEvent
 
 out = LazyConsole(highlight=False)
 err = LazyConsole(stderr=True, highlight=False)
 
-EXIT = {"succeeded": 0, "failed": 1, "errored": 2, "aborted": 3}
+EXIT = {BuildStatus.SUCCEEDED: 0, BuildStatus.FAILED: 1, BuildStatus.ERRORED: 2,
+        BuildStatus.ABORTED: 3}
 EXIT_ERRORED = 2
 
 Pipeline = Annotated[str, typer.Option("-p", "--pipeline", help="The pipeline's name.")]
@@ -351,40 +356,44 @@ def watch(ctx: typer.Context,
         raise typer.Exit(_watch(api, _build_id(api, job, build), timestamps=timestamps))
 
 
-def _events(api: Api, build_id: int) -> Iterator[dict[str, Any]]:
+def _events(api: Api, build_id: int) -> Iterator[BuildEvent]:
+    from headwater.ci.eventtypes import from_envelope  # light: dataclasses and json
+
     with api.stream(f"/builds/{build_id}/events") as resp:
         for line in resp.iter_lines():
             if line.startswith("data:"):
-                data = json.loads(line[5:])
-                if data:
-                    yield data
+                event = from_envelope(line[5:])
+                if event is not None:
+                    yield event
 
 
 def _watch(api: Api, build_id: int, *, timestamps: bool = False) -> int:
     import datetime as dt
 
-    status = None
+    from headwater.ci import eventtypes as ev
+
+    status: BuildStatus | None = None
     at_line_start = True
     try:
         for event in _events(api, build_id):
-            kind, data = event["event"], event["data"]
-            if kind == "log":
-                text = data.get("payload", "")
-                if timestamps and at_line_start and text:
-                    stamp = dt.datetime.fromtimestamp(data.get("time", 0)).strftime("%H:%M:%S")
-                    text = f"{stamp}  {text}"
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                at_line_start = text.endswith("\n")
-            elif kind == "error":
-                out.print(data.get("message", ""), style="red", markup=False)
-            elif kind == "status" and data.get("status") != "started":
-                status = data["status"]
+            match event:
+                case ev.Log(payload=text):
+                    if timestamps and at_line_start and text:
+                        stamp = dt.datetime.fromtimestamp(event.time or 0).strftime("%H:%M:%S")
+                        text = f"{stamp}  {text}"
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+                    at_line_start = text.endswith("\n")
+                case ev.Error(message=message):
+                    out.print(message, style="red", markup=False)
+                case ev.Status(status=now) if now != BuildStatus.STARTED:
+                    status = now
     except RequestFailed as e:
         _fail(str(e))
     if status is None:
-        status = _call(api.get, f"/builds/{build_id}")["status"]
-    style = {"succeeded": "green", "failed": "red", "errored": "yellow"}.get(status, "")
+        status = BuildStatus(_call(api.get, f"/builds/{build_id}")["status"])
+    style = {BuildStatus.SUCCEEDED: "green", BuildStatus.FAILED: "red",
+             BuildStatus.ERRORED: "yellow"}.get(status, "")
     out.print(status, style=style)
     return EXIT.get(status, EXIT_ERRORED)
 

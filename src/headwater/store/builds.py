@@ -196,6 +196,15 @@ class BuildsMixin:
             query = query.where(builds.c.id < before_id)
         return await self._many_builds(query)
 
+    async def latest_builds(self, job_ids: Collection[int]) -> dict[int, Build]:
+        """Each job's newest build (any status) in one query; jobs without one are absent."""
+        if not job_ids:
+            return {}
+        newest = (sa.select(sa.func.max(builds.c.id))
+                  .where(builds.c.job_id.in_(sorted(job_ids))).group_by(builds.c.job_id))
+        found = await self._many_builds(_BUILD.where(builds.c.id.in_(newest)))
+        return {b.job_id: b for b in found if b.job_id is not None}
+
     async def pending_builds(self) -> list[Build]:
         """Pending builds, oldest first: the order the runner starts them in."""
         return await self._many_builds(

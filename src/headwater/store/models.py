@@ -11,28 +11,20 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
+# The status type lives in a bottom module (the CLI reads it without SQLAlchemy).
+from headwater.buildstatus import FINISHED_STATUSES, BuildStatus
+
+__all__ = [  # the status type is re-exported: it lives in headwater.buildstatus
+    "FINISHED_STATUSES", "ApiToken", "Build", "BuildInput", "BuildResource", "BuildStatus",
+    "Event", "Job", "JobSpec", "Pipeline", "Resource", "ResourceSpec", "ResourceVersion",
+    "SavedPipeline", "Version", "canonical_json", "digest", "resource_scope",
+]
+
 Version = dict[str, str]
-
-
-class BuildStatus(StrEnum):
-    PENDING = "pending"
-    STARTED = "started"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ERRORED = "errored"
-    ABORTED = "aborted"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (BuildStatus.PENDING, BuildStatus.STARTED)
-
-
-FINISHED_STATUSES = frozenset(s for s in BuildStatus if s.finished)
 
 
 def canonical_json(value: Any) -> str:

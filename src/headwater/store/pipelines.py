@@ -13,6 +13,7 @@ same pipeline apply one after the other.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,6 +118,20 @@ class PipelinesMixin:
                  .order_by(jobs.c.id))
         async with self._db.read() as conn:
             return [Job.from_row(r) for r in await conn.execute(query)]
+
+    async def all_jobs(self) -> list[Job]:
+        """The active jobs of every pipeline, in one query (the scheduler's round)."""
+        query = sa.select(jobs).where(jobs.c.active).order_by(jobs.c.id)
+        async with self._db.read() as conn:
+            return [Job.from_row(r) for r in await conn.execute(query)]
+
+    async def jobs_by_id(self, job_ids: Collection[int]) -> dict[int, Job]:
+        """The jobs of these ids (active or not), in one query."""
+        if not job_ids:
+            return {}
+        query = sa.select(jobs).where(jobs.c.id.in_(sorted(job_ids)))
+        async with self._db.read() as conn:
+            return {r.id: Job.from_row(r) for r in await conn.execute(query)}
 
     async def job(self, pipeline_id: int, name: str) -> Job | None:
         query = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id, jobs.c.name == name,

@@ -33,7 +33,6 @@ so the values of vars, which may be secrets, never leave the server.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -46,6 +45,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from headwater import __version__, yamlload
+from headwater.ci import eventtypes
 from headwater.ci.service import CI, Conflict, Invalid, NotFound
 from headwater.errors import UserError
 from headwater.store import Build, Pipeline, webhook_token_matches
@@ -156,13 +156,11 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
     @routes.get("/api/v1/teams/{team}/pipelines/{name}/jobs", dependencies=deps)
     async def jobs(team: str, name: str) -> list[dict[str, Any]]:
         p = await ci.pipeline(team, name)
-        out = []
-        for job in await ci.store.jobs(p.id):
-            latest = await ci.store.builds(job_id=job.id, limit=1)
-            out.append({"id": job.id, "name": job.name, "pipeline": p.name,
-                        "paused": job.paused,
-                        "finished_build": _build(latest[0]) if latest else None})
-        return out
+        jobs = await ci.store.jobs(p.id)
+        latest = await ci.store.latest_builds([job.id for job in jobs])  # one query
+        return [{"id": job.id, "name": job.name, "pipeline": p.name, "paused": job.paused,
+                 "finished_build": _build(latest[job.id]) if job.id in latest else None}
+                for job in jobs]
 
     @routes.put("/api/v1/teams/{team}/pipelines/{name}/jobs/{job}/pause", dependencies=deps)
     async def pause_job(team: str, name: str, job: str) -> Response:
@@ -224,7 +222,7 @@ def make_app(ci: CI, *, check_token: TokenCheck | None) -> FastAPI:  # noqa: PLR
 
         async def stream() -> AsyncIterator[bytes]:
             async for event in ci.events(build_id, after=after):
-                data = json.dumps({"event": event.type, "data": event.payload})
+                data = eventtypes.envelope(event.type, event.payload)
                 yield f"id: {event.seq}\nevent: event\ndata: {data}\n\n".encode()
             yield b"event: end\ndata: {}\n\n"
 

@@ -18,6 +18,7 @@ from typing import Any
 from headwater.ci.build.context import BuildContext
 from headwater.ci.build.executor import TaskExecutor
 from headwater.ci.build.local import LocalExecutor
+from headwater.ci.eventtypes import BuildEvent
 from headwater.ci.plan import Task
 from headwater.ci.resources.base import Fetched, ResourceType
 from headwater.ci.resources.time import TimeResource
@@ -38,8 +39,8 @@ class RecordingDelegate:
     pipelines: list[tuple[str, str | None, str, dict[str, Any]]] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
 
-    async def event(self, type: str, payload: dict[str, Any]) -> None:
-        self.events.append(Event(type, payload, time.monotonic()))
+    async def event(self, event: BuildEvent) -> None:
+        self.events.append(Event(event.kind, event.to_data(), time.monotonic()))
 
     async def saved_output(self, resource: str, fetched: Fetched) -> None:
         self.outputs.append((resource, fetched))

@@ -44,3 +44,8 @@ def test_client_verbs_load_httpx_and_no_engine(fly: Fly, tmp_path: Path) -> None
         # They print; they do not log: the logger's structlog is never imported.
         assert "structlog" not in modules, args
     assert '"name": "p"' in run("-t", TARGET, "pipelines", "--json", env=env)[0].stdout
+    assert run("-t", TARGET, "unpause-pipeline", "-p", "p", env=env)[0].returncode == 0
+    # watching a build reads its typed events with the light event module only
+    r, modules = run("-t", TARGET, "trigger-job", "-j", "p/hello", "-w", env=env)
+    assert r.returncode == 0 and "succeeded" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert heavy(modules) == ["headwater.ci", "headwater.ci.eventtypes"]

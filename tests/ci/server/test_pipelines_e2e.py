@@ -571,3 +571,20 @@ def test_rerun_build_uses_the_versions_of_the_original(ci_server: Server, fly: F
     assert code == 0 and "started again/show #1.1" in out and "using 1.0.0" in out, out
     code, out = fly("rerun-build", "-j", "again/show", "-b", "7")
     assert code == 2 and "build again/show #7 not found" in out, out
+
+
+def test_a_job_with_disable_manual_trigger_refuses_trigger_job(ci_server: Server, fly: Fly,
+                                                               tmp_path: Path) -> None:
+    _set(fly, tmp_path, "nomanual", """
+        jobs:
+        - name: j
+          disable_manual_trigger: true
+          plan:
+          - task: t
+            config:
+              platform: linux
+              run: {path: "true"}
+        """)
+    code, out = fly("trigger-job", "-j", "nomanual/j")
+    assert code == 2 and "disable_manual_trigger" in out, out
+    assert _builds(fly, "nomanual/j") == []

@@ -2,34 +2,23 @@
 
 The engine never writes to a database or a socket: it calls a delegate. The server's
 delegate stores each event, streams it to watchers and records outputs; tests use a
-delegate that keeps events in a list. Event types and payloads follow Concourse's
-`atc/event` so `watch` prints what users expect:
-
-    log               {"origin": {"id": step_id, "source": "stdout"|"stderr"}, "payload": text}
-    initialize-get|put|task   {"origin": {"id": step_id}}
-    start-get|put|task        {"origin": {"id": step_id}}
-    finish-get|put    {"origin": {"id": step_id}, "exit_status": 0|1,
-                       "version": {...}, "metadata": [{"name", "value"}]}
-    finish-task       {"origin": {"id": step_id}, "exit_status": N}
-    initialize|start  {"origin": {"id": step_id}}        (load_var, set_pipeline)
-    finish            {"origin": {"id": step_id}, "exit_status": 0|1, "succeeded": bool}
-    error             {"origin": {"id": step_id}, "message": text}
-    status            {"status": "started"|"succeeded"|"failed"|"errored"|"aborted"}
-
-Every event also carries "time" (Unix seconds, float), added by the delegate. The
-implicit get after a put reports with the id `<put id>/get`; a `timeout` reports
-"timeout exceeded" as an error of the step it wraps.
+delegate that keeps events in a list. Events are the typed classes of
+`headwater.ci.eventtypes` (Concourse's `atc/event`), so `watch` prints what users
+expect. The implicit get after a put
+reports with the id `<put id>/get`; a `timeout` reports "timeout exceeded" as an
+error of the step it wraps. The delegate stamps each event's "time".
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from headwater.ci.eventtypes import BuildEvent
 from headwater.ci.resources.base import Fetched
 
 
 class BuildDelegate(Protocol):
-    async def event(self, type: str, payload: dict[str, Any]) -> None:
+    async def event(self, event: BuildEvent) -> None:
         """Record one build event (and stream it to anyone watching)."""
         ...
 

@@ -10,7 +10,7 @@ which it also answers:
   that broke, a timeout, or a headwater bug);
 - aborted: the task running `run_build` was cancelled (that is how the server
   aborts a build). The steps' `on_abort` and `ensure` hooks still run, the
-  processes of running tasks are stopped, then `run_build` *returns* "aborted"
+  processes of running tasks are stopped, then `run_build` *returns* `BuildStatus.ABORTED`
   instead of raising: await the cancelled task to wait for the hooks.
 
 The build's scratch space (`workdir/.scratch`) is removed at the end; its artifacts
@@ -23,9 +23,10 @@ import asyncio
 import contextlib
 import shutil
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from headwater import log as hwlog
+from headwater.buildstatus import BuildStatus
 from headwater.ci.build import scopes
 from headwater.ci.build.context import BuildContext
 from headwater.ci.build.delegate import BuildDelegate
@@ -47,6 +48,7 @@ from headwater.ci.build.steps.put import PutStep
 from headwater.ci.build.steps.set_pipeline import SetPipelineStep
 from headwater.ci.build.steps.step import Reported, Step
 from headwater.ci.build.steps.task import TaskStep
+from headwater.ci.eventtypes import Status as StatusEvent
 from headwater.ci.plan import (
     Across,
     Do,
@@ -71,7 +73,7 @@ __all__ = ["BuildContext", "Status", "build_step", "run_build"]
 
 _log = hwlog.get("build")
 
-Status = Literal["succeeded", "failed", "errored", "aborted"]
+Status = BuildStatus  # the final one: never pending nor started
 
 
 async def run_build(plan: Plan, *, ctx: BuildContext, delegate: BuildDelegate) -> Status:
@@ -80,16 +82,16 @@ async def run_build(plan: Plan, *, ctx: BuildContext, delegate: BuildDelegate) -
     state = RunState(ctx, delegate)
     status: Status
     try:
-        await delegate.event("status", {"status": "started"})
+        await delegate.event(StatusEvent(status=BuildStatus.STARTED))
         ok = await build_step(plan).run(state)
-        status = "succeeded" if ok else "failed"
+        status = BuildStatus.SUCCEEDED if ok else BuildStatus.FAILED
     except Errored:
-        status = "errored"
+        status = BuildStatus.ERRORED
     except asyncio.CancelledError:
-        status = "aborted"
+        status = BuildStatus.ABORTED
     except Exception as e:  # outside any step: a bug in the engine or the delegate
         _log.exception("the engine broke", build=ctx.build_id)
-        status = "errored"
+        status = BuildStatus.ERRORED
         with contextlib.suppress(Exception):
             await scopes.shielded(state.error(plan.id, f"headwater internal error: "
                                                        f"{type(e).__name__}: {e}"))
@@ -99,7 +101,7 @@ async def run_build(plan: Plan, *, ctx: BuildContext, delegate: BuildDelegate) -
 
 async def _finish(state: RunState, status: Status) -> None:
     await asyncio.to_thread(shutil.rmtree, state.scratch_root, ignore_errors=True)
-    await state.delegate.event("status", {"status": status})
+    await state.delegate.event(StatusEvent(status=status))
 
 
 _LEAVES: dict[type[Any], Callable[[Any], Step]] = {

@@ -25,6 +25,7 @@ from headwater.ci.build.context import BuildContext
 from headwater.ci.build.delegate import BuildDelegate
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.interpolate import interpolate
+from headwater.ci.eventtypes import BuildEvent, Error, Log, Origin
 from headwater.ci.vars import Redactor
 
 _ARTIFACT_NAME = re.compile(r"[^/\x00]+")
@@ -58,16 +59,16 @@ class RunState:
 
     # -- reporting --------------------------------------------------------------------
 
-    async def event(self, type: str, step_id: str, **fields: Any) -> None:
-        await self.delegate.event(type, {"origin": {"id": step_id}, **fields})
+    async def event(self, event: BuildEvent) -> None:
+        await self.delegate.event(event)
 
     async def log(self, step_id: str, text: str, source: str = "stdout") -> None:
-        await self.delegate.event("log", {"origin": {"id": step_id, "source": source},
-                                          "payload": self.redact(text)})
+        await self.delegate.event(Log(origin=Origin(step_id, source),
+                                      payload=self.redact(text)))
 
     async def error(self, step_id: str, message: str) -> None:
-        await self.delegate.event("error", {"origin": {"id": step_id},
-                                            "message": self.redact(message)})
+        await self.delegate.event(Error(origin=Origin(step_id),
+                                        message=self.redact(message)))
 
     async def add_secrets(self, values: list[str]) -> None:
         fresh = [v for v in values if v and v not in self._secrets]

@@ -9,6 +9,7 @@ vars (`((.:name))`); `in` gets the build's metadata as environment.
 
 from __future__ import annotations
 
+from headwater.ci import eventtypes as ev
 from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
@@ -24,7 +25,7 @@ class GetStep:
 
     async def run(self, state: RunState) -> bool:
         p = self.plan
-        await state.event("initialize-get", p.id)
+        await state.event(ev.InitializeGet(origin=ev.Origin(p.id)))
         rtype = state.ctx.types.resolve(p.type, p.resource_types)
         source = state.interpolate(p.source, f"the source of resource {p.resource!r}")
         params = state.interpolate(p.params, f"the params of get {p.name!r}")
@@ -38,13 +39,14 @@ class GetStep:
                     raise StepError(f"resource {p.resource!r} has no version to get: its "
                                     "check found none yet")
                 version = versions[-1]
-            await state.event("start-get", p.id)
+            await state.event(ev.StartGet(origin=ev.Origin(p.id)))
             dest = state.scratch("get", p.id)
             fetched = await rtype.get(source, version, params, dest, log=log,
                                       env=state.ctx.env())
         await state.register(p.name, Beneath(dest), what=f"get {p.name!r}: the directory "
                                                           "its resource fetched into")
-        await state.event("finish-get", p.id, exit_status=0, **version_fields(fetched))
+        await state.event(ev.FinishGet(origin=ev.Origin(p.id), exit_status=0,
+                                        **version_fields(fetched)))
         return True
 
 

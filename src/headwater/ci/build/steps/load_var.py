@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from headwater import yamlload
+from headwater.ci import eventtypes as ev
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import LoadVar
@@ -31,8 +32,8 @@ class LoadVarStep:
 
     async def run(self, state: RunState) -> bool:
         p = self.plan
-        await state.event("initialize", p.id)
-        await state.event("start", p.id)
+        await state.event(ev.Initialize(origin=ev.Origin(p.id)))
+        await state.event(ev.Start(origin=ev.Origin(p.id)))
         limits = state.ctx.yaml_limits
         text = await state.read_artifact_text(p.file, "load_var file")
         value = await asyncio.to_thread(parse_var, text, file_format(p.file, p.format),
@@ -41,7 +42,7 @@ class LoadVarStep:
         if not p.reveal:
             await state.add_secrets(secret_texts(value))
         await state.log(p.id, f"var {p.name} fetched.\nadded var {p.name} to build.\n")
-        await state.event("finish", p.id, exit_status=0, succeeded=True)
+        await state.event(ev.Finish(origin=ev.Origin(p.id), exit_status=0, succeeded=True))
         return True
 
 

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from headwater.ci import eventtypes as ev
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
@@ -31,7 +32,7 @@ class PutStep:
 
     async def run(self, state: RunState) -> bool:
         p = self.plan
-        await state.event("initialize-put", p.id)
+        await state.event(ev.InitializePut(origin=ev.Origin(p.id)))
         rtype = state.ctx.types.resolve(p.type, p.resource_types)
         source = state.interpolate(p.source, f"the source of resource {p.resource!r}")
         params = state.interpolate(p.params, f"the params of put {p.name!r}")
@@ -39,13 +40,14 @@ class PutStep:
         for name in choose_inputs(p.inputs, params, state.artifacts):
             await state.copy_artifact(name, Beneath(workdir, name),
                                       what=f"put {p.name!r}: input {name!r}")
-        await state.event("start-put", p.id)
+        await state.event(ev.StartPut(origin=ev.Origin(p.id)))
         async with default_timeout(state.ctx.put_timeout, f"put to resource {p.resource!r}",
                                    "--default-put-timeout"):
             fetched = await rtype.put(source, params, workdir, log=stderr_log(state, p.id),
                                       env=state.ctx.env())
         await state.delegate.saved_output(p.resource, fetched)
-        await state.event("finish-put", p.id, exit_status=0, **version_fields(fetched))
+        await state.event(ev.FinishPut(origin=ev.Origin(p.id), exit_status=0,
+                                        **version_fields(fetched)))
         await asyncio.to_thread(confine.remove_tree, Beneath(workdir))
         if p.no_get:
             return True

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from headwater import yamlload
+from headwater.ci import eventtypes as ev
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.plan import SetPipeline
@@ -27,8 +28,8 @@ class SetPipelineStep:
 
     async def run(self, state: RunState) -> bool:
         p = self.plan
-        await state.event("initialize", p.id)
-        await state.event("start", p.id)
+        await state.event(ev.Initialize(origin=ev.Origin(p.id)))
+        await state.event(ev.Start(origin=ev.Origin(p.id)))
         name = p.name
         if name == "self":
             if not state.ctx.pipeline:
@@ -43,7 +44,7 @@ class SetPipelineStep:
         await state.log(p.id, f"setting pipeline: {name}\n")
         changed = await state.delegate.set_pipeline(name, p.team, text, vars, file=p.file)
         await state.log(p.id, "done\n" if changed else "no changes to apply.\n")
-        await state.event("finish", p.id, exit_status=0, succeeded=True)
+        await state.event(ev.Finish(origin=ev.Origin(p.id), exit_status=0, succeeded=True))
         return True
 
     async def _var_file(self, state: RunState, spec: str) -> Mapping[str, Any]:

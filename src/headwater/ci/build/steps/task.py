@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from headwater import yamlload
+from headwater.ci import eventtypes as ev
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
@@ -47,7 +48,7 @@ class TaskStep:
 
     async def run(self, state: RunState) -> bool:
         p = self.plan
-        await state.event("initialize-task", p.id)
+        await state.event(ev.InitializeTask(origin=ev.Origin(p.id)))
         config = await self._config(state)
         params = {**config.params,
                   **state.interpolate(p.params, f"the params of task {p.name!r}")}
@@ -70,7 +71,7 @@ class TaskStep:
         async def output(stream: Stream, text: str) -> None:
             await state.log(p.id, text, stream)
 
-        await state.event("start-task", p.id)
+        await state.event(ev.StartTask(origin=ev.Origin(p.id)))
         try:
             status = await state.ctx.executor.run(spec, output=output)
         except (FileNotFoundError, PermissionError) as e:
@@ -79,7 +80,7 @@ class TaskStep:
         except (NetworkError, LimitExceeded) as e:
             raise StepError(f"task {p.name!r}: {e}") from None
         await self._outputs(state, config, root)
-        await state.event("finish-task", p.id, exit_status=status)
+        await state.event(ev.FinishTask(origin=ev.Origin(p.id), exit_status=status))
         await asyncio.to_thread(confine.remove_tree, Beneath(root))
         return status == 0
 
