@@ -18,7 +18,7 @@ from headwater.ci.events import Hub
 from headwater.ci.plan import PLAN
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings
-from headwater.store import BuildStatus, Store
+from headwater.store import Build, BuildStatus, Store
 from tests.ci.builds.helpers import sh
 from tests.store.conftest import pg, store, target
 
@@ -27,13 +27,7 @@ __all__ = ["pg", "store", "target"]  # the store tests' fixtures: SQLite and Pos
 
 async def test_a_build_aborted_between_the_decision_and_its_start_does_not_run(
         store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = sh("hello", "echo hello")
-    build = await store.create_build(team="main", pipeline_id=None, job_id=None, inputs=[],
-                                     manually_triggered=True,
-                                     plan=PLAN.dump_json(plan).decode())
-    runner = Runner(store, hub=Hub(), types=ResourceTypes.default(),
-                    executor=LocalExecutor(kill_grace=2.0),
-                    settings=RunnerSettings(work_root=tmp_path / "builds"))
+    build, runner = await _pending_one_off(store, tmp_path)
     start_build = store.start_build
     answers: list[bool] = []
 
@@ -57,13 +51,7 @@ async def test_a_build_aborted_between_the_decision_and_its_start_does_not_run(
 
 
 async def test_a_pending_build_not_aborted_runs(store: Store, tmp_path: Path) -> None:
-    plan = sh("hello", "echo hello")
-    build = await store.create_build(team="main", pipeline_id=None, job_id=None, inputs=[],
-                                     manually_triggered=True,
-                                     plan=PLAN.dump_json(plan).decode())
-    runner = Runner(store, hub=Hub(), types=ResourceTypes.default(),
-                    executor=LocalExecutor(kill_grace=2.0),
-                    settings=RunnerSettings(work_root=tmp_path / "builds"))
+    build, runner = await _pending_one_off(store, tmp_path)
     await runner.tick()
     for _ in range(200):
         done = await store.build(build.id)
@@ -75,3 +63,15 @@ async def test_a_pending_build_not_aborted_runs(store: Store, tmp_path: Path) ->
     assert done is not None and done.status is BuildStatus.SUCCEEDED
     statuses = [e.payload["status"] for e in await store.events(build.id) if e.type == "status"]
     assert statuses == ["started", "succeeded"]
+
+
+async def _pending_one_off(store: Store, tmp_path: Path) -> tuple[Build, Runner]:
+    """A pending one-off build that echoes, and a runner to start it."""
+    plan = sh("hello", "echo hello")
+    build = await store.create_build(team="main", pipeline_id=None, job_id=None, inputs=[],
+                                     manually_triggered=True,
+                                     plan=PLAN.dump_json(plan).decode())
+    runner = Runner(store, hub=Hub(), types=ResourceTypes.default(),
+                    executor=LocalExecutor(kill_grace=2.0),
+                    settings=RunnerSettings(work_root=tmp_path / "builds"))
+    return build, runner

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -43,9 +43,12 @@ async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.close()
 
 
+StartHttp = Callable[..., Awaitable[int]]  # `await http_on(host="127.0.0.1")` -> port
+
+
 @pytest.fixture
-async def http_on() -> AsyncIterator[object]:
-    """Start tiny HTTP servers (`await start(host)` answers the port); all closed after."""
+async def http_on() -> AsyncIterator[StartHttp]:
+    """Start tiny HTTP servers (`await http_on(host)` answers the port); all closed after."""
     servers: list[asyncio.Server] = []
 
     async def start(host: str = "127.0.0.1") -> int:
@@ -104,12 +107,10 @@ async def _probe(tmp_path: Path, executor: LocalExecutor, urls: list[str], *,
 
 @needs_sandbox_net
 async def test_a_networked_task_reaches_allowed_host_services_and_no_other_loopback_port(
-        tmp_path: Path, http_on: object) -> None:
-    start = http_on
-    assert callable(start)
-    registry = await start()   # stands for the stack's registry: allowed
-    etcd = await start()       # a fake etcd on the host's loopback: not allowed
-    api = await start()        # the CI API's port: not allowed
+        tmp_path: Path, http_on: StartHttp) -> None:
+    registry = await http_on()   # stands for the stack's registry: allowed
+    etcd = await http_on()       # a fake etcd on the host's loopback: not allowed
+    api = await http_on()        # the CI API's port: not allowed
     executor = LocalExecutor(kill_grace=2.0, network=NetworkPolicy(
         allow=(Allowed("127.0.0.1", registry),)))
     urls = [f"http://127.0.0.1:{registry}/v2/", f"http://127.0.0.1:{etcd}/health",
@@ -125,33 +126,27 @@ async def test_a_networked_task_reaches_allowed_host_services_and_no_other_loopb
 
 @needs_sandbox_net
 async def test_without_an_allow_list_a_networked_task_reaches_no_host_loopback_port(
-        tmp_path: Path, http_on: object) -> None:
-    start = http_on
-    assert callable(start)
-    port = await start()
+        tmp_path: Path, http_on: StartHttp) -> None:
+    port = await http_on()
     out = await _probe(tmp_path, LocalExecutor(kill_grace=2.0), [f"http://127.0.0.1:{port}/"])
     assert out == f"http://127.0.0.1:{port}/ ConnectionRefusedError ECONNREFUSED\n"
 
 
 @needs_sandbox_net
 async def test_a_networked_task_reaches_the_hosts_other_addresses(
-        tmp_path: Path, http_on: object) -> None:
+        tmp_path: Path, http_on: StartHttp) -> None:
     address = _host_address()
     if address is None:
         pytest.skip("this machine has no address other than loopback")
-    start = http_on
-    assert callable(start)
-    port = await start(address)
+    port = await http_on(address)
     out = await _probe(tmp_path, LocalExecutor(kill_grace=2.0), [f"http://{address}:{port}/"])
     assert out == f"http://{address}:{port}/ hello\n"
 
 
 @needs_sandbox_net
 async def test_an_offline_task_reaches_not_even_an_allowed_port(
-        tmp_path: Path, http_on: object) -> None:
-    start = http_on
-    assert callable(start)
-    port = await start()
+        tmp_path: Path, http_on: StartHttp) -> None:
+    port = await http_on()
     executor = LocalExecutor(kill_grace=2.0, network=NetworkPolicy(
         allow=(Allowed("127.0.0.1", port),)))
     out = await _probe(tmp_path, executor, [f"http://127.0.0.1:{port}/"], network=False)
@@ -215,10 +210,8 @@ def _our_slirp4netns() -> list[int]:
 
 @needs_sandbox_net
 async def test_an_aborted_networked_task_leaves_no_process_behind(
-        tmp_path: Path, http_on: object) -> None:
-    start = http_on
-    assert callable(start)
-    port = await start()
+        tmp_path: Path, http_on: StartHttp) -> None:
+    port = await http_on()
     executor = LocalExecutor(kill_grace=2.0, network=NetworkPolicy(
         allow=(Allowed("127.0.0.1", port),)))
     command, marker = sleeper()
