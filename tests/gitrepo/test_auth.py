@@ -92,3 +92,22 @@ def test_secrets_cover_the_token_its_header_and_the_urls_password() -> None:
     header = GitAuth(token=TOKEN).env(url)["GIT_CONFIG_VALUE_0"]
     text = f"{TOKEN} {header} pa%40ss pa@ss"
     assert redact(text, secrets) == "*** Authorization: Basic *** *** ***"
+
+
+def test_username_and_password_become_basic_auth_and_are_secrets() -> None:
+    auth = GitAuth(username="ci", password="hunter2")
+    env = auth.env("https://forge.example/app.git")
+    encoded = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: Basic ")
+    assert base64.b64decode(encoded).decode() == "ci:hunter2"
+    assert "hunter2" not in " ".join(env.values())
+    assert {"hunter2", encoded} <= set(auth.secrets("https://forge.example/app.git"))
+
+
+def test_a_ca_file_and_skip_verify_are_scoped_to_the_url(tmp_path: Path) -> None:
+    url = "https://forge.example/app.git"
+    env = GitAuth(ca_file=tmp_path / "ca.pem", skip_tls_verify=True).env(url)
+    config = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"]
+              for i in range(int(env["GIT_CONFIG_COUNT"]))}
+    assert config == {f"http.{url}.sslCAInfo": str(tmp_path / "ca.pem"),
+                      f"http.{url}.sslVerify": "false"}
+    assert GitAuth().env(url) == {"GIT_TERMINAL_PROMPT": "0"}

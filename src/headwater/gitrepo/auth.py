@@ -7,7 +7,9 @@ command, never into argv, so they do not show in `ps` or in error messages:
   that key, no prompts, and host keys checked against `known_hosts` (or, without one,
   learnt on first contact into a file the caller keeps next to its working copy);
 - https: an `Authorization: Basic` header (`x-access-token:<token>`, as GitHub and
-  Gitea accept) set through GIT_CONFIG_COUNT/KEY/VALUE and scoped to the remote URL;
+  Gitea accept, or `username:password` as Concourse's git-resource takes them) set
+  through GIT_CONFIG_COUNT/KEY/VALUE and scoped to the remote URL, with the CA bundle
+  to trust (`ca_file`) or, when asked, no TLS verification at all;
 - git://, file:// and plain paths need nothing.
 """
 
@@ -46,6 +48,10 @@ class GitAuth:
     ssh_key: Path | None = None
     known_hosts: Path | None = None
     token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    skip_tls_verify: bool = False
 
     def env(self, url: str, *, learned_hosts: Path | None = None) -> dict[str, str]:
         """Environment variables that let git reach `url` without prompting anyone.
@@ -57,23 +63,37 @@ class GitAuth:
         kind = transport(url)
         if kind == "ssh" and self.ssh_key is not None:
             env["GIT_SSH_COMMAND"] = self._ssh_command(learned_hosts)
-        if kind == "http" and self.token:
-            # A header rather than credentials in the URL: nothing lands in argv,
-            # .git/config or git's messages. Scoped so no other host receives it.
-            env |= {
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": f"http.{_without_userinfo(url)}.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {self._basic()}",
-            }
+        if kind == "http":
+            env |= _config_env(self._http_config(url))
         return env
 
     def secrets(self, url: str) -> tuple[str, ...]:
         """Every string that must never be shown for `url` with these credentials."""
-        mine = (self.token, self._basic()) if self.token else ()
+        basic = self._basic()
+        mine = tuple(s for s in (self.token, self.password, basic) if s)
         return (*mine, *url_secrets(url))
 
-    def _basic(self) -> str:
-        return base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+    def _http_config(self, url: str) -> list[tuple[str, str]]:
+        # A header rather than credentials in the URL: nothing lands in argv,
+        # .git/config or git's messages. Scoped so no other host receives it.
+        scope = f"http.{_without_userinfo(url)}"
+        config: list[tuple[str, str]] = []
+        if basic := self._basic():
+            config.append((f"{scope}.extraHeader", f"Authorization: Basic {basic}"))
+        if self.ca_file is not None:
+            config.append((f"{scope}.sslCAInfo", str(self.ca_file)))
+        if self.skip_tls_verify:
+            config.append((f"{scope}.sslVerify", "false"))
+        return config
+
+    def _basic(self) -> str | None:
+        if self.token:
+            pair = f"x-access-token:{self.token}"
+        elif self.username is not None or self.password is not None:
+            pair = f"{self.username or ''}:{self.password or ''}"
+        else:
+            return None
+        return base64.b64encode(pair.encode()).decode()
 
     def _ssh_command(self, learned_hosts: Path | None) -> str:
         argv = ["ssh", "-i", str(self.ssh_key), "-o", "IdentitiesOnly=yes",
@@ -85,6 +105,17 @@ class GitAuth:
         argv += ["-o", f"StrictHostKeyChecking={strict}"]
         # git runs this value through /bin/sh; shlex.join quotes every path for it.
         return shlex.join(argv)
+
+
+def _config_env(config: list[tuple[str, str]]) -> dict[str, str]:
+    """git configuration passed through the environment (git >= 2.31), never argv."""
+    if not config:
+        return {}
+    env = {"GIT_CONFIG_COUNT": str(len(config))}
+    for i, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
 
 
 def _without_userinfo(url: str) -> str:
