@@ -98,13 +98,19 @@ def cmdlines() -> Iterator[bytes]:
                 continue
 
 
-async def watch_argv(secrets: Iterable[bytes], work: Awaitable[T]) -> tuple[T, list[bytes]]:
-    """Await `work` while sampling every process's argv: its result, and the command
-    lines seen holding one of `secrets`."""
+async def watch_argv(secrets: Iterable[bytes], work: Awaitable[T],
+                     ) -> tuple[T, list[bytes], set[bytes]]:
+    """Await `work` while sampling every process's argv: its result, the command lines
+    seen holding one of `secrets`, and every command line seen (so a test can show the
+    sampling did catch the processes it is about)."""
     wanted = [s for s in secrets if s]
     seen: list[bytes] = []
+    every: set[bytes] = set()
     task = asyncio.ensure_future(work)
     while not task.done():
-        seen += [c for c in cmdlines() if any(s in c for s in wanted)]
+        for line in cmdlines():
+            every.add(line)
+            if any(s in line for s in wanted):
+                seen.append(line)
         await asyncio.sleep(0.005)
-    return await task, seen
+    return await task, seen, every
