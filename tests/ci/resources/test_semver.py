@@ -207,6 +207,16 @@ async def test_git_put_file_sets_the_version_and_an_equal_one_is_not_committed(
     assert branch_file(bare, "version", "sub/dir/VERSION") == "3.1.4"
 
 
+async def test_put_get_latest_answers_the_current_version_and_writes_nothing(
+        bare: Path, tmp_path: Path) -> None:
+    before = branch_log(bare, "version")
+    fetched = await SemverResource().put(git_source(bare), {"get_latest": True,
+                                                            "bump": "major"},
+                                         tmp_path, log=Lines())
+    assert fetched.version == {"number": "1.0.0"}
+    assert branch_log(bare, "version") == before
+
+
 async def test_two_puts_at_once_both_land_the_second_retried(bare: Path,
                                                             tmp_path: Path) -> None:
     pushes = install_race_hook(bare, tmp_path / "marks")
