@@ -1,5 +1,5 @@
-"""What the semver resource tests share: bare repositories with a version branch, a log
-that keeps what the resource printed, and a pre-receive hook that makes two pushes race."""
+"""What the semver resource tests share: bare repositories with a version branch and a
+pre-receive hook that makes two pushes race."""
 
 from __future__ import annotations
 
@@ -14,20 +14,6 @@ from typing import TypeVar
 from tests.gitseed import plain_git
 
 T = TypeVar("T")
-
-
-class Lines:
-    """A resource's `log`: what it printed, kept."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    async def __call__(self, text: str) -> None:
-        self.lines.append(text)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
 
 
 def init_bare(path: Path) -> Path:

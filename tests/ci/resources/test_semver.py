@@ -17,13 +17,13 @@ from headwater.ci.resources.semver import SemverResource
 from headwater.ci.resources.semvergit import check_private_key, key_file
 from headwater.ci.resources.types import ResourceTypes
 from tests.ci.resources.semverhelpers import (
-    Lines,
     branch_file,
     branch_log,
     init_bare,
     install_race_hook,
     push_branch,
 )
+from tests.ci.resources.test_script import Logs
 from tests.gitseed import plain_git
 
 
@@ -56,23 +56,23 @@ async def test_file_driver_check_answers_initial_version_until_a_put_writes_one(
         tmp_path: Path) -> None:
     semver = SemverResource(files_dir=tmp_path / "files")
     source = {"driver": "file", "path": "app/version", "initial_version": "1.0.0"}
-    assert await semver.check(source, None, log=Lines()) == [{"number": "1.0.0"}]
-    fetched = await semver.put(source, {"bump": "minor"}, tmp_path, log=Lines())
+    assert await semver.check(source, None, log=Logs()) == [{"number": "1.0.0"}]
+    fetched = await semver.put(source, {"bump": "minor"}, tmp_path, log=Logs())
     assert fetched.version == {"number": "1.1.0"}
     assert [(m.name, m.value) for m in fetched.metadata] == [("number", "1.1.0")]
     assert (tmp_path / "files" / "app" / "version").read_text() == "1.1.0\n"
-    assert await semver.check(source, None, log=Lines()) == [{"number": "1.1.0"}]
+    assert await semver.check(source, None, log=Logs()) == [{"number": "1.1.0"}]
     work = workdir_with(tmp_path, {"v/number": "2.0.0-rc.1"})
-    fetched = await semver.put(source, {"file": "v/number"}, work, log=Lines())
+    fetched = await semver.put(source, {"file": "v/number"}, work, log=Logs())
     assert fetched.version == {"number": "2.0.0-rc.1"}
-    assert await semver.check(source, None, log=Lines()) == [{"number": "2.0.0-rc.1"}]
+    assert await semver.check(source, None, log=Logs()) == [{"number": "2.0.0-rc.1"}]
 
 
 async def test_file_driver_bumps_at_once_all_land(tmp_path: Path) -> None:
     semver = SemverResource(files_dir=tmp_path)
     source = {"driver": "file", "path": "version"}
     results = await asyncio.gather(*(semver.put(source, {"bump": "patch"}, tmp_path,
-                                                log=Lines()) for _ in range(8)))
+                                                log=Logs()) for _ in range(8)))
     assert sorted(r.version["number"] for r in results) == [f"0.0.{i}" for i in range(1, 9)]
     assert (tmp_path / "version").read_text() == "0.0.8\n"
 
@@ -81,11 +81,11 @@ async def test_the_file_driver_is_off_on_a_server_and_stays_inside_its_directory
         tmp_path: Path) -> None:
     builtin = ResourceTypes.default().resolve("semver")
     with pytest.raises(ResourceError, match=r"driver 'file' .* is not enabled on this server"):
-        await builtin.check({"driver": "file", "path": "/etc/passwd"}, None, log=Lines())
+        await builtin.check({"driver": "file", "path": "/etc/passwd"}, None, log=Logs())
     semver = SemverResource(files_dir=tmp_path / "files")
     for path in ("/etc/passwd", "../outside", "a/../../outside"):
         with pytest.raises(ResourceError, match="must be a relative path inside"):
-            await semver.check({"driver": "file", "path": path}, None, log=Lines())
+            await semver.check({"driver": "file", "path": path}, None, log=Logs())
 
 
 async def test_a_version_file_linking_out_is_refused_never_read_nor_written(
@@ -100,12 +100,12 @@ async def test_a_version_file_linking_out_is_refused_never_read_nor_written(
     (files / "sub").symlink_to(elsewhere)
     semver = SemverResource(files_dir=files)
     with pytest.raises(ResourceError) as read:
-        await semver.check({"driver": "file", "path": "version"}, None, log=Lines())
+        await semver.check({"driver": "file", "path": "version"}, None, log=Logs())
     assert "hostsecret" not in str(read.value)
     assert "absolute path" in str(read.value)
     with pytest.raises(ResourceError, match="symbolic link"):
         await semver.put({"driver": "file", "path": "sub/version"}, {"bump": "major"},
-                         tmp_path, log=Lines())
+                         tmp_path, log=Logs())
     assert list(elsewhere.iterdir()) == []
     assert secret.read_text() == "9.9.9-hostsecret\n"
 
@@ -115,7 +115,7 @@ async def test_a_version_file_linking_out_is_refused_never_read_nor_written(
 
 async def test_get_bumps_locally_into_version_and_number_files(tmp_path: Path) -> None:
     semver = SemverResource()
-    log = Lines()
+    log = Logs()
     dest = tmp_path / "dest"
     fetched = await semver.get({"driver": "git"}, {"number": "1.0.0-rc.1"},
                                {"bump": "final"}, dest, log=log)
@@ -139,10 +139,10 @@ async def test_get_bumps_locally_into_version_and_number_files(tmp_path: Path) -
 
 async def test_git_check_reads_the_file_on_the_branch(bare: Path, tmp_path: Path) -> None:
     semver = SemverResource()
-    assert await semver.check(git_source(bare), None, log=Lines()) == [{"number": "1.0.0"}]
+    assert await semver.check(git_source(bare), None, log=Logs()) == [{"number": "1.0.0"}]
     # no file yet on the branch: initial_version
     missing = git_source(bare, file="deep/VERSION", initial_version="0.3.0")
-    assert await semver.check(missing, None, log=Lines()) == [{"number": "0.3.0"}]
+    assert await semver.check(missing, None, log=Logs()) == [{"number": "0.3.0"}]
 
 
 async def test_git_check_from_a_cursor_walks_the_files_history(bare: Path,
@@ -154,14 +154,14 @@ async def test_git_check_from_a_cursor_walks_the_files_history(bare: Path,
 
     async def since(cursor: str | None) -> list[str]:
         version = {"number": cursor} if cursor else None
-        return [v["number"] for v in await semver.check(git_source(bare), version, log=Lines())]
+        return [v["number"] for v in await semver.check(git_source(bare), version, log=Logs())]
 
     assert await since(None) == ["2.0.0"]
     assert await since("2.0.0") == ["2.0.0"]
     assert await since("1.2.4") == ["1.2.5", "2.0.0"]
     assert await since("1.2.3") == ["1.2.3", "1.2.5", "2.0.0"]
     assert await since("0.1.0") == ["1.0.0", "1.2.3", "1.2.5", "2.0.0"]
-    log = Lines()
+    log = Logs()
     assert await semver.check(git_source(bare), {"number": "junk"}, log=log) == [
         {"number": "2.0.0"}]
     assert "skipping invalid current version" in log.text
@@ -171,7 +171,7 @@ async def test_git_put_bump_commits_and_pushes_as_semver_resource(bare: Path,
                                                                   tmp_path: Path) -> None:
     semver = SemverResource(scratch=tmp_path / "scratch")
     (tmp_path / "scratch").mkdir()
-    log = Lines()
+    log = Logs()
     fetched = await semver.put(git_source(bare), {"bump": "patch"}, tmp_path, log=log)
     assert fetched.version == {"number": "1.0.1"}
     assert branch_file(bare, "version", "version") == "1.0.1"
@@ -197,12 +197,12 @@ async def test_git_put_file_sets_the_version_and_an_equal_one_is_not_committed(
     before = len(branch_log(bare, "version"))
     work = workdir_with(tmp_path, {"version/version": "1.0.0\n"})
     fetched = await semver.put(git_source(bare), {"file": "version/version"}, work,
-                               log=Lines())
+                               log=Logs())
     assert fetched.version == {"number": "1.0.0"}
     assert len(branch_log(bare, "version")) == before  # nothing to commit
     (work / "version" / "version").write_text("3.1.4 \n")
     fetched = await semver.put(git_source(bare, file="sub/dir/VERSION"),
-                               {"file": "version/version"}, work, log=Lines())
+                               {"file": "version/version"}, work, log=Logs())
     assert fetched.version == {"number": "3.1.4"}
     assert branch_file(bare, "version", "sub/dir/VERSION") == "3.1.4"
 
@@ -212,7 +212,7 @@ async def test_put_get_latest_answers_the_current_version_and_writes_nothing(
     before = branch_log(bare, "version")
     fetched = await SemverResource().put(git_source(bare), {"get_latest": True,
                                                             "bump": "major"},
-                                         tmp_path, log=Lines())
+                                         tmp_path, log=Logs())
     assert fetched.version == {"number": "1.0.0"}
     assert branch_log(bare, "version") == before
 
@@ -222,8 +222,8 @@ async def test_two_puts_at_once_both_land_the_second_retried(bare: Path,
     pushes = install_race_hook(bare, tmp_path / "marks")
     semver = SemverResource()
     a, b = await asyncio.gather(
-        semver.put(git_source(bare), {"bump": "patch"}, tmp_path, log=Lines()),
-        semver.put(git_source(bare), {"bump": "patch"}, tmp_path, log=Lines()))
+        semver.put(git_source(bare), {"bump": "patch"}, tmp_path, log=Logs()),
+        semver.put(git_source(bare), {"bump": "patch"}, tmp_path, log=Logs()))
     assert sorted([a.version["number"], b.version["number"]]) == ["1.0.1", "1.0.2"]
     assert branch_file(bare, "version", "version") == "1.0.2"
     assert branch_log(bare, "version")[:2] == ["bump to 1.0.2", "bump to 1.0.1"]
@@ -252,16 +252,16 @@ async def test_two_puts_at_once_both_land_the_second_retried(bare: Path,
 ])
 async def test_a_bad_source_says_what_to_fix(source: dict[str, Any], message: str) -> None:
     with pytest.raises(ResourceError) as e:
-        await SemverResource().check(source, None, log=Lines())
+        await SemverResource().check(source, None, log=Logs())
     assert str(e.value).startswith(message)
 
 
 async def test_a_bad_version_in_the_repository_names_the_file_and_branch(
         bare: Path, tmp_path: Path) -> None:
     push_branch(f"file://{bare}", tmp_path / "seed", "version", {"version": "v1.2\n"})
-    for call in (SemverResource().check(git_source(bare), None, log=Lines()),
+    for call in (SemverResource().check(git_source(bare), None, log=Logs()),
                  SemverResource().put(git_source(bare), {"bump": "patch"}, tmp_path,
-                                      log=Lines())):
+                                      log=Logs())):
         with pytest.raises(ResourceError) as e:
             await call
         assert str(e.value) == (f"semver: file 'version' on branch 'version' of file://{bare} "
@@ -272,7 +272,7 @@ async def test_a_bad_version_in_the_repository_names_the_file_and_branch(
 async def test_a_missing_branch_says_to_create_it(bare: Path) -> None:
     with pytest.raises(ResourceError, match=r"semver: branch 'nope' does not exist in "
                                             r"file://.*: create it with the version file"):
-        await SemverResource().check(git_source(bare, branch="nope"), None, log=Lines())
+        await SemverResource().check(git_source(bare, branch="nope"), None, log=Logs())
 
 
 @pytest.mark.parametrize(("params", "files", "message"), [
@@ -289,7 +289,7 @@ async def test_a_bad_put_says_what_to_fix(bare: Path, tmp_path: Path, params: di
                                           files: dict[str, str], message: str) -> None:
     work = workdir_with(tmp_path, files)
     with pytest.raises(ResourceError) as e:
-        await SemverResource().put(git_source(bare), params, work, log=Lines())
+        await SemverResource().put(git_source(bare), params, work, log=Logs())
     assert str(e.value).startswith(message)
     assert branch_file(bare, "version", "version") == "1.0.0"
 
@@ -304,7 +304,7 @@ async def test_a_put_file_linking_out_of_the_build_is_refused_unread(
     (work / "version" / "version").symlink_to(host)
     with pytest.raises(ResourceError) as e:
         await SemverResource().put(git_source(bare), {"file": "version/version"}, work,
-                                   log=Lines())
+                                   log=Logs())
     assert "refused" in str(e.value)
     assert "fromthehost" not in str(e.value)
     assert branch_file(bare, "version", "version") == "1.0.0"
@@ -320,8 +320,8 @@ async def test_a_version_file_linking_out_of_the_clone_is_neither_read_nor_writt
     os.symlink(host, seed / "version")
     push_branch(f"file://{bare}", seed, "version", {}, message="link")
     source = git_source(bare)
-    for call in (SemverResource().check(source, None, log=Lines()),
-                 SemverResource().put(source, {"bump": "patch"}, tmp_path, log=Lines())):
+    for call in (SemverResource().check(source, None, log=Logs()),
+                 SemverResource().put(source, {"bump": "patch"}, tmp_path, log=Logs())):
         with pytest.raises(ResourceError) as e:
             await call
         assert "hostsecret" not in str(e.value)
@@ -361,7 +361,7 @@ async def test_a_password_never_shows_in_an_error(tmp_path: Path) -> None:
     with_url = {**source, "uri": "http://ci:url-s3cr3t@127.0.0.1:9/repo.git"}
     for src in (source, with_url):
         with pytest.raises(ResourceError) as e:
-            await SemverResource().check(src, None, log=Lines())
+            await SemverResource().check(src, None, log=Logs())
         assert "s3cr3t" not in str(e.value)
         assert "semver: could not read file 'version' on branch 'version' of http://" \
             in str(e.value)

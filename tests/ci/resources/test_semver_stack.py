@@ -14,13 +14,13 @@ from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.semver import SemverResource
 from headwater.devstack import StackInfo
 from tests.ci.resources.semverhelpers import (
-    Lines,
     branch_file,
     branch_log,
     install_race_hook,
     push_branch,
     watch_argv,
 )
+from tests.ci.resources.test_script import Logs
 from tests.gitseed import push_url
 
 pytestmark = pytest.mark.stack
@@ -47,11 +47,11 @@ async def test_check_and_put_over_ssh_with_the_private_key_text(
     scratch.mkdir()
     semver = SemverResource(scratch=scratch)
     source = ssh_source(stack, git_repo)
-    assert await semver.check(source, None, log=Lines()) == [{"number": "1.0.0"}]
+    assert await semver.check(source, None, log=Logs()) == [{"number": "1.0.0"}]
     key_body = [line.encode() for line in source["private_key"].splitlines()
                 if line and not line.startswith("-----")]
     fetched, seen, every = await watch_argv(
-        key_body, semver.put(source, {"bump": "patch"}, tmp_path, log=Lines()))
+        key_body, semver.put(source, {"bump": "patch"}, tmp_path, log=Logs()))
     assert fetched.version == {"number": "1.0.1"}
     assert any(c.startswith(b"ssh\0") for c in every)  # the sampler saw git's ssh run
     assert seen == []  # and no argv held a line of the key
@@ -65,8 +65,8 @@ async def test_two_puts_over_ssh_at_once_both_land(
     semver = SemverResource()
     source = ssh_source(stack, git_repo)
     a, b = await asyncio.gather(
-        semver.put(source, {"bump": "minor"}, tmp_path, log=Lines()),
-        semver.put(source, {"bump": "minor"}, tmp_path, log=Lines()))
+        semver.put(source, {"bump": "minor"}, tmp_path, log=Logs()),
+        semver.put(source, {"bump": "minor"}, tmp_path, log=Logs()))
     assert sorted([a.version["number"], b.version["number"]]) == ["1.1.0", "1.2.0"]
     assert branch_log(version_repo, "version")[:2] == ["bump to 1.2.0", "bump to 1.1.0"]
     assert pushes.read_text().splitlines() == ["refs/heads/version"] * 3
@@ -76,10 +76,10 @@ async def test_a_refused_push_names_the_branch_and_the_cause(
         stack: StackInfo, git_repo: str, version_repo: Path, tmp_path: Path) -> None:
     source = ssh_source(stack, git_repo, key=stack.git.readonly_key)
     # the read-only key may read...
-    assert await SemverResource().check(source, None, log=Lines()) == [{"number": "1.0.0"}]
+    assert await SemverResource().check(source, None, log=Logs()) == [{"number": "1.0.0"}]
     # ...and its push is refused by the server, said as the server said it
     with pytest.raises(ResourceError) as e:
-        await SemverResource().put(source, {"bump": "patch"}, tmp_path, log=Lines())
+        await SemverResource().put(source, {"bump": "patch"}, tmp_path, log=Logs())
     message = str(e.value)
     assert message.startswith("semver: could not write the version to file 'version' on "
                               f"branch 'version' of {push_url(stack, git_repo)}: ")
