@@ -1,6 +1,7 @@
 """The `semver` resource's git driver against the stack's ssh git server, with the
 deploy key given as `private_key` text, as a pipeline gives it: check, put, two puts
-racing, a read-only key's refused push, and the key never in any process's argv."""
+racing, a read-only key's refused push, the key never in any process's argv nor left on
+disk, even when the put is cancelled mid-push."""
 
 from __future__ import annotations
 
@@ -86,3 +87,27 @@ async def test_a_refused_push_names_the_branch_and_the_cause(
     assert "this key is read-only" in message
     assert "PRIVATE KEY" not in message
     assert branch_file(version_repo, "version", "version") == "1.0.0"
+
+
+async def test_a_put_cancelled_mid_push_leaves_no_key_nor_clone_behind(
+        stack: StackInfo, git_repo: str, version_repo: Path, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    pushes = install_race_hook(version_repo, marks)  # holds a lone push at the server
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    semver = SemverResource(scratch=scratch)
+    put = asyncio.ensure_future(semver.put(ssh_source(stack, git_repo), {"bump": "patch"},
+                                           tmp_path, log=Logs()))
+    try:
+        for _ in range(600):
+            if pushes.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert pushes.exists(), "the push never reached the server"
+        assert [p.name for p in (next(scratch.iterdir())).iterdir()].count("private-key") == 1
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await put
+    finally:
+        (marks / "second").mkdir(exist_ok=True)  # let the held hook go
+    assert list(scratch.iterdir()) == []

@@ -124,7 +124,7 @@ class SemverResource:
                 private_key=_text(source, "private_key"), username=_text(source, "username"),
                 password=_text(source, "password"), git_user=_text(source, "git_user"),
                 commit_message=_text(source, "commit_message"),
-                skip_ssl_verification=bool(source.get("skip_ssl_verification", False)))
+                skip_ssl_verification=_flag(source, "skip_ssl_verification"))
             if src.file.split("/")[0] == ".git":
                 raise ResourceError("semver: source.file may not be inside .git")
             try:
@@ -155,6 +155,13 @@ def _text(source: Mapping[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise ResourceError(f"semver: source.{key} must be a string, not "
                             f"{type(value).__name__}")
+    return value
+
+
+def _flag(source: Mapping[str, Any], key: str) -> bool:
+    value = source.get(key, False)
+    if not isinstance(value, bool):
+        raise ResourceError(f"semver: source.{key} must be true or false, not {value!r}")
     return value
 
 
