@@ -134,7 +134,7 @@ class GitDriver:
                 return [self.initial]
             if cursor is None or cursor.compare(current) >= 0:
                 return [current]
-            return versions_since(cursor, [current, *await self._history(checkout)])
+            return versions_since(cursor, [current, *await self._history(checkout, cursor)])
 
     async def bump(self, bump: Bump) -> Version:
         return await self._write(lambda current: bump.apply(current or self.initial))
@@ -163,8 +163,9 @@ class GitDriver:
                 raise self._error(e, "push") from None
         return written[-1]
 
-    async def _history(self, checkout: Checkout) -> list[Version]:
-        """The versions the file held before the current one, newest first."""
+    async def _history(self, checkout: Checkout, cursor: Version) -> list[Version]:
+        """The versions the file held before the current one, newest first, back to
+        the first one older than `cursor` (one commit at a time, as git.go)."""
         log = await self._git(checkout, "log", f"--max-count={MAX_HISTORY}", "--format=%H",
                               "--", self.src.file)
         found: list[Version] = []
@@ -174,9 +175,12 @@ class GitDriver:
                 if int(await self._git(checkout, "cat-file", "-s", blob)) > MAX_VERSION_FILE:
                     break
                 text = await self._git(checkout, "cat-file", "blob", blob)
-                found.append(parse_version(first_token(text)))
+                previous = parse_version(first_token(text))
             except (GitError, InvalidSemver, ValueError):
                 break  # deleted or not a version there: history ends for a check
+            found.append(previous)
+            if cursor.compare(previous) > 0:
+                break
         return found
 
     async def _sync(self, checkout: Checkout) -> None:
