@@ -34,6 +34,7 @@ from headwater.ci.resources.semverbump import (
     InvalidSemver,
     bump_from_params,
     first_token,
+    flag,
     parse_version,
 )
 from headwater.ci.resources.semverfile import MAX_VERSION_FILE, FileDriver, check_relative
@@ -124,7 +125,8 @@ class SemverResource:
                 private_key=_text(source, "private_key"), username=_text(source, "username"),
                 password=_text(source, "password"), git_user=_text(source, "git_user"),
                 commit_message=_text(source, "commit_message"),
-                skip_ssl_verification=_flag(source, "skip_ssl_verification"))
+                skip_ssl_verification=flag(source, "skip_ssl_verification",
+                                           "semver: source"))
             if src.file.split("/")[0] == ".git":
                 raise ResourceError("semver: source.file may not be inside .git")
             try:
@@ -155,13 +157,6 @@ def _text(source: Mapping[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise ResourceError(f"semver: source.{key} must be a string, not "
                             f"{type(value).__name__}")
-    return value
-
-
-def _flag(source: Mapping[str, Any], key: str) -> bool:
-    value = source.get(key, False)
-    if not isinstance(value, bool):
-        raise ResourceError(f"semver: source.{key} must be true or false, not {value!r}")
     return value
 
 

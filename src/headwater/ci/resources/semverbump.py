@@ -24,7 +24,7 @@ from typing import Any
 from headwater.ci.resources.base import ResourceError
 from headwater.imagepolicy.semver import Version
 
-__all__ = ["BUMPS", "Bump", "InvalidSemver", "bump_from_params", "first_token",
+__all__ = ["BUMPS", "Bump", "InvalidSemver", "bump_from_params", "first_token", "flag",
            "parse_version", "versions_since"]
 
 BUMPS = ("major", "minor", "patch", "final")
@@ -172,9 +172,9 @@ def bump_from_params(params: Mapping[str, Any]) -> Bump:
     if bump is not None and bump not in BUMPS:
         raise ResourceError(f"params.bump is {bump!r}: use one of {', '.join(BUMPS)}")
     return Bump(bump=bump or None, pre=_string(params, "pre") or None,
-                pre_without_version=_flag(params, "pre_without_version"),
+                pre_without_version=flag(params, "pre_without_version"),
                 build=_string(params, "build") or None,
-                build_without_version=_flag(params, "build_without_version"))
+                build_without_version=flag(params, "build_without_version"))
 
 
 def _string(params: Mapping[str, Any], key: str) -> str | None:
@@ -186,10 +186,11 @@ def _string(params: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _flag(params: Mapping[str, Any], key: str) -> bool:
-    value = params.get(key, False)
+def flag(values: Mapping[str, Any], key: str, where: str = "params") -> bool:
+    """A boolean param or source field (Go's JSON: no "true" strings), default false."""
+    value = values.get(key, False)
     if not isinstance(value, bool):
-        raise ResourceError(f"params.{key} must be true or false, not {value!r}")
+        raise ResourceError(f"{where}.{key} must be true or false, not {value!r}")
     return value
 
 
