@@ -112,7 +112,8 @@ class Checkout:
         return found.get(f"{ref}^{{}}") or found.get(ref)
 
     async def commit_and_push(
-        self, edit: Callable[[Path], Iterable[str]], *, message: str, attempts: int = 3,
+        self, edit: Callable[[Path], Iterable[str]], *, message: str | Callable[[], str],
+        attempts: int = 3,
         author: tuple[str, str] | None = None,
     ) -> str | None:
         """Apply `edit` to the working tree at the branch head, commit, push; the new
@@ -120,7 +121,8 @@ class Checkout:
 
         `edit(path)` changes files under the working tree and returns the paths it
         changed; it runs in a worker thread, off the event loop. `author` (name,
-        email) is fluxctl's `--user`, the committer is ours.
+        email) is fluxctl's `--user`, the committer is ours. `message` may be a function,
+        called after each edit (a message that names what the edit computed).
         When the push is refused because someone pushed first, the working copy is
         reset to the new head and the edit made again (at most `attempts` times):
         nobody's commit is lost, and ours applies to what is there now.
@@ -136,8 +138,9 @@ class Checkout:
                 if not await self._git("status", "--porcelain", "--", *paths):
                     return None
                 by = ["--author", f"{author[0]} <{author[1]}>"] if author else []
+                text = message() if callable(message) else message
                 await self._git(*self._identity, "commit", "--quiet", "--no-verify",
-                                *by, "--message", message)
+                                *by, "--message", text)
                 revision = await self._rev_parse("HEAD")
                 try:
                     await self._git("push", "--porcelain", "origin",
