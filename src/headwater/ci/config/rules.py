@@ -2,6 +2,7 @@
 
 - names of resources, resource types, jobs, groups and var sources are unique, and
   follow Concourse's identifier rule (a WARNING, as Concourse: `Docker Build` warns);
+- a pipeline has at least one job (an error since Concourse 7.0);
 - every resource is used by some get or put (an error, as Concourse);
 - when groups exist every job is in one, and groups name only known jobs/resources;
 - get/put name known resources; a job's get names are unique; `passed` names jobs
@@ -99,6 +100,9 @@ class _Pipeline:
 
 def check_rules(data: Mapping[str, Any], ctx: Ctx) -> None:
     seen = _Pipeline()
+    if not data.get("jobs"):
+        ctx.out.error(("jobs",), "pipeline must contain at least one job (Concourse 7 "
+                                 "refuses a pipeline without jobs)")
     for key, what in (("resources", "resource"), ("resource_types", "resource type"),
                       ("jobs", "job"), ("groups", "group"), ("var_sources", "var source")):
         names = _names(data, key, what, ctx)
