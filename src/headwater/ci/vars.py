@@ -389,7 +389,7 @@ def _json_for_yaml(value: Any) -> str:
 def unbound_message(name: str) -> str:
     """Old fly's error for a `{{name}}` with no value, and what to do about it."""
     return (f"unbound variable in template: '{name}' (give it a value with -v, -y or -l; "
-            f"the {{{{var}}}} syntax is deprecated: write (({name})))")
+            f"the old double-brace syntax is deprecated: write (({name})))")
 
 
 class OldStyleTooLarge(VarsError):

@@ -138,7 +138,7 @@ def test_the_yaml_flags_raise_and_lower_the_limits(tmp_path: Path) -> None:
 
 
 UNBOUND = ("unbound variable in template: '{name}' (give it a value with -v, -y or -l; the "
-           "{{{{var}}}} syntax is deprecated: write (({name})))")
+           "old double-brace syntax is deprecated: write (({name})))")
 
 
 def test_an_unbound_old_style_var_fails_validation_until_it_has_a_value() -> None:

@@ -30,9 +30,9 @@ def test_the_seed_without_its_vars_fails_with_each_unbound_old_style_var() -> No
     report = validate(SEED, filename="seed.yml")
     assert [str(e) for e in report.errors] == [
         "line 14: unbound variable in template: 'rguichard_pkey' (give it a value with -v, "
-        "-y or -l; the {{var}} syntax is deprecated: write ((rguichard_pkey)))",
+        "-y or -l; the old double-brace syntax is deprecated: write ((rguichard_pkey)))",
         "line 20: unbound variable in template: 'dh-rguichard-passwd' (give it a value with "
-        "-v, -y or -l; the {{var}} syntax is deprecated: write ((dh-rguichard-passwd)))"]
+        "-v, -y or -l; the old double-brace syntax is deprecated: write ((dh-rguichard-passwd)))"]
     assert [str(w) for w in report.warnings] == [IDENTIFIER]
 
 

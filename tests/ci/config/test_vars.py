@@ -207,11 +207,11 @@ def test_an_old_style_var_without_a_value_is_unbound_as_old_fly_said() -> None:
     text = "resources:\n- name: r\n  type: time\n  source: {interval: {{every}}}\n" \
            "jobs:\n- name: j\n  plan: [{get: r, params: {a: {{every}}, b: {{other}}}}]\n"
     unbound = ["line 4: unbound variable in template: 'every' (give it a value with -v, -y "
-               "or -l; the {{var}} syntax is deprecated: write ((every)))",
+               "or -l; the old double-brace syntax is deprecated: write ((every)))",
                "line 7: unbound variable in template: 'every' (give it a value with -v, -y "
-               "or -l; the {{var}} syntax is deprecated: write ((every)))",
+               "or -l; the old double-brace syntax is deprecated: write ((every)))",
                "line 7: unbound variable in template: 'other' (give it a value with -v, -y "
-               "or -l; the {{var}} syntax is deprecated: write ((other)))"]
+               "or -l; the old double-brace syntax is deprecated: write ((other)))"]
     assert [str(d) for d in validate(text, filename="p.yml").errors] == unbound
     assert [str(d) for d in validate(text, filename="p.yml",
                                      vars={"other": "x"}).errors] == unbound[:2]

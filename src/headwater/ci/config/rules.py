@@ -34,7 +34,7 @@ __all__ = ["check_rules", "identifier_problem", "job_steps", "matches"]
 
 _VAR_SOURCE_TYPES: Final = ("vault", "credhub", "kubernetes", "ssm", "secretsmanager",
                             "conjur", "dummy", "idtoken")
-_IN_PIPELINE: Final = ("vault", "dummy", "ssm", "idtoken")
+_IN_PIPELINE: Final = ("vault", "dummy", "ssm", "secretsmanager", "idtoken")
 _GLOB: Final = frozenset("*?[")
 
 
@@ -158,6 +158,9 @@ def _resource_of(step: StepAt) -> str:
 
 def _job(job: Mapping[str, Any], path: Location, ctx: Ctx) -> None:
     retention = job.get("build_log_retention")
+    if job.get("build_logs_to_retain"):
+        ctx.out.warning((*path, "build_logs_to_retain"), "build_logs_to_retain is deprecated: "
+                                                          "use build_log_retention")
     if isinstance(retention, Mapping):
         if job.get("build_logs_to_retain"):
             ctx.out.error((*path, "build_logs_to_retain"), "use build_log_retention or "
@@ -320,7 +323,7 @@ def _var_sources(data: Mapping[str, Any], ctx: Ctx) -> None:
                                 f"{suggest(kind, _VAR_SOURCE_TYPES)}")
         elif kind not in _IN_PIPELINE:
             ctx.out.error(path, f"var source type {quote(kind)} cannot be used in a pipeline "
-                                f"(Concourse allows vault, dummy, ssm and idtoken)")
+                                f"(Concourse allows vault, dummy, ssm, secretsmanager and idtoken)")
         elif kind != "dummy":
             name = _name(source) or "NAME"
             ctx.out.warning(path, f"headwater cannot read {kind} var sources: give their vars "

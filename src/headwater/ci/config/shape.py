@@ -48,7 +48,7 @@ RESOURCE_TYPE: Final = Obj("a resource type", {
 JOB: Final = Obj("a job", {
     "name": Str(), "old_name": Str(), "public": Bool(), "disable_manual_trigger": Bool(),
     "serial": Bool(), "interruptible": Bool(), "serial_groups": StrList(),
-    "max_in_flight": Int(1, " (leave it out for no limit)"),
+    "max_in_flight": Int(0, " (0 or left out: no limit)"),
     "build_logs_to_retain": Int(0),
     "build_log_retention": Obj("build_log_retention", {
         "builds": Int(0), "days": Int(0), "minimum_succeeded_builds": Int(0)}),

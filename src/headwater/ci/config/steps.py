@@ -142,7 +142,7 @@ class _InParallel(Spec):
             ctx.out.error(path, f"in_parallel takes a list of steps or a map of steps, limit "
                                 f"and fail_fast, found {kind_of(value)}")
             return
-        Obj("in_parallel", {"steps": STEPS, "limit": Int(1, " (leave it out for no limit)"),
+        Obj("in_parallel", {"steps": STEPS, "limit": Int(0, " (0 or left out: no limit)"),
                             "fail_fast": Bool()}).check(value, path, ctx)
 
 

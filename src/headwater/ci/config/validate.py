@@ -197,10 +197,13 @@ def _past(data: Any, limit: int) -> Location | None:
 
 
 def _normalized(data: dict[str, Any]) -> dict[str, Any]:
-    """Checked data as the model reads it: no nulls, `aggregate` as `in_parallel`, no
+    """Checked data as the model reads it: no nulls, `aggregate` as `in_parallel`, a limit
+    of 0 as none (as Concourse), no
     top-level key the model does not hold (unknown ones, `user_data`)."""
     out = _drop_nulls({k: v for k, v in data.items() if k in PipelineConfig.model_fields})
     for job in out.get("jobs", []):
+        if job.get("max_in_flight") == 0:  # Concourse's `MaxInFlight`: 0 is no limit
+            del job["max_in_flight"]
         job["plan"] = [_step(s) for s in job.get("plan", [])]
         for hook in HOOKS:
             if hook in job:
@@ -229,7 +232,8 @@ def _step(step: dict[str, Any]) -> dict[str, Any]:
     if kind == "in_parallel" and isinstance(step["in_parallel"], list):
         step["in_parallel"] = {"steps": step["in_parallel"]}
     if kind == "in_parallel":
-        parallel = {k: v for k, v in step["in_parallel"].items() if v is not None}
+        parallel = {k: v for k, v in step["in_parallel"].items()
+                    if v is not None and not (k == "limit" and v == 0)}  # 0: no limit
         parallel["steps"] = [_step(s) for s in parallel.get("steps") or []]
         step["in_parallel"] = parallel
     elif kind in ("do",):
