@@ -4,10 +4,12 @@ Two syntaxes, two moments (Concourse's `vars/template.go` and the old
 `atc/template/template_resolver.go`):
 
 - `{{name}}`, the old syntax, is replaced TEXTUALLY before the YAML is parsed, by the
-  JSON encoding of the value (`resolve_old_style`): a string value becomes a quoted
-  YAML scalar, a map a flow mapping. A name with no value becomes `null` (what `fly
-  validate-pipeline` did), and the caller decides whether that is an error. JSON never
-  emits a raw line break, so every line of the file keeps its number.
+  JSON encoding of the value (`resolve_old_style`), as old fly's `ResolveDeprecated`
+  did: a string value becomes a double-quoted YAML scalar (a multi-line private key
+  keeps its line breaks as `\n` escapes), a map a flow mapping. JSON never emits a raw
+  line break, so every line of the file keeps its number. A name with no value is
+  listed in `missing` (and stands as `null` meanwhile): the caller reports it as
+  `unbound_message` says, old fly's `unbound variable in template: 'name'`.
 - `((name))` is replaced in the parsed data (`interpolate`), in map keys and values. A
   value that is a whole `((name))` takes the var's value with its type (a map stays a
   map); inside a longer string the var is spliced as text, which Concourse allows for
@@ -74,6 +76,7 @@ __all__ = [
     "parse_reference",
     "resolve_old_style",
     "secret_texts",
+    "unbound_message",
     "var_names",
 ]
 
@@ -381,6 +384,12 @@ def _json_for_yaml(value: Any) -> str:
         return f"\\U{code:08x}"
 
     return _SURROGATES.sub(astral, text)
+
+
+def unbound_message(name: str) -> str:
+    """Old fly's error for a `{{name}}` with no value, and what to do about it."""
+    return (f"unbound variable in template: '{name}' (give it a value with -v, -y or -l; "
+            f"the old double-brace syntax is deprecated: write (({name})))")
 
 
 class OldStyleTooLarge(VarsError):

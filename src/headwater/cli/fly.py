@@ -30,6 +30,7 @@ import typer
 
 from headwater.buildstatus import BuildStatus
 from headwater.cli.console import LazyConsole
+from headwater.cli.pipelinecheck import refuse_unbound_old_style_vars
 from headwater.cli.target import Api, RequestFailed, Target, TargetError, load, save
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ def set_pipeline(ctx: typer.Context, pipeline: Pipeline,
         _fail(f"cannot read {e.filename}: {e.strerror}")
     except VarsError as e:
         _fail(str(e))
+    refuse_unbound_old_style_vars(text, values, filename=str(config))  # before sending
     with _api(ctx) as api:
         try:
             current = api.get(api.team(f"/pipelines/{pipeline}"))["config_text"]

@@ -4,19 +4,24 @@ The checks are `headwater.ci.config.validate`; this module reads the file and th
 (`-l FILE`, `-v k=v`, `-y k=yaml`, all optional: a pipeline validates without its
 vars) and prints one line per diagnostic, errors first:
 
-    error: pipeline.yml:line 31: jobs[0].plan[2].put: unknown resource "imag"
-    warning: pipeline.yml:line 22: jobs[0].name: "Docker Build" is not a valid identifier: ...
+    error: pipeline.yml:line 31: jobs.build.plan.do[2].put(imag): unknown resource "imag"
+    warning: pipeline.yml:line 22: jobs.Docker Build.name: "Docker Build" is not a valid ...
 
 then `looks good` or `configuration invalid`. Exit 1 when there is an error (with
-`--strict`, a warning too), 2 when the file or the vars cannot be read. `--json` prints
+`--strict`, a warning too: an unknown top-level key is one, as fly's `--strict` fails
+on it), 2 when the file or the vars cannot be read. `--json` prints
 `{"errors": [{"line": N, "path": "...", "message": "..."}], "warnings": [...]}` alone.
+A `{{var}}` without a value is an error here and at `set-pipeline`, where
+`refuse_unbound_old_style_vars` stops it before anything is sent (old fly's `unbound variable
+in template`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,6 +84,19 @@ def validate_pipeline(
             typer.echo(line)
         typer.echo("configuration invalid" if failed else "looks good")
     if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def refuse_unbound_old_style_vars(text: str, values: Mapping[str, Any], *,
+                                  filename: str) -> None:
+    """Exit 1 (as old fly's set-pipeline) naming every `{{var}}` of `text` that `values`
+    (as `load_vars` gives them) lacks; return when there is none."""
+    from headwater.ci.vars import Vars, resolve_old_style, unbound_message
+
+    missing = resolve_old_style(text, Vars.of(values).values).missing
+    for name, line in missing:
+        typer.echo(f"error: {filename}:line {line}: {unbound_message(name)}", err=True)
+    if missing:
         raise typer.Exit(EXIT_INVALID)
 
 

@@ -35,7 +35,7 @@ def test_errors_print_with_file_line_and_path_and_exit_1() -> None:
     r = runner.invoke(app, ["validate-pipeline", "-c", str(BROKEN)])
     assert r.exit_code == 1
     assert r.stdout.splitlines() == [
-        f'error: {BROKEN}:line 17: jobs[0].plan[2].put: unknown resource "imag" '
+        f'error: {BROKEN}:line 17: jobs.build.plan.do[2].put(imag): unknown resource "imag" '
         f'(did you mean "image"?)',
         "configuration invalid"]
 
@@ -44,7 +44,7 @@ def test_warnings_pass_unless_strict() -> None:
     vars_file = str(HERE / "testdata" / "seed-vars.yml")
     r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "-l", vars_file])
     assert r.exit_code == 0
-    assert r.stdout.splitlines()[0].startswith(f"warning: {SEED}:line 22: jobs[0].name: ")
+    assert r.stdout.splitlines()[0].startswith(f"warning: {SEED}:line 22: jobs.Docker Build.name: ")
     assert r.stdout.splitlines()[-1] == "looks good"
     strict = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "-l", vars_file,
                                  "--strict"])
@@ -63,7 +63,7 @@ def test_json_prints_exactly_errors_and_warnings() -> None:
     r = runner.invoke(app, ["validate-pipeline", "-c", str(BROKEN), "--json"])
     assert r.exit_code == 1
     assert json.loads(r.stdout) == {
-        "errors": [{"line": 17, "path": "jobs[0].plan[2].put",
+        "errors": [{"line": 17, "path": "jobs.build.plan.do[2].put(imag)",
                     "message": 'unknown resource "imag" (did you mean "image"?)'}],
         "warnings": []}
 
@@ -135,3 +135,61 @@ def test_the_yaml_flags_raise_and_lower_the_limits(tmp_path: Path) -> None:
     r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "--yaml-max-bytes", "1 pint"])
     assert r.exit_code == 2
     assert "invalid size \"1 pint\"" in r.stderr
+
+
+UNBOUND = ("unbound variable in template: '{name}' (give it a value with -v, -y or -l; the "
+           "old double-brace syntax is deprecated: write (({name})))")
+
+
+def test_an_unbound_old_style_var_fails_validation_until_it_has_a_value() -> None:
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(SEED)])
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[:2] == [
+        f"error: {SEED}:line 14: " + UNBOUND.format(name="rguichard_pkey"),
+        f"error: {SEED}:line 20: " + UNBOUND.format(name="dh-rguichard-passwd")]
+    assert r.stdout.endswith("configuration invalid\n")
+    one = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "-v", "rguichard_pkey=k"])
+    assert one.exit_code == 1
+    assert [line for line in one.stdout.splitlines() if "unbound" in line] == [
+        f"error: {SEED}:line 20: " + UNBOUND.format(name="dh-rguichard-passwd")]
+    both = runner.invoke(app, ["validate-pipeline", "-c", str(SEED), "-v", "rguichard_pkey=k",
+                               "-y", "dh-rguichard-passwd=hunter2-but-longer"])
+    assert (both.exit_code, both.stdout.splitlines()[-1]) == (0, "looks good")
+
+
+def test_set_pipeline_refuses_an_unbound_old_style_var_before_sending_anything(
+        tmp_path: Path) -> None:
+    # No target exists: the refusal comes first, and with the values given the verb goes
+    # on to look for its target (and fails there, for another reason).
+    home = {"HOME": str(tmp_path), "HEADWATER_HOME": str(tmp_path)}
+    r = runner.invoke(app, ["-t", "nowhere", "set-pipeline", "-p", "p", "-c", str(SEED),
+                            "-n", "-v", "rguichard_pkey=k"], env=home)
+    assert r.exit_code == 1
+    assert r.stderr == f"error: {SEED}:line 20: " + UNBOUND.format(
+        name="dh-rguichard-passwd") + "\n"
+    given = runner.invoke(app, ["-t", "nowhere", "set-pipeline", "-p", "p", "-c", str(SEED),
+                                "-n", "-l", str(HERE / "testdata" / "seed-vars.yml")], env=home)
+    assert given.exit_code == 2 and "unbound" not in given.stderr
+    assert "nowhere" in given.stderr
+
+
+def test_an_unknown_top_level_key_warns_and_fails_only_under_strict(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(GOOD + "notes: {owner: ops}\n")
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path)])
+    assert (r.exit_code, r.stdout.splitlines()) == (0, [
+        f'warning: {path}:line 3: notes: unknown key "notes" in the pipeline is ignored',
+        "looks good"])
+    strict = runner.invoke(app, ["validate-pipeline", "-c", str(path), "--strict"])
+    assert strict.exit_code == 1 and strict.stdout.endswith("configuration invalid\n")
+
+
+def test_a_pipeline_without_jobs_is_invalid(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text("resources: []\njobs: []\n")
+    r = runner.invoke(app, ["validate-pipeline", "-c", str(path), "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["errors"] == [{
+        "line": 2, "path": "jobs",
+        "message": "pipeline must contain at least one job (Concourse 7 refuses a pipeline "
+                   "without jobs)"}]

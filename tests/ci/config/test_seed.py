@@ -11,8 +11,9 @@ from headwater.ci.vars import REDACTED, Redactor, load_vars
 
 DATA = Path(__file__).parent / "testdata"
 SEED = (DATA / "seed-pipeline.yml").read_text(encoding="utf-8")
-IDENTIFIER = ('line 22: jobs[0].name: "Docker Build" is not a valid identifier: must start '
-              'with a lowercase letter (names are lowercase letters, digits, "-", "_" and ".")')
+IDENTIFIER = ('line 22: jobs.Docker Build.name: "Docker Build" is not a valid identifier: '
+              'must start with a lowercase letter (names are lowercase letters, digits, "-", '
+              '"_" and ".")')
 
 
 def _vars() -> dict[str, object]:
@@ -25,15 +26,27 @@ def test_the_seed_validates_with_its_vars_with_only_the_identifier_warning() -> 
     assert [str(w) for w in report.warnings] == [IDENTIFIER]
 
 
-def test_the_seed_validates_without_vars_warning_of_each_valueless_old_style_var() -> None:
+def test_the_seed_without_its_vars_fails_with_each_unbound_old_style_var() -> None:
     report = validate(SEED, filename="seed.yml")
-    assert report.errors == ()
-    assert [str(w) for w in report.warnings] == [
-        "line 14: {{rguichard_pkey}} has no value: it reads as null (the {{var}} syntax is "
-        "deprecated: use ((rguichard_pkey)))",
-        "line 20: {{dh-rguichard-passwd}} has no value: it reads as null (the {{var}} syntax "
-        "is deprecated: use ((dh-rguichard-passwd)))",
-        IDENTIFIER]
+    assert [str(e) for e in report.errors] == [
+        "line 14: unbound variable in template: 'rguichard_pkey' (give it a value with -v, "
+        "-y or -l; the old double-brace syntax is deprecated: write ((rguichard_pkey)))",
+        "line 20: unbound variable in template: 'dh-rguichard-passwd' (give it a value with "
+        "-v, -y or -l; the old double-brace syntax is deprecated: write ((dh-rguichard-passwd)))"]
+    assert [str(w) for w in report.warnings] == [IDENTIFIER]
+
+
+def test_the_seeds_multi_line_key_is_substituted_whole_as_old_fly_did() -> None:
+    # Old fly put the JSON of the value in place of {{rguichard_pkey}}: a double-quoted
+    # YAML scalar whose \n escapes are the key's line breaks; lines keep their numbers.
+    values = _vars()
+    config = load_pipeline(SEED, vars=values).config
+    version = config.resource("version")
+    assert version is not None and version.source["private_key"] == values["rguichard_pkey"]
+    assert str(values["rguichard_pkey"]).count("\n") >= 3
+    image = config.resource("image-helloworld")
+    assert image is not None and image.source["password"] == values["dh-rguichard-passwd"]
+    assert validate(SEED, filename="seed.yml", vars=values).errors == ()
 
 
 def test_the_seed_compiles_to_the_expected_plan() -> None:

@@ -200,18 +200,28 @@ def test_validate_without_vars_accepts_placeholders_anywhere() -> None:
 def test_validate_with_vars_checks_the_interpolated_values() -> None:
     report = validate(PIPELINE, filename="p.yml", vars={"n": 0})
     assert [str(d) for d in report.errors] == [
-        "line 14: jobs[0].plan[0].attempts: must be 1 or more, found 0"]
+        "line 14: jobs.test.plan.do[0].attempts: must be 1 or more, found 0"]
 
 
-def test_old_style_vars_warn_only_when_they_have_no_value() -> None:
+def test_an_old_style_var_without_a_value_is_unbound_as_old_fly_said() -> None:
     text = "resources:\n- name: r\n  type: time\n  source: {interval: {{every}}}\n" \
-           "jobs:\n- name: j\n  plan: [{get: r}]\n"
-    warned = validate(text, filename="p.yml")
-    assert [str(d) for d in warned.warnings] == [
-        "line 4: {{every}} has no value: it reads as null (the {{var}} syntax is deprecated: "
-        "use ((every)))"]
-    assert validate(text, filename="p.yml", vars={"every": "1h"}).warnings == ()
-    assert parse_pipeline(text, vars={"every": "1h"}).resources[0].source == {"interval": "1h"}
+           "jobs:\n- name: j\n  plan: [{get: r, params: {a: {{every}}, b: {{other}}}}]\n"
+    unbound = ["line 4: unbound variable in template: 'every' (give it a value with -v, -y "
+               "or -l; the old double-brace syntax is deprecated: write ((every)))",
+               "line 7: unbound variable in template: 'every' (give it a value with -v, -y "
+               "or -l; the old double-brace syntax is deprecated: write ((every)))",
+               "line 7: unbound variable in template: 'other' (give it a value with -v, -y "
+               "or -l; the old double-brace syntax is deprecated: write ((other)))"]
+    assert [str(d) for d in validate(text, filename="p.yml").errors] == unbound
+    assert [str(d) for d in validate(text, filename="p.yml",
+                                     vars={"other": "x"}).errors] == unbound[:2]
+    with pytest.raises(PipelineInvalid) as caught:
+        parse_pipeline(text, vars={"other": "x"})
+    assert [str(d) for d in caught.value.report.errors] == unbound[:2]
+    given = validate(text, filename="p.yml", vars={"every": "1h", "other": "x"})
+    assert (given.errors, given.warnings) == ((), ())
+    config = parse_pipeline(text, vars={"every": "1h", "other": "x"})
+    assert config.resources[0].source == {"interval": "1h"}
 
 
 def test_redaction_replaces_longest_values_first() -> None:
@@ -257,7 +267,7 @@ def test_a_local_var_where_a_number_goes_is_an_error_at_set_time() -> None:
         parse_pipeline("resources: [{name: r, type: time}]\n"
                        "jobs: [{name: j, plan: [{get: r, attempts: ((.:n))}]}]\n")
     assert [str(d) for d in caught.value.report.errors] == [
-        "line 2: jobs[0].plan[0].attempts: must be a whole number, found a string"]
+        "line 2: jobs.j.plan.do[0].attempts: must be a whole number, found a string"]
 
 
 @pytest.mark.parametrize(("value", "texts"), [

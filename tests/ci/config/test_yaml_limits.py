@@ -29,7 +29,7 @@ def test_a_big_var_used_many_times_is_refused_where_it_passes_the_limit() -> Non
     [error] = e.value.report.errors
     assert error.message == ("with its ((vars)) in place, the pipeline is more than "
                              "1,000,000 nodes: refused (--yaml-max-nodes raises the limit)")
-    assert error.path.startswith("resources[0].source.deep.k998")
+    assert error.path.startswith("resources.r.source.deep.k998")
     assert error.line == 6 + 998
     # The same uses of a small value are fine.
     assert load_pipeline(text, vars={"big": [1]}).config.resources[0].source["deep"]["k0"] == [1]

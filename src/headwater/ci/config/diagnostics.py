@@ -1,17 +1,18 @@
 """What validation says: diagnostics with the YAML line and the path of what is wrong.
 
 A `Diagnostic` names a place two ways: the 1-based `line` in the file the user gave
-(None when no line is known, e.g. the file is empty) and a `path` in the notation
-`jobs[0].plan[2].put`, so a person finds it in the editor and a script can group by it.
-The `Collector` turns a data path (`("jobs", 0, "plan", 2, "put")`) into both, using
-the line map `positions.load` made: a node created by interpolation (a var that became
-a map) has no line of its own and takes its nearest ancestor's.
+(None when no line is known, e.g. the file is empty) and a `path` as Concourse names
+it, `jobs.build.plan.do[2].put(image)` (`paths.concourse_path`), so a person finds it
+in the editor and a Concourse user reads the names Concourse's own errors use. The
+`Collector` turns a data path (`("jobs", 0, "plan", 2, "put")`) into both, using the
+line map `positions.load` made: a node created by interpolation (a var that became a
+map) has no line of its own and takes its nearest ancestor's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +73,8 @@ class Report:
                 "warnings": [d.as_json() for d in self.warnings]}
 
     def lines(self, filename: str | None = None) -> list[str]:
-        """`FILE:line 31: jobs[0].plan[2].put: unknown resource "imag"`, errors first."""
+        """`FILE:line 31: jobs.build.plan.do[2].put(imag): unknown resource "imag"`, errors
+        first."""
         prefix = f"{filename}:" if filename else ""
         return ([f"error: {prefix}{d}" for d in self.errors]
                 + [f"warning: {prefix}{d}" for d in self.warnings])
@@ -89,6 +91,7 @@ class Collector:
     """Collects diagnostics for one pipeline; `lines` maps data paths to YAML lines."""
 
     lines: Mapping[Location, int] = field(default_factory=dict)
+    name: Callable[[Location], str] = format_path  # how a data path is shown
     errors: list[Diagnostic] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
 
@@ -100,7 +103,7 @@ class Collector:
         return None
 
     def at(self, path: Location, message: str) -> Diagnostic:
-        return Diagnostic(self.line(path), format_path(path), message)
+        return Diagnostic(self.line(path), self.name(path), message)
 
     def error(self, path: Location, message: str) -> None:
         self.errors.append(self.at(path, message))

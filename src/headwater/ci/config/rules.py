@@ -2,6 +2,7 @@
 
 - names of resources, resource types, jobs, groups and var sources are unique, and
   follow Concourse's identifier rule (a WARNING, as Concourse: `Docker Build` warns);
+- a pipeline has at least one job (an error since Concourse 7.0);
 - every resource is used by some get or put (an error, as Concourse);
 - when groups exist every job is in one, and groups name only known jobs/resources;
 - get/put name known resources; a job's get names are unique; `passed` names jobs
@@ -33,7 +34,7 @@ __all__ = ["check_rules", "identifier_problem", "job_steps", "matches"]
 
 _VAR_SOURCE_TYPES: Final = ("vault", "credhub", "kubernetes", "ssm", "secretsmanager",
                             "conjur", "dummy", "idtoken")
-_IN_PIPELINE: Final = ("vault", "dummy", "ssm", "idtoken")
+_IN_PIPELINE: Final = ("vault", "dummy", "ssm", "secretsmanager", "idtoken")
 _GLOB: Final = frozenset("*?[")
 
 
@@ -99,6 +100,9 @@ class _Pipeline:
 
 def check_rules(data: Mapping[str, Any], ctx: Ctx) -> None:
     seen = _Pipeline()
+    if not data.get("jobs"):
+        ctx.out.error(("jobs",), "pipeline must contain at least one job (Concourse 7 "
+                                 "refuses a pipeline without jobs)")
     for key, what in (("resources", "resource"), ("resource_types", "resource type"),
                       ("jobs", "job"), ("groups", "group"), ("var_sources", "var source")):
         names = _names(data, key, what, ctx)
@@ -154,6 +158,9 @@ def _resource_of(step: StepAt) -> str:
 
 def _job(job: Mapping[str, Any], path: Location, ctx: Ctx) -> None:
     retention = job.get("build_log_retention")
+    if job.get("build_logs_to_retain"):
+        ctx.out.warning((*path, "build_logs_to_retain"), "build_logs_to_retain is deprecated: "
+                                                          "use build_log_retention")
     if isinstance(retention, Mapping):
         if job.get("build_logs_to_retain"):
             ctx.out.error((*path, "build_logs_to_retain"), "use build_log_retention or "
@@ -316,7 +323,7 @@ def _var_sources(data: Mapping[str, Any], ctx: Ctx) -> None:
                                 f"{suggest(kind, _VAR_SOURCE_TYPES)}")
         elif kind not in _IN_PIPELINE:
             ctx.out.error(path, f"var source type {quote(kind)} cannot be used in a pipeline "
-                                f"(Concourse allows vault, dummy, ssm and idtoken)")
+                                f"(Concourse allows vault, dummy, ssm, secretsmanager and idtoken)")
         elif kind != "dummy":
             name = _name(source) or "NAME"
             ctx.out.warning(path, f"headwater cannot read {kind} var sources: give their vars "

@@ -22,7 +22,8 @@ from headwater.ci.vars import VAR_RE, Location
 from headwater.durations import DurationError, parse_duration
 
 __all__ = [
-    "AnyMap", "Bool", "Choice", "Ctx", "Duration", "Int", "ListOf", "Obj", "Spec", "Str",
+    "AnyMap", "AnyValue", "Bool", "Choice", "Ctx", "Duration", "Int", "ListOf", "Obj", "Spec",
+    "Str",
     "StrList", "StrMap", "VersionPin", "kind_of", "suggest",
 ]
 
@@ -114,6 +115,13 @@ class Duration(Spec):
             return
         if seconds <= 0:
             ctx.out.error(path, f"must be longer than 0, found {quote(value)}")
+
+
+class AnyValue(Spec):
+    """Any value at all."""
+
+    def check(self, value: Any, path: Location, ctx: Ctx) -> None:
+        return
 
 
 class AnyMap(Spec):

@@ -1,8 +1,10 @@
 """The pipeline's shape: its top-level keys, resources, resource types, jobs, groups.
 
 The key lists are Concourse's (`atc/config.go`, `atc/job_config.go`): a key Concourse
-would refuse is refused here too, with its line. `check_shape` only looks at one value
-at a time; the rules that compare values with each other are in `rules.py`.
+would refuse is refused here too, with its line. At the top level Concourse drops an
+unknown key instead (so that it can hold YAML anchors): here it warns. `check_shape`
+only looks at one value at a time; the rules that compare values with each other are
+in `rules.py`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, Final
 from headwater.ci.config.diagnostics import quote
 from headwater.ci.config.schema import (
     AnyMap,
+    AnyValue,
     Bool,
     Ctx,
     Duration,
@@ -22,10 +25,12 @@ from headwater.ci.config.schema import (
     StrList,
     VersionPin,
     kind_of,
+    suggest,
 )
 from headwater.ci.config.steps import HOOKS, STEP, STEPS
 
 __all__ = ["TOP_LEVEL", "check_shape"]
+
 
 RESOURCE: Final = Obj("a resource", {
     "name": Str(), "type": Str(), "source": AnyMap(), "old_name": Str(), "public": Bool(),
@@ -43,7 +48,7 @@ RESOURCE_TYPE: Final = Obj("a resource type", {
 JOB: Final = Obj("a job", {
     "name": Str(), "old_name": Str(), "public": Bool(), "disable_manual_trigger": Bool(),
     "serial": Bool(), "interruptible": Bool(), "serial_groups": StrList(),
-    "max_in_flight": Int(1, " (leave it out for no limit)"),
+    "max_in_flight": Int(0, " (0 or left out: no limit)"),
     "build_logs_to_retain": Int(0),
     "build_log_retention": Obj("build_log_retention", {
         "builds": Int(0), "days": Int(0), "minimum_succeeded_builds": Int(0)}),
@@ -66,6 +71,7 @@ TOP_LEVEL: Final = Obj("the pipeline", {
     "groups": ListOf(GROUP, "a list of groups"),
     "var_sources": ListOf(VAR_SOURCE, "a list of var sources"),
     "display": DISPLAY,
+    "user_data": AnyValue(),  # free-form, for the user's own tools (Concourse ignores it too)
 })
 
 
@@ -75,12 +81,15 @@ def check_shape(data: Any, ctx: Ctx) -> bool:
         ctx.out.error((), f"a pipeline must be a map of resources, resource_types, jobs, "
                           f"groups, var_sources and display, found {kind_of(data)}")
         return False
-    # Concourse drops unknown top-level keys, so that they can hold YAML anchors: a key
-    # whose content is aliased elsewhere is such a holder and only warns.
-    holders = {key for key in data if key not in TOP_LEVEL.fields
-               and any(where[:1] == (key,) for where in ctx.anchored)}
-    for key in holders:
-        ctx.out.warning((key,), f"unknown key {quote(key)} in the pipeline is ignored: it "
-                                f"holds YAML anchors used elsewhere")
-    TOP_LEVEL.check({k: v for k, v in data.items() if k not in holders}, (), ctx)
+    # As fly and Concourse, an unknown top-level key is dropped with a warning (it may
+    # hold YAML anchors); `validate-pipeline --strict` fails on it, as fly's does.
+    for key in data:
+        if key in TOP_LEVEL.fields:
+            continue
+        if any(where[:1] == (key,) for where in ctx.anchored):
+            why = ": it holds YAML anchors used elsewhere"
+        else:
+            why = suggest(key, TOP_LEVEL.fields)
+        ctx.out.warning((key,), f"unknown key {quote(key)} in the pipeline is ignored{why}")
+    TOP_LEVEL.check({k: v for k, v in data.items() if k in TOP_LEVEL.fields}, (), ctx)
     return True

@@ -21,6 +21,7 @@ from typing import Any, Final
 from headwater.ci.config.diagnostics import quote
 from headwater.ci.config.schema import (
     AnyMap,
+    AnyValue,
     Bool,
     Choice,
     Ctx,
@@ -82,7 +83,7 @@ class _AcrossValues(Spec):
 
     def check(self, value: Any, path: Location, ctx: Ctx) -> None:
         if not is_placeholder(value):
-            ListOf(_Any(), 'a list (or one ((var)) holding a list)').check(value, path, ctx)
+            ListOf(AnyValue(), 'a list (or one ((var)) holding a list)').check(value, path, ctx)
 
 
 class StepSpec(Spec):
@@ -141,7 +142,7 @@ class _InParallel(Spec):
             ctx.out.error(path, f"in_parallel takes a list of steps or a map of steps, limit "
                                 f"and fail_fast, found {kind_of(value)}")
             return
-        Obj("in_parallel", {"steps": STEPS, "limit": Int(1, " (leave it out for no limit)"),
+        Obj("in_parallel", {"steps": STEPS, "limit": Int(0, " (0 or left out: no limit)"),
                             "fail_fast": Bool()}).check(value, path, ctx)
 
 
@@ -152,10 +153,10 @@ def _no_check(step: Mapping[str, Any], path: Location, ctx: Ctx) -> None:
 def _check_task(step: Mapping[str, Any], path: Location, ctx: Ctx) -> None:
     has_file, config = step.get("file") is not None, step.get("config")
     if not has_file and config is None:
-        ctx.out.error(path, "a task step needs `file:` (a task config in an artifact) or "
-                            "`config:` (inline), and has neither")
+        ctx.out.error((*path, "task"), "a task step needs `file:` (a task config in an "
+                                       "artifact) or `config:` (inline), and has neither")
     elif has_file and config is not None:
-        ctx.out.error(path, "a task step takes `file:` or `config:`, not both")
+        ctx.out.error((*path, "task"), "a task step takes `file:` or `config:`, not both")
     if isinstance(config, Mapping) and step.get("image") is not None and (
             config.get("image_resource") is not None or config.get("rootfs_uri") is not None):
         ctx.out.warning((*path, "image"), "the step's `image:` takes precedence over the "
@@ -180,11 +181,6 @@ def _check_aggregate(step: Mapping[str, Any], path: Location, ctx: Ctx) -> None:
 class _TaskConfig(Spec):
     def check(self, value: Any, path: Location, ctx: Ctx) -> None:
         _TASK_CONFIG.check(value, path, ctx)
-
-
-class _Any(Spec):
-    def check(self, value: Any, path: Location, ctx: Ctx) -> None:
-        return
 
 
 _KIND_CHECKS: Final = {"task": _check_task, "set_pipeline": _check_set_pipeline,

@@ -2,10 +2,12 @@
 
     {{vars}} (text) -> YAML with lines -> ((vars)) (data) -> shape -> rules -> model
 
-`validate(text, filename=...)` is `fly validate-pipeline`: it never needs vars. Without
-them, a `{{var}}` becomes `null` with a deprecation warning (what fly did), and a
-`((var))` is left in place and accepted wherever it stands, since it will be replaced
-at set time. Given vars, it interpolates what it can and validates the result.
+`validate(text, filename=...)` is `fly validate-pipeline`: a `((var))` without a value
+is left in place and accepted wherever it stands, since it will be replaced at set
+time. A `{{var}}` (the old syntax, replaced in the text before YAML) must have a
+value at both moments: without one it is an error, `unbound variable in template:
+'name'`, as old fly's set-pipeline said. Given vars, it interpolates what it can and
+validates the result.
 
 `load_pipeline(text, vars=..., filename=...)` is set time: every var must have a value
 (`undefined vars: a, b` lists all that do not), then the same checks run on the
@@ -24,6 +26,7 @@ from headwater import yamlload
 from headwater.ci.config.diagnostics import Collector, Diagnostic, Report, quote
 from headwater.ci.config.errors import PipelineInvalid
 from headwater.ci.config.model import PipelineConfig
+from headwater.ci.config.paths import concourse_path
 from headwater.ci.config.positions import YamlSyntaxError, load
 from headwater.ci.config.rules import check_rules
 from headwater.ci.config.schema import Ctx
@@ -39,6 +42,7 @@ from headwater.ci.vars import (
     VarsError,
     interpolate,
     resolve_old_style,
+    unbound_message,
 )
 
 __all__ = ["LoadedPipeline", "load_pipeline", "parse_pipeline", "validate"]
@@ -92,27 +96,22 @@ def _run(text: str, *, vars: Vars | None, strict: bool, limits: yamlload.Limits)
     except OldStyleTooLarge as e:
         out.errors.append(Diagnostic(e.line, "", str(e)))
         return _Run(out.report())
-    missing: dict[str, int] = {}
     for name, line in old.missing:
-        if strict:
-            missing.setdefault(name, line)
-        else:
-            out.warnings.append(Diagnostic(line, "", f"{{{{{name}}}}} has no value: it reads "
-                                                     f"as null (the {{{{var}}}} syntax is "
-                                                     f"deprecated: use (({name})))"))
+        out.errors.append(Diagnostic(line, "", unbound_message(name)))
     try:
         loaded = load(old.text, limits=limits)
     except YamlSyntaxError as e:
         out.errors.append(Diagnostic(e.line, "", e.message))
         return _Run(out.report())
     out.lines = loaded.lines
+    raw = loaded.data  # names in paths as written: a var's value (a secret?) never shows
+    out.name = lambda path: concourse_path(path, raw)
     for dup in loaded.duplicates:
         out.error(dup.path, f"duplicate key {quote(dup.path[-1])} (first at line "
                             f"{dup.first_line}): YAML keeps only the last one")
     data = {} if loaded.data is None else loaded.data
-    if loaded.data is None:
-        out.warnings.append(Diagnostic(None, "", "the file is empty: a pipeline with nothing"))
     secrets = old.secrets
+    missing: dict[str, int] = {}
     if vars is not None and isinstance(data, dict):
         data, more = _interpolate(data, vars, out, strict=strict, missing=missing)
         secrets |= more
@@ -198,9 +197,13 @@ def _past(data: Any, limit: int) -> Location | None:
 
 
 def _normalized(data: dict[str, Any]) -> dict[str, Any]:
-    """Checked data as the model reads it: no nulls, `aggregate` as `in_parallel`."""
-    out = _drop_nulls(data)
+    """Checked data as the model reads it: no nulls, `aggregate` as `in_parallel`, a limit
+    of 0 as none (as Concourse), no
+    top-level key the model does not hold (unknown ones, `user_data`)."""
+    out = _drop_nulls({k: v for k, v in data.items() if k in PipelineConfig.model_fields})
     for job in out.get("jobs", []):
+        if job.get("max_in_flight") == 0:  # Concourse's `MaxInFlight`: 0 is no limit
+            del job["max_in_flight"]
         job["plan"] = [_step(s) for s in job.get("plan", [])]
         for hook in HOOKS:
             if hook in job:
@@ -229,7 +232,8 @@ def _step(step: dict[str, Any]) -> dict[str, Any]:
     if kind == "in_parallel" and isinstance(step["in_parallel"], list):
         step["in_parallel"] = {"steps": step["in_parallel"]}
     if kind == "in_parallel":
-        parallel = {k: v for k, v in step["in_parallel"].items() if v is not None}
+        parallel = {k: v for k, v in step["in_parallel"].items()
+                    if v is not None and not (k == "limit" and v == 0)}  # 0: no limit
         parallel["steps"] = [_step(s) for s in parallel.get("steps") or []]
         step["in_parallel"] = parallel
     elif kind in ("do",):
