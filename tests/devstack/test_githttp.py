@@ -31,6 +31,7 @@ from headwater.devstack.githttpd import (
     cgi_path,
     parse_cgi_headers,
 )
+from headwater.devstack.layout import Layout
 from headwater.gitrepo import GitAuth, GitError
 from headwater.gitrepo.run import git as run_git
 
@@ -336,3 +337,33 @@ def test_up_starts_the_endpoint_with_private_credentials_and_down_stops_it() -> 
             pass
     finally:
         devstack.down(state, purge=True)
+
+
+def _peak_rss(gh: GitHttp) -> int:
+    """The server's peak resident memory so far (VmHWM), in bytes."""
+    proc = process.load(githttp.NAME, Layout(gh.home.parents[1]))
+    assert proc is not None and process.is_alive(proc)
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.stack
+async def test_a_big_push_and_its_clone_stream_through_the_server(
+    git_http: GitHttp, git_repo: str, tmp_path: Path
+) -> None:
+    url, auth = git_http.url(git_repo), git_http.token_auth()
+    work = tmp_path / "w"
+    await run_git("clone", "-q", url, str(work), env=auth.env(url), timeout=60, url=url)
+    size = 64 * 1024 * 1024
+    head = _commit(work, "big.bin", os.urandom(size))  # incompressible: the pack is as big
+    before = _peak_rss(git_http)
+    await run_git("push", "-q", url, "HEAD:main", cwd=work, env=auth.env(url), timeout=300,
+                  url=url)
+    await run_git("clone", "-q", url, str(tmp_path / "c"), env=auth.env(url), timeout=300,
+                  url=url)
+    assert _head(git_http, git_repo) == head
+    assert (tmp_path / "c" / "big.bin").stat().st_size == size
+    grown = _peak_rss(git_http) - before
+    assert grown < size // 4, f"the server's peak memory grew by {grown >> 20} MiB"

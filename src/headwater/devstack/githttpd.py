@@ -60,6 +60,7 @@ class Limits:
     max_line_size: int = 8190      # request line and each header line
     max_field_size: int = 8190
     max_headers: int = 64
+    keepalive_timeout: float = 75.0  # an idle connection is closed after this
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ async def serve(config: dict[str, Any], creds: Credentials, *, limits: Limits = 
     handler = web.Server(
         server.handle, access_log=None, max_line_size=limits.max_line_size,
         max_field_size=limits.max_field_size, max_headers=limits.max_headers,
-        auto_decompress=False)
+        keepalive_timeout=limits.keepalive_timeout, auto_decompress=False)
     runner = web.ServerRunner(handler, shutdown_timeout=3)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", int(config["port"]),
