@@ -127,6 +127,18 @@ def _commit(work: Path, name: str, data: bytes) -> str:
     return _git("rev-parse", "HEAD", cwd=work).stdout.strip()
 
 
+async def _clone_commit_push(gh: GitHttp, repo: str, auth: GitAuth, work: Path, *,
+                             name: str, data: bytes) -> str:
+    """Clone `repo` over https with `auth`, commit `name`, push it; the new head."""
+    url = gh.url(repo)
+    env, secrets = auth.env(url), auth.secrets(url)
+    await run_git("clone", "-q", url, str(work), env=env, timeout=60, url=url, secrets=secrets)
+    head = _commit(work, name, data)
+    await run_git("push", "-q", url, "HEAD:main", cwd=work, env=env, timeout=300, url=url,
+                  secrets=secrets)
+    return head
+
+
 @pytest.fixture
 def system_cas(monkeypatch: pytest.MonkeyPatch) -> None:
     """As on many CI machines: git told to trust the system bundle (which git prefers
@@ -139,12 +151,8 @@ def system_cas(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_clone_and_push_with_the_user_and_password(
     git_http: GitHttp, git_repo: str, tmp_path: Path
 ) -> None:
-    url, auth = git_http.url(git_repo), git_http.basic_auth()
-    work = tmp_path / "w"
-    await run_git("clone", "-q", url, str(work), env=auth.env(url), timeout=60, url=url)
-    head = _commit(work, "a.txt", b"a\n")
-    await run_git("push", "-q", url, "HEAD:main", cwd=work, env=auth.env(url), timeout=60,
-                  url=url)
+    head = await _clone_commit_push(git_http, git_repo, git_http.basic_auth(), tmp_path / "w",
+                                    name="a.txt", data=b"a\n")
     assert _head(git_http, git_repo) == head
 
 
@@ -153,14 +161,11 @@ async def test_clone_and_push_with_the_user_and_password(
 async def test_clone_and_push_with_the_token_as_basic_and_as_bearer(
     git_http: GitHttp, git_repo: str, tmp_path: Path
 ) -> None:
-    url, auth = git_http.url(git_repo), git_http.token_auth()
-    work = tmp_path / "w"
-    await run_git("clone", "-q", url, str(work), env=auth.env(url), timeout=60, url=url)
     # Over git's 1 MiB http.postBuffer: a chunked upload, streamed to http-backend.
-    big = _commit(work, "big.bin", os.urandom(3 * 1024 * 1024))
-    await run_git("push", "-q", url, "HEAD:main", cwd=work, env=auth.env(url), timeout=120,
-                  url=url)
+    big = await _clone_commit_push(git_http, git_repo, git_http.token_auth(), tmp_path / "w",
+                                   name="big.bin", data=os.urandom(3 * 1024 * 1024))
     assert _head(git_http, git_repo) == big
+    url = git_http.url(git_repo)
 
     bearer = {"GIT_SSL_CAINFO": str(git_http.ca_file), "GIT_CONFIG_COUNT": "1",
               "GIT_CONFIG_KEY_0": "http.extraHeader",
@@ -354,13 +359,10 @@ async def test_a_big_push_and_its_clone_stream_through_the_server(
     git_http: GitHttp, git_repo: str, tmp_path: Path
 ) -> None:
     url, auth = git_http.url(git_repo), git_http.token_auth()
-    work = tmp_path / "w"
-    await run_git("clone", "-q", url, str(work), env=auth.env(url), timeout=60, url=url)
     size = 64 * 1024 * 1024
-    head = _commit(work, "big.bin", os.urandom(size))  # incompressible: the pack is as big
     before = _peak_rss(git_http)
-    await run_git("push", "-q", url, "HEAD:main", cwd=work, env=auth.env(url), timeout=300,
-                  url=url)
+    head = await _clone_commit_push(git_http, git_repo, auth, tmp_path / "w", name="big.bin",
+                                    data=os.urandom(size))  # incompressible: as big a pack
     await run_git("clone", "-q", url, str(tmp_path / "c"), env=auth.env(url), timeout=300,
                   url=url)
     assert _head(git_http, git_repo) == head

@@ -5,7 +5,6 @@ missing CA fails the fetch with a message that names the cause and holds no toke
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from headwater.cd import reasons
 from headwater.cd.source import Source, from_mapping
 from headwater.cli.app import app
 from headwater.devstack.githttp import GitHttp
-from tests.sync.conftest import Env, Repo, configmap, namespace
+from tests.sync.conftest import Env, Repo, configmap, forget_cd_once, namespace
 
 runner = CliRunner()
 
@@ -95,9 +94,4 @@ def test_headwater_cd_once_with_git_token_and_git_ca_file(
         assert seed.server_ref(f"refs/tags/sync-{ns}^{{}}") == rev  # pushed over https
         assert git_http.token not in r.output + r.stderr
     finally:
-        kubectl = [stack.kubectl or "kubectl", "--kubeconfig", stack.kubeconfig]
-        subprocess.run([*kubectl, "delete", "namespace", ns, "--wait=false"],
-                       capture_output=True, check=False)
-        subprocess.run([*kubectl, "-n", "headwater-system", "delete", "configmap",
-                        "headwater-inventory-default", "--wait=false"],
-                       capture_output=True, check=False)
+        forget_cd_once(stack, ns)
