@@ -292,6 +292,19 @@ def test_oversized_request_headers_are_refused(git_http: GitHttp) -> None:
 
 
 @pytest.mark.stack
+def test_a_body_announced_over_the_limit_is_refused_before_git_runs(git_http: GitHttp) -> None:
+    context = ssl.create_default_context(cafile=str(git_http.ca_file))
+    with socket.create_connection(("127.0.0.1", git_http.port), 10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /x.git/git-receive-pack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Authorization: Bearer " + git_http.token.encode() + b"\r\n"
+                    b"Content-Type: application/x-git-receive-pack-request\r\n"
+                    b"Content-Length: 3000000000\r\n\r\n")
+        status_line = tls.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+
+
+@pytest.mark.stack
 async def test_the_password_and_token_never_reach_the_servers_log(
     git_http: GitHttp, git_repo: str, tmp_path: Path
 ) -> None:
