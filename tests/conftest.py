@@ -24,7 +24,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.dynamic import DynamicClient
 
 from headwater import devstack
-from headwater.devstack import gitserver, process
+from headwater.devstack import githttp, gitserver, process
 from headwater.devstack import registry as devstack_registry
 from headwater.devstack.layout import Layout
 from headwater.devstack.ports import pick
@@ -85,6 +85,26 @@ def git_repo(stack: devstack.StackInfo) -> Iterator[str]:
         yield name
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def git_http(stack: devstack.StackInfo) -> Iterator[githttp.GitHttp]:
+    """The stack's HTTPS Git endpoint, serving the same repositories as its Git server.
+
+    A stack started without one (by an older `up`) gets one here, started by the stack's
+    own code in a temporary state directory (its own CA) and stopped afterwards."""
+    if (mine := stack.git_http) and githttp.healthy(mine):
+        yield mine
+        return
+    with tempfile.TemporaryDirectory(prefix="hwgh-") as d:
+        layout = Layout(Path(d))
+        layout.create()
+        server = githttp.prepare(layout, port=pick(None, set()), repos=stack.git.repos)
+        proc = githttp.start(layout, server)
+        try:
+            yield server
+        finally:
+            process.stop(proc, layout)
 
 
 @pytest.fixture(scope="session")

@@ -41,9 +41,11 @@ def test_up_status_down_of_a_stack_without_cluster(tmp_path: Path) -> None:
         assert "GIT_SSH_COMMAND=" in r.output
         assert "git push ssh://" in r.output  # pushes go over ssh, with the deploy key
         assert "password in" in r.output
+        assert "https://127.0.0.1:" in r.output  # the HTTPS endpoint, with credentials
+        assert "token in" in r.output
         r = runner.invoke(app, ["status", "--state-dir", str(state)])
         assert r.exit_code == 0, r.output
-        assert r.output.count("healthy") == 3  # git-daemon, sshd, registry
+        assert r.output.count("healthy") == 4  # git-daemon, sshd, git-http, registry
         r = runner.invoke(app, ["up", "--no-cluster", "--state-dir", str(state)])
         assert r.exit_code == 0
         assert "already running" in r.output
@@ -52,6 +54,7 @@ def test_up_status_down_of_a_stack_without_cluster(tmp_path: Path) -> None:
         r = runner.invoke(app, ["down", "--purge", "--state-dir", str(state)])
     assert r.exit_code == 0
     assert "stopped git-daemon" in r.output
+    assert "stopped git-http" in r.output
     assert not state.exists()
 
 

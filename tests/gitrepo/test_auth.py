@@ -110,4 +110,6 @@ def test_a_ca_file_and_skip_verify_are_scoped_to_the_url(tmp_path: Path) -> None
               for i in range(int(env["GIT_CONFIG_COUNT"]))}
     assert config == {f"http.{url}.sslCAInfo": str(tmp_path / "ca.pem"),
                       f"http.{url}.sslVerify": "false"}
+    # and the CA beats an inherited GIT_SSL_CAINFO, which git prefers to any config
+    assert env["GIT_SSL_CAINFO"] == str(tmp_path / "ca.pem")
     assert GitAuth().env(url) == {"GIT_TERMINAL_PROMPT": "0"}

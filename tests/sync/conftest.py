@@ -3,6 +3,7 @@ stack's cluster, and syncers wired as `headwater cd` wires them."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -97,6 +98,18 @@ async def env(stack: devstack.StackInfo, kube: Kube, tmp_path: Path) -> AsyncIte
             except ApiError as err:
                 if not err.not_found:
                     raise
+
+
+def forget_cd_once(stack: devstack.StackInfo, ns: str) -> None:
+    """Remove what `headwater cd --once` (source `default`) left in namespace `ns` and
+    its inventory, without waiting."""
+    assert stack.kubeconfig
+    kubectl = [stack.kubectl or "kubectl", "--kubeconfig", stack.kubeconfig]
+    subprocess.run([*kubectl, "delete", "namespace", ns, "--wait=false"],
+                   capture_output=True, check=False)
+    subprocess.run([*kubectl, "-n", INVENTORY_NS, "delete", "configmap",
+                    "headwater-inventory-default", "--wait=false"],
+                   capture_output=True, check=False)
 
 
 def configmap(name: str, ns: str, data: dict[str, str], **meta: Any) -> str:

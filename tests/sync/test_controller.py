@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source
 from headwater.cli.app import app
 from headwater.web.cdapi import make_app
-from tests.sync.conftest import Env, Repo, configmap, namespace
+from tests.sync.conftest import Env, Repo, configmap, forget_cd_once, namespace
 
 runner = CliRunner()
 
@@ -152,12 +151,7 @@ def test_headwater_cd_once_syncs_and_exits(stack: devstack.StackInfo, git_repo: 
         assert r.exit_code == 1
         assert "deploy/a.yaml:1" in r.stdout
     finally:
-        kubectl = [stack.kubectl or "kubectl", "--kubeconfig", stack.kubeconfig]
-        subprocess.run([*kubectl, "delete", "namespace", ns, "--wait=false"],
-                       capture_output=True, check=False)
-        subprocess.run([*kubectl, "-n", "headwater-system", "delete", "configmap",
-                        "headwater-inventory-default", "--wait=false"],
-                       capture_output=True, check=False)
+        forget_cd_once(stack, ns)
 
 
 @pytest.mark.parametrize("bad", ["--git-poll-interval=soon", "--sync-interval=5 minutes"])

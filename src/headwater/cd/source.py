@@ -68,6 +68,7 @@ class Source:
     git_ssh_key: Path | None = None
     git_known_hosts: Path | None = None
     git_token: str | None = field(default=None, repr=False)
+    git_ca_file: Path | None = None  # CA bundle of an https server (Flux v2's --ca-file)
     wait: bool = False
     wait_timeout: float = 300.0
     git_ci_skip: bool = False
@@ -108,7 +109,7 @@ def _convert(name: str, kind: object, value: Any) -> Any:
         return _seconds(value)
     if name in ("git_path", "k8s_allow_namespace"):
         return tuple([value] if isinstance(value, str) else value)
-    if name in ("git_ssh_key", "git_known_hosts", "image_policies"):
+    if name in ("git_ssh_key", "git_known_hosts", "git_ca_file", "image_policies"):
         return Path(value).expanduser()
     if kind == "bool" and not isinstance(value, bool):
         raise ValueError(f"expected true or false, not {value!r}")

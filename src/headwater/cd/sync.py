@@ -115,7 +115,7 @@ class Syncer:
         self.checkout = Checkout(
             source.git_url, source.git_branch, workdir / source.name,
             auth=GitAuth(ssh_key=source.git_ssh_key, known_hosts=source.git_known_hosts,
-                         token=source.git_token),
+                         token=source.git_token, ca_file=source.git_ca_file),
             timeout=source.git_timeout, user=source.git_user, email=source.git_email)
         self.applier = Applier(kube, discovery, source=source.name,
                                allow_namespaces=source.k8s_allow_namespace)

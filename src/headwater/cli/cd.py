@@ -81,6 +81,9 @@ def cd(
         help="known_hosts for ssh (default: trust on first use).")] = None,
     git_token: Annotated[str | None, typer.Option(
         envvar="HEADWATER_GIT_TOKEN", help="Token for https URLs.")] = None,
+    git_ca_file: Annotated[Path | None, typer.Option(
+        help="CA certificate(s) to trust for https URLs (PEM; as Flux v2's --ca-file), "
+             "e.g. the local stack's pki/ca.crt.", exists=True, dir_okay=False)] = None,
     k8s_allow_namespace: Annotated[list[str] | None, typer.Option(
         help="Only sync objects in these namespaces (repeatable or comma-separated).")] = None,
     config: Annotated[Path | None, typer.Option(
@@ -154,6 +157,7 @@ def cd(
                 git_sync_tag=git_label or git_sync_tag, git_readonly=git_readonly,
                 git_user=git_user, git_email=git_email, k8s_allow_namespace=namespaces,
                 git_ssh_key=git_ssh_key, git_known_hosts=git_known_hosts, git_token=git_token,
+                git_ca_file=git_ca_file,
                 wait=wait, wait_timeout=_duration(wait_timeout), git_ci_skip=git_ci_skip,
                 git_ci_skip_message=git_ci_skip_message,
                 registry_poll_interval=_duration(registry_poll_interval),

@@ -45,8 +45,18 @@ def print_access(info: devstack.StackInfo) -> None:
         ("", f"GIT_SSH_COMMAND='{git.ssh_command()}' git push "
              f"{git.ssh_url('<repo>.git')} main"),
         ("", f"read-only key: {git.readonly_key}   repositories: {git.repos}"),
-        ("registry", f"{reg.url}   e.g. buildah push --tls-verify=false {reg.host}/app:1.0.0"),
     ]
+    if https := info.git_http:
+        rows += [
+            ("", f"{https.url('<repo>.git')}   clone and push with credentials "
+                 "(none: refused), TLS from the stack's CA:"),
+            ("", f"user {https.username}, password in {https.password_file}; or the token in "
+                 f"{https.token_file} (Bearer, or Basic with any user)"),
+            ("", f"GIT_SSL_CAINFO={https.ca_file} git clone "
+                 f"https://{https.username}@127.0.0.1:{https.port}/<repo>.git"),
+        ]
+    rows.append(
+        ("registry", f"{reg.url}   e.g. buildah push --tls-verify=false {reg.host}/app:1.0.0"))
     if reg.auth:
         rows.append(("", f"user {reg.auth[0]}, password in "
                          f"{info.layout.sub('registry', 'password')}"))

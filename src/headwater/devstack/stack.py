@@ -1,6 +1,6 @@
 """`headwater up / down / status`: one local stack under one state directory.
 
-`up` starts, in order: the Git server, the registry, etcd, kube-apiserver,
+`up` starts, in order: the Git server (git://, ssh and https), the registry, etcd, kube-apiserver,
 controller-manager and scheduler, then containerd and the kubelet, and waits for
 the node to be Ready. Ports, names and directories are per stack, so a user's stack
 and the test suite's run side by side. What was started is recorded in stack.json
@@ -21,14 +21,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater.devstack import controlplane, gitserver, kubebuild, node, process, registry, sysdeps
+from headwater.devstack import (
+    controlplane,
+    githttp,
+    gitserver,
+    kubebuild,
+    node,
+    process,
+    registry,
+    sysdeps,
+)
 from headwater.devstack.errors import MissingPackage, NotRoot, StackError
 from headwater.devstack.layout import Layout
 from headwater.devstack.ports import pick
 from headwater.registry import push
 
 # Start order; `down` stops in reverse.
-ORDER = ("git-daemon", "sshd", "registry", "etcd", "kube-apiserver",
+ORDER = ("git-daemon", "sshd", githttp.NAME, "registry", "etcd", "kube-apiserver",
          "kube-controller-manager", "kube-scheduler", "containerd", "kubelet")
 
 
@@ -72,6 +81,13 @@ class StackInfo:
             repos=base / "repos", daemon_port=self.ports["git"], ssh_port=self.ports["ssh"],
             deploy_key=base / "deploy_key", readonly_key=base / "readonly_key",
             known_hosts=base / "known_hosts", user=self.user)
+
+    @property
+    def git_http(self) -> githttp.GitHttp | None:
+        """The HTTPS endpoint (URL, credentials, CA), if this stack has one."""
+        if githttp.NAME not in self.ports:
+            return None
+        return githttp.load(self.layout, port=self.ports[githttp.NAME], repos=self.git.repos)
 
     @property
     def registry(self) -> registry.Registry:
@@ -215,6 +231,10 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
     info.save()
     started(gitserver.start(layout, git), f"{git.git_url('<repo>.git')} (read-only)  "
             f"{git.ssh_url('<repo>.git')} (push, deploy key)")
+    https = githttp.prepare(layout, port=port(githttp.NAME), repos=git.repos)
+    started([githttp.start(layout, https)],
+            f"{https.url('<repo>.git')} (clone and push with the password or token; "
+            f"TLS from {https.ca_file})")
     reg = registry.prepare(layout.sub("registry"), port=port("registry"),
                            auth=opts.registry_auth)
     info.registry_password = reg.password

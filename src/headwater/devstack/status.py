@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from headwater.devstack import controlplane, node, process, registry
+from headwater.devstack import controlplane, githttp, node, process, registry
 from headwater.devstack.ports import accepts
 from headwater.devstack.stack import StackInfo
 
@@ -29,6 +29,9 @@ def check(info: StackInfo) -> list[ComponentStatus]:
         "sshd": (f"ssh://{info.user}@127.0.0.1:{p.get('ssh')}", lambda: accepts(p["ssh"])),
         "registry": (info.registry.url, lambda: registry.healthy(info.registry)),
     }
+    if gh := info.git_http:
+        probes[githttp.NAME] = (f"{gh.url('')} (TLS, password or token)",
+                                lambda: githttp.healthy(gh))
     if cp:
         probes |= {
             "etcd": (f"{cp.etcd_url} (client certificate)",

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 # program (a name on PATH or an absolute path) -> the Debian package that ships it
-GIT = {"git": "git", "git-shell": "git", "ssh": "openssh-client",
+GIT = {"git": "git", "git-shell": "git", "/usr/lib/git-core/git-http-backend": "git",
+       "ssh": "openssh-client",
        "ssh-keygen": "openssh-client", "/usr/sbin/sshd": "openssh-server"}
 REGISTRY = {"docker-registry": "docker-registry", "htpasswd": "apache2-utils"}
 CONTROL_PLANE = {"etcd": "etcd-server"}

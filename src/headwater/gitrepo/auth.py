@@ -65,6 +65,10 @@ class GitAuth:
             env["GIT_SSH_COMMAND"] = self._ssh_command(learned_hosts)
         if kind == "http":
             env |= _config_env(self._http_config(url))
+            if self.ca_file is not None:
+                # git lets GIT_SSL_CAINFO, when inherited (many CI images set it to the
+                # system bundle), win over any http.sslCAInfo: override it too.
+                env["GIT_SSL_CAINFO"] = str(self.ca_file)
         return env
 
     def secrets(self, url: str) -> tuple[str, ...]:

@@ -69,6 +69,23 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return (secret, unquote(secret)) if secret else ()
 
 
+# git's own words for an https failure -> what it means and what to do.
+_HINTS = (
+    # "could not read Username (or Password) for '...': terminal prompts disabled"
+    ("terminal prompts disabled", "authentication required: the server asked for "
+     "credentials and none were given (give a token, or a username and password)"),
+    ("Authentication failed for", "authentication failed: the server refused the "
+     "credentials (check the token, or the username and password)"),
+    ("server certificate verification failed", "TLS: the server's certificate is not "
+     "signed by a trusted CA (give the CA certificate that signed it)"),
+)
+
+
+def hint(stderr: str) -> str | None:
+    """What an https failure in git's `stderr` means, in words a person can act on."""
+    return next((meaning for words, meaning in _HINTS if words in stderr), None)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every occurrence of each non-empty secret replaced by `***`."""
     # Longest first, so a secret that contains another is hidden whole.

@@ -16,7 +16,14 @@ import signal
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from headwater.gitrepo.errors import GitError, GitTimeout, redact, redact_url, url_secrets
+from headwater.gitrepo.errors import (
+    GitError,
+    GitTimeout,
+    hint,
+    redact,
+    redact_url,
+    url_secrets,
+)
 
 # `git rev-parse --local-env-vars` (git 2.39), plus the ones a hook may see.
 _REPO_VARS = frozenset({
@@ -68,6 +75,8 @@ async def git(
                          command=command, stderr=stderr, returncode=proc.returncode)
     if proc.returncode != 0:
         words = stderr or f"exit status {proc.returncode}"
+        if meaning := hint(stderr):
+            words = f"{meaning}\n{words}"
         raise GitError(redact(f"{shown} failed: {words}", hidden),
                        command=command, stderr=stderr, returncode=proc.returncode)
     return out.decode(errors="surrogateescape")
