@@ -6,7 +6,8 @@ Looked up in Concourse's order of precedence:
    images (`type: registry-image` or `docker-image`) whose `/opt/resource` scripts
    run in a bubblewrap sandbox on the image's root filesystem (image.py), pulled
    into `images_dir`;
-2. the built-in types the server registers (`time`, later `git`, `semver`, ...);
+2. the built-in types the server registers (`time`, `registry-image`,
+   `docker-image`, later `git`, `semver`, ...);
 3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
    layout `opt/resource/...`): an external type, run as scripts.
 
@@ -22,8 +23,10 @@ from pathlib import Path
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.dockerimage import DockerImageResource
 from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.netns import NetworkPolicy
+from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
 from headwater.ci.resources.script import ScriptResourceType, scripts_dir
 from headwater.ci.resources.time import TimeResource
@@ -51,11 +54,15 @@ class ResourceTypes:
                 image_limits: ImageLimits | None = None,
                 network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
                 limits: Limits | None = None) -> ResourceTypes:
-        """The built-in types (`time` for now), script types under `types_dir`, and
-        image types of pipelines, pulled into `images_dir` (refused without one) within
-        `image_limits`, whose scripts reach of the host's loopback only what `network`
-        allows."""
-        return cls({"time": TimeResource()}, types_dir, images_dir=images_dir,
+        """The built-in types (`time`, `registry-image`, `docker-image`), script types
+        under `types_dir`, and image types of pipelines, pulled into `images_dir`
+        (refused without one) within `image_limits`, whose scripts reach of the host's
+        loopback only what `network` allows."""
+        builtins: dict[str, ResourceType] = {
+            "time": TimeResource(),
+            "registry-image": RegistryImageResource(limits=image_limits),
+            "docker-image": DockerImageResource(limits=image_limits)}
+        return cls(builtins, types_dir, images_dir=images_dir,
                    script_timeout=script_timeout, image_limits=image_limits, network=network,
                    cgroups=cgroups, limits=limits)
 

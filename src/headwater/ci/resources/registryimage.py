@@ -1,0 +1,221 @@
+"""The built-in `registry-image` and `docker-image` resource types.
+
+One implementation, two dialects (registryimage_source.py says how their sources
+differ, registryimage_put.py their put params):
+
+- check: the digest the source's `tag` points at (one HEAD of the manifest). Versions
+  are `{"tag", "digest"}` (registry-image) or `{"digest"}` (docker-image). Given the
+  last version, registry-image answers it first when it is still on the registry and
+  the tag moved, as its check does. With `tag_regex` (registry-image), every tag
+  matching it, in the registry's order;
+- get: registryimage_get.py;
+- put: build the context with buildah, or load a given image, then push it under
+  each tag (registryimage_buildah.py); the version is the pushed manifest's digest.
+
+The registry is reached with headwater's OCI client (check, get) and buildah
+(build, push); both use the source's credentials, plain-http hosts and CA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import stat
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from headwater.ci.build import confine
+from headwater.ci.build.confine import Beneath
+from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
+from headwater.ci.resources.registryimage_buildah import (
+    BuildahSettings,
+    Session,
+    from_hosts,
+    session,
+)
+from headwater.ci.resources.registryimage_get import fetch
+from headwater.ci.resources.registryimage_put import PutPlan, plan_put
+from headwater.ci.resources.registryimage_source import (
+    DOCKER_IMAGE,
+    REGISTRY_IMAGE,
+    ImageRepo,
+    parse_source,
+)
+from headwater.ci.resources.rootfs import ImageLimits
+from headwater.registry import NotOnRegistry, RegistryError
+
+MAX_PARAM_FILE = 64 * 1024  # a tag file, build args, labels
+MAX_DOCKERFILE = 1024 * 1024
+_LOCAL = "localhost/headwater-put:latest"
+
+
+class RegistryImageResource:
+    """`registry-image` (kind REGISTRY_IMAGE) or `docker-image` (DOCKER_IMAGE)."""
+
+    def __init__(self, kind: str = REGISTRY_IMAGE, *, limits: ImageLimits | None = None,
+                 buildah: BuildahSettings | None = None) -> None:
+        if kind not in (REGISTRY_IMAGE, DOCKER_IMAGE):
+            raise ValueError(kind)
+        self.kind = kind
+        self._limits = limits or ImageLimits()
+        self._buildah = buildah or BuildahSettings()
+
+    def __repr__(self) -> str:
+        return f"RegistryImageResource({self.kind!r})"
+
+    def _version(self, tag: str, digest: str) -> Version:
+        return {"digest": digest} if self.kind == DOCKER_IMAGE else {"tag": tag,
+                                                                      "digest": digest}
+
+    # -- check --------------------------------------------------------------------
+
+    async def check(self, source: Mapping[str, Any], version: Version | None, *,
+                    log: Log) -> list[Version]:
+        repo = parse_source(self.kind, source)
+        try:
+            async with repo.client() as client:
+                if repo.tag is None:
+                    return await self._check_regex(repo, client)
+                try:
+                    current = (await client.head_manifest(repo.repository, repo.tag)).digest
+                except NotOnRegistry:
+                    return []
+                versions = [self._version(repo.tag, current)]
+                previous = (version or {}).get("digest")
+                if self.kind == REGISTRY_IMAGE and previous and previous != current:
+                    try:
+                        await client.head_manifest(repo.repository, previous)
+                        versions.insert(0, self._version(repo.tag, previous))
+                    except NotOnRegistry:
+                        pass
+                return versions
+        except RegistryError as e:
+            raise ResourceError(f"{repo.label}: check: {e}") from None
+
+    async def _check_regex(self, repo: ImageRepo, client: Any) -> list[Version]:
+        if repo.tag_regex is None:
+            raise ResourceError(f"{repo.label}: semver tag mode (`variant` without `tag`) is "
+                                "not supported yet: give `tag` or `tag_regex`")
+        versions = []
+        for tag in await client.tags(repo.repository):
+            if repo.tag_regex.search(tag):
+                try:
+                    digest = (await client.head_manifest(repo.repository, tag)).digest
+                except NotOnRegistry:
+                    continue
+                versions.append(self._version(tag, digest))
+        return versions
+
+    # -- get ----------------------------------------------------------------------
+
+    async def get(self, source: Mapping[str, Any], version: Version,
+                  params: Mapping[str, Any], dest: Path, *, log: Log,
+                  env: Mapping[str, str] | None = None) -> Fetched:
+        repo = parse_source(self.kind, source)
+        return await fetch(repo, version, params, dest, log=log, limits=self._limits)
+
+    # -- put ----------------------------------------------------------------------
+
+    async def put(self, source: Mapping[str, Any], params: Mapping[str, Any],
+                  workdir: Path, *, log: Log,
+                  env: Mapping[str, str] | None = None) -> Fetched:
+        repo = parse_source(self.kind, source)
+
+        def read(path: str, key: str) -> str:
+            return _read_param_file(workdir, path, key, repo.label, MAX_PARAM_FILE)
+
+        plan = await asyncio.to_thread(plan_put, repo, params, read, env or {})
+        async with session(repo, self._buildah, log) as buildah:
+            if plan.build:
+                await self._build(buildah, repo, plan, workdir, log)
+            else:
+                assert plan.image is not None
+                transport = await asyncio.to_thread(_image_transport, workdir, plan.image,
+                                                    repo.label)
+                await log(f"loading {plan.image}\n")
+                await buildah.pull(transport, _LOCAL)
+            digest = ""
+            for tag in plan.tags:
+                await log(f"pushing {repo.ref(tag)} ({plan.manifest_format} format)\n")
+                pushed = await buildah.push(_LOCAL, tag, image_format=plan.manifest_format)
+                digest = digest or pushed
+        await log(f"pushed {repo.repository}@{digest} as {', '.join(plan.tags)}\n")
+        return Fetched(version=self._version(plan.tags[0], digest),
+                       metadata=[MetadataField("repository", repo.written),
+                                 MetadataField("tags", " ".join(plan.tags))])
+
+    async def _build(self, buildah: Session, repo: ImageRepo, plan: PutPlan, workdir: Path,
+                     log: Log) -> None:
+        assert plan.build is not None and plan.dockerfile is not None
+        if not await asyncio.to_thread(confine.is_dir, Beneath(workdir, plan.build)):
+            raise ResourceError(f"{repo.label}: build {plan.build!r} is not a directory of "
+                                "the put's inputs (a get or a task output), or goes through "
+                                "a symbolic link")
+        text = await asyncio.to_thread(_read_param_file, workdir, plan.dockerfile,
+                                       "dockerfile", repo.label, MAX_DOCKERFILE)
+        dockerfile = buildah.home / "Dockerfile"
+        await asyncio.to_thread(dockerfile.write_text, text)
+        await asyncio.to_thread(buildah.set_plain_http, from_hosts(text))
+        await log(f"building {plan.build} with {plan.dockerfile}\n")
+        await buildah.build(context=workdir / plan.build, dockerfile=dockerfile, tag=_LOCAL,
+                            build_args=plan.build_args, labels=plan.labels,
+                            target=plan.target,
+                            image_format="docker" if plan.manifest_format == "docker"
+                            else "oci")
+
+
+def _read_param_file(workdir: Path, path: str, key: str, label: str, limit: int) -> str:
+    """The text of the file a param names, read without following a link out of the
+    put's directory."""
+    parent, _, name = path.strip("/").rpartition("/")
+    try:
+        data = confine.read_file(Beneath(workdir, parent or "."), name, limit=limit)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ResourceError(f"{label}: the {key} file {path!r} does not exist: check the "
+                            "path (it starts with the name of a get or task output)") from None
+    except confine.Refused as e:
+        raise ResourceError(f"{label}: the {key} file {path!r}: {e}") from None
+    return data.decode("utf-8", errors="replace")
+
+
+def _image_transport(workdir: Path, pattern: str, label: str) -> str:
+    """`image`/`load` as buildah's source: `oci:<dir>`, `docker-archive:<tar>` or
+    `oci-archive:<tar>`; a glob must match one path, reached without links."""
+    matches = sorted(glob.glob(pattern, root_dir=workdir))
+    if len(matches) != 1:
+        raise ResourceError(f"{label}: image {pattern!r} matches {len(matches)} paths of the "
+                            "put's inputs: it must match exactly one")
+    rel = matches[0]
+    parent, _, name = rel.strip("/").rpartition("/")
+    try:
+        with confine.open_dir(Beneath(workdir, parent or ".")) as fd:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except (OSError, confine.Refused) as e:
+        raise ResourceError(f"{label}: image {rel!r}: {e}") from None
+    path = workdir / rel
+    if stat.S_ISDIR(info.st_mode):
+        for root, dirs, files in os.walk(path):
+            for entry in dirs + files:
+                if os.path.islink(os.path.join(root, entry)):
+                    raise ResourceError(f"{label}: image {rel!r} holds a symbolic link "
+                                        f"({entry}): an OCI layout has none")
+        if not (path / "oci-layout").is_file():
+            raise ResourceError(f"{label}: image {rel!r} is a directory without "
+                                "oci-layout: give an OCI image layout or a tarball")
+        return f"oci:{path}"
+    if not stat.S_ISREG(info.st_mode):
+        raise ResourceError(f"{label}: image {rel!r} is not a file or directory")
+    try:
+        with tarfile.open(path) as tar:
+            names = set(tar.getnames())
+    except (tarfile.TarError, OSError) as e:
+        raise ResourceError(f"{label}: image {rel!r} is not a tarball ({e})") from None
+    if "manifest.json" in names:
+        return f"docker-archive:{path}"
+    if "oci-layout" in names or "./oci-layout" in names:
+        return f"oci-archive:{path}"
+    raise ResourceError(f"{label}: image {rel!r} is neither a `docker save` tarball "
+                        "(manifest.json) nor an OCI archive (oci-layout)")

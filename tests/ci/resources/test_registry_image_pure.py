@@ -1,0 +1,154 @@
+"""registry-image / docker-image: the pure decisions (tags, sources, FROM hosts, log
+lines), table-tested without a registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.registryimage_buildah import LineLog, from_hosts, registries_conf
+from headwater.ci.resources.registryimage_get import get_format
+from headwater.ci.resources.registryimage_put import plan_put, tags_to_push
+from headwater.ci.resources.registryimage_source import (
+    DOCKER_IMAGE,
+    REGISTRY_IMAGE,
+    parse_source,
+)
+
+FILES = {"version/version": "1.0.1\n", "tags/more": "a b\nc\n", "args.json": '{"X": 1}'}
+
+
+def read(path: str, key: str) -> str:
+    if path not in FILES:
+        raise ResourceError(f"the {key} file {path!r} does not exist")
+    return FILES[path]
+
+
+@pytest.mark.parametrize(("kind", "source", "params", "tags"), [
+    (DOCKER_IMAGE, {}, {}, ["latest"]),
+    (DOCKER_IMAGE, {"tag": "edge"}, {}, ["edge"]),
+    (DOCKER_IMAGE, {}, {"tag_file": "version/version"}, ["1.0.1"]),
+    (DOCKER_IMAGE, {}, {"tag": "version/version", "tag_prefix": "v"}, ["v1.0.1"]),
+    (DOCKER_IMAGE, {}, {"tag_file": "version/version", "tag_as_latest": True},
+     ["1.0.1", "latest"]),
+    (DOCKER_IMAGE, {}, {"additional_tags": "tags/more", "tag_prefix": "v"},
+     ["latest", "a", "b", "c"]),
+    (REGISTRY_IMAGE, {"tag": "edge"}, {}, ["edge"]),
+    (REGISTRY_IMAGE, {}, {"version": "1.2.3"}, ["1.2.3"]),
+    (REGISTRY_IMAGE, {"variant": "slim"}, {"version": "1.2.3"}, ["1.2.3-slim"]),
+    (REGISTRY_IMAGE, {"tag": "x"}, {"additional_tags": "tags/more", "tag_prefix": "v"},
+     ["x", "va", "vb", "vc"]),
+    (REGISTRY_IMAGE, {}, {"tag_file": "version/version", "tag_as_latest": True},
+     ["1.0.1", "latest"]),
+])
+def test_tags_to_push_follow_each_types_params(kind: str, source: dict[str, Any],
+                                               params: dict[str, Any],
+                                               tags: list[str]) -> None:
+    repo = parse_source(kind, {"repository": "127.0.0.1:5000/app", **source})
+    assert tags_to_push(repo, params, read) == tags
+
+
+def test_registry_image_needs_a_tag_to_push() -> None:
+    repo = parse_source(REGISTRY_IMAGE, {"repository": "127.0.0.1:5000/app"})
+    with pytest.raises(ResourceError, match="no tag to push"):
+        tags_to_push(repo, {}, read)
+
+
+def test_a_missing_tag_file_names_it() -> None:
+    repo = parse_source(DOCKER_IMAGE, {"repository": "r.example/app"})
+    with pytest.raises(ResourceError, match="'version/nope' does not exist"):
+        tags_to_push(repo, {"tag_file": "version/nope"}, read)
+
+
+def test_a_tag_file_holding_no_tag_is_refused() -> None:
+    FILES["bad/tag"] = "not a tag!\n"
+    repo = parse_source(DOCKER_IMAGE, {"repository": "r.example/app"})
+    with pytest.raises(ResourceError, match="is not a valid tag"):
+        tags_to_push(repo, {"tag_file": "bad/tag"}, read)
+
+
+def test_build_params_expand_build_metadata_and_read_files() -> None:
+    repo = parse_source(DOCKER_IMAGE, {"repository": "r.example/app"})
+    plan = plan_put(repo, {"build": "src", "build_args": {"ID": "b-$BUILD_ID", "ON": True},
+                           "build_args_file": "args.json", "labels": {"v": 1},
+                           "target_name": "final"}, read, {"BUILD_ID": "42"})
+    assert plan.dockerfile == "src/Dockerfile"
+    assert plan.build_args == {"ID": "b-42", "ON": "true", "X": "1"}
+    assert plan.labels == {"v": "1"}
+    assert plan.target == "final"
+    assert plan.manifest_format == "docker"
+    oci = plan_put(repo, {"build": "src", "format": "oci"}, read, {})
+    assert oci.manifest_format == "oci"
+    registry = parse_source(REGISTRY_IMAGE, {"repository": "r.example/app", "tag": "1"})
+    assert plan_put(registry, {"image": "img/image.tar"}, read, {}).manifest_format == "oci"
+
+
+@pytest.mark.parametrize(("params", "error"), [
+    ({}, "exactly one of build, image, load or load_file"),
+    ({"build": "a", "image": "b"}, r"\(got build, image\)"),
+    ({"build": "a", "nope": 1}, r"unknown put params \['nope'\]"),
+    ({"build": "a", "format": "v1"}, "use oci or docker"),
+])
+def test_put_params_errors_say_what_to_write(params: dict[str, Any], error: str) -> None:
+    repo = parse_source(DOCKER_IMAGE, {"repository": "r.example/app"})
+    with pytest.raises(ResourceError, match=error):
+        plan_put(repo, params, read, {})
+
+
+@pytest.mark.parametrize(("kind", "source", "error"), [
+    (DOCKER_IMAGE, {}, "needs `repository`"),
+    (DOCKER_IMAGE, {"repository": "r.example/app:1"}, "write the tag under `tag`"),
+    (DOCKER_IMAGE, {"repository": "r.example/app", "tag_regex": "x"}, "unknown source keys"),
+    (REGISTRY_IMAGE, {"repository": "r.example/app", "username": "u"}, "go together"),
+    (REGISTRY_IMAGE, {"repository": "r.example/app", "tag_regex": "("}, "not a regular"),
+])
+def test_sources_are_validated(kind: str, source: dict[str, Any], error: str) -> None:
+    with pytest.raises(ResourceError, match=error):
+        parse_source(kind, source)
+
+
+def test_a_password_never_shows_in_the_sources_repr() -> None:
+    repo = parse_source(DOCKER_IMAGE, {"repository": "r.example/app", "username": "u",
+                                       "password": "s3cret-pw"})
+    assert "s3cret-pw" not in repr(repo)
+
+
+@pytest.mark.parametrize(("kind", "params", "fmt"), [
+    (REGISTRY_IMAGE, {}, "rootfs"),
+    (REGISTRY_IMAGE, {"format": "oci-layout"}, "oci-layout"),
+    (REGISTRY_IMAGE, {"skip_download": True}, None),
+    (DOCKER_IMAGE, {}, "metadata"),
+    (DOCKER_IMAGE, {"save": True}, "oci"),
+    (DOCKER_IMAGE, {"rootfs": True}, "rootfs.tar"),
+])
+def test_get_formats(kind: str, params: dict[str, Any], fmt: str | None) -> None:
+    assert get_format(kind, params, "x") == fmt
+
+
+def test_from_hosts_names_registries_of_base_images_only() -> None:
+    text = ("FROM scratch\nFROM --platform=linux/amd64 127.0.0.1:5000/base:1 AS b\n"
+            "from alpine\nFROM ${BASE}\nFROM b\nFROM ghcr.io/x/y@sha256:" + "a" * 64 + "\n")
+    assert from_hosts(text) == {"127.0.0.1:5000", "ghcr.io"}
+
+
+def test_registries_conf_marks_plain_http_hosts() -> None:
+    conf = registries_conf(["127.0.0.1:5000"])
+    assert 'location = "127.0.0.1:5000"\ninsecure = true' in conf
+    assert 'unqualified-search-registries = ["docker.io"]' in conf
+
+
+async def test_log_lines_are_whole_and_bounded() -> None:
+    got: list[str] = []
+
+    async def log(text: str) -> None:
+        got.append(text)
+
+    lines = LineLog(log, max_line=10)
+    await lines.write("STEP 1/2: ")
+    assert got == []  # a line is written when it ends
+    await lines.write("COPY\nx" + "y" * 30)
+    await lines.write("zzz\nlast")
+    await lines.close()
+    assert got == ["STEP 1/2:  [line cut]\n", "xyyyyyyyyy [line cut]\n", "last\n"]
