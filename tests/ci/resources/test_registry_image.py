@@ -313,3 +313,41 @@ async def test_a_base_image_from_the_local_registry_builds(
                                       {"tag": "child", **fetched.version}, {}, dest, log=logs)
     assert (dest / "rootfs" / "child").read_text() == "child\n"
     assert (dest / "rootfs" / "www" / "index.html").is_file()
+
+
+async def test_registry_image_without_tag_checks_semver_tags(
+        tmp_path: Path, builds: BuildahSettings, stack: devstack.StackInfo,
+        registry_repo: str) -> None:
+    source = {"repository": f"{stack.registry.host}/{registry_repo}"}
+    resource = RegistryImageResource(buildah=builds)
+    work = make_context(tmp_path / "put")
+    first = await resource.put(source, {"build": "src", "version": "1.0.0"}, work, log=Logs())
+    second = await resource.put(source, {"build": "src", "version": "1.1.0",
+                                         "additional_tags": "version/version"},
+                                make_context(tmp_path / "b", HTTPD + "LABEL v=2\n"),
+                                log=Logs())
+    assert second.version["tag"] == "1.1.0"
+    # 1.0.1 (the additional tag) names the same image as 1.1.0: one version, the newest.
+    assert await resource.check(source, None, log=Logs()) == [first.version, second.version]
+    assert await resource.check(source, second.version, log=Logs()) == [second.version]
+
+
+async def test_docker_image_load_pushes_what_a_get_saved(
+        tmp_path: Path, builds: BuildahSettings, stack: devstack.StackInfo,
+        registry_repo: str) -> None:
+    host = stack.registry.host
+    resource = DockerImageResource(buildah=builds)
+    source = {"repository": f"{host}/{registry_repo}", "tag": "one"}
+    pushed = await resource.put(source, {"build": "src"}, make_context(tmp_path / "put"),
+                                log=Logs())
+    work = tmp_path / "load"
+    await resource.get(source, pushed.version, {"save": True}, work / "saved", log=Logs())
+    assert (work / "saved" / "image").is_file()
+    again = await resource.put({**source, "tag": "two"}, {"load": "saved"}, work, log=Logs())
+    assert manifest_type(host, registry_repo, "two") == MANIFEST_V2
+    # buildah writes the manifest and config again (new digests); the files are the same.
+    await resource.get({**source, "tag": "two"}, again.version, {"rootfs": True},
+                       tmp_path / "two", log=Logs())
+    with tarfile.open(tmp_path / "two" / "rootfs.tar") as tar:
+        page = tar.extractfile("www/index.html")
+        assert page is not None and page.read() == b"hello from headwater\n"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from headwater.ci.resources import registryimage_semver as semver
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.registryimage_buildah import LineLog, from_hosts, registries_conf
 from headwater.ci.resources.registryimage_get import get_format
@@ -152,3 +153,47 @@ async def test_log_lines_are_whole_and_bounded() -> None:
     await lines.write("zzz\nlast")
     await lines.close()
     assert got == ["STEP 1/2:  [line cut]\n", "xyyyyyyyyy [line cut]\n", "last\n"]
+
+
+# registry-image's semver check: cases of its check_test.go (tag -> image it names).
+SEMVER_CASES: dict[str, tuple[dict[str, str], dict[str, Any], list[str]]] = {
+    "prereleases ignored by default": (
+        {"1.0.0-alpha.1": "r0", "1.0.0": "r1", "1.2.1-beta.1": "r2", "1.2.1": "r3",
+         "2.0.0-rc.1": "r4", "2.0.0": "r5"}, {}, ["1.0.0", "1.2.1", "2.0.0"]),
+    "prerelease prefixes opted in": (
+        {"1.0.0-alpha.1": "r0", "1.0.0": "r1", "1.2.1-beta.1": "r2", "1.2.1": "r3",
+         "2.0.0-rc.1": "r4", "2.0.0": "r5", "2.0.0-build.1": "r6"},
+        {"pre_releases": True, "pre_release_prefixes": ["build"]},
+        ["1.0.0-alpha.1", "1.0.0", "1.2.1-beta.1", "1.2.1", "2.0.0-build.1", "2.0.0-rc.1",
+         "2.0.0"]),
+    "prereleases do not include variants": (
+        {"1.0.0-alpha.1": "r0", "1.0.0-beta.1": "r1", "1.0.0-rc.1": "r2", "1.0.0-foo.1": "r3"},
+        {"pre_releases": True}, ["1.0.0-alpha.1", "1.0.0-beta.1", "1.0.0-rc.1"]),
+    "final versions take priority over rcs": (
+        {"1.0.0-rc.1": "r1", "1.0.0": "r1"}, {"pre_releases": True}, ["1.0.0"]),
+    "mixed specificity semver tags": (
+        {"1": "r1", "2": "r2", "2.1": "r2", "latest": "r3", "3": "r3", "3.2": "r3",
+         "3.2.1": "r3", "3.1": "r4", "3.1.0": "r4", "3.0": "r5", "3.0.0": "r5"}, {},
+        ["1", "2.1", "3.0.0", "3.1.0", "3.2.1"]),
+    "semver tags with latest tag having unique digest": (
+        {"1.0.0": "r1", "latest": "r2"}, {}, ["1.0.0", "latest"]),
+    "semver and non-semver tags": (
+        {"1.0.0": "r1", "foo": "r2"}, {}, ["1.0.0"]),
+    "semver constraint": (
+        {"1.1.0": "r0", "1.2.1": "r1", "1.2.2": "r2", "v1.2.3": "r3", "2.0.0": "r4",
+         "latest": "r5"}, {"semver_constraint": "~1.2.x"}, ["1.2.1", "1.2.2", "v1.2.3"]),
+    "variants": (
+        {"latest": "r1", "1.0.0": "r1", "0.9.0": "r2", "foo": "r3", "1.0.0-foo": "r3",
+         "0.9.0-foo": "r4", "bar": "r5", "1.0.0-bar": "r5", "0.9.0-bar": "r6"},
+        {"variant": "foo"}, ["0.9.0-foo", "1.0.0-foo"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SEMVER_CASES))
+def test_semver_check_matches_registry_image(case: str) -> None:
+    images, source, expected = SEMVER_CASES[case]
+    repo = parse_source(REGISTRY_IMAGE, {"repository": "r.example/app", **source})
+    assert repo.semver is not None and repo.tag is None
+    found = [(tag, ver, images[tag]) for tag, ver in semver.candidates(list(images),
+                                                                       repo.semver)]
+    assert [v["tag"] for v in semver.versions(found, repo.semver)] == expected

@@ -7,7 +7,8 @@ differ, registryimage_put.py their put params):
   are `{"tag", "digest"}` (registry-image) or `{"digest"}` (docker-image). Given the
   last version, registry-image answers it first when it is still on the registry and
   the tag moved, as its check does. With `tag_regex` (registry-image), every tag
-  matching it, in the registry's order;
+  matching it, in the registry's order; with neither `tag` nor `tag_regex`
+  (registry-image), its semver tags (registryimage_semver.py);
 - get: registryimage_get.py;
 - put: build the context with buildah, or load a given image, then push it under
   each tag (registryimage_buildah.py); the version is the pushed manifest's digest.
@@ -19,6 +20,7 @@ The registry is reached with headwater's OCI client (check, get) and buildah
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import stat
@@ -29,6 +31,7 @@ from typing import Any
 
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath
+from headwater.ci.resources import registryimage_semver as semver
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
 from headwater.ci.resources.registryimage_buildah import (
     BuildahSettings,
@@ -38,6 +41,7 @@ from headwater.ci.resources.registryimage_buildah import (
 )
 from headwater.ci.resources.registryimage_get import fetch
 from headwater.ci.resources.registryimage_put import PutPlan, plan_put
+from headwater.ci.resources.registryimage_semver import SemverMode
 from headwater.ci.resources.registryimage_source import (
     DOCKER_IMAGE,
     REGISTRY_IMAGE,
@@ -45,7 +49,9 @@ from headwater.ci.resources.registryimage_source import (
     parse_source,
 )
 from headwater.ci.resources.rootfs import ImageLimits
-from headwater.registry import NotOnRegistry, RegistryError
+from headwater.imagepolicy import SemverError
+from headwater.imagepolicy import Version as ImageVersion
+from headwater.registry import NotOnRegistry, RegistryClient, RegistryError
 
 MAX_PARAM_FILE = 64 * 1024  # a tag file, build args, labels
 MAX_DOCKERFILE = 1024 * 1024
@@ -77,6 +83,8 @@ class RegistryImageResource:
         repo = parse_source(self.kind, source)
         try:
             async with repo.client() as client:
+                if repo.semver is not None:
+                    return await self._check_semver(repo, repo.semver, client, version)
                 if repo.tag is None:
                     return await self._check_regex(repo, client)
                 try:
@@ -95,10 +103,24 @@ class RegistryImageResource:
         except RegistryError as e:
             raise ResourceError(f"{repo.label}: check: {e}") from None
 
-    async def _check_regex(self, repo: ImageRepo, client: Any) -> list[Version]:
-        if repo.tag_regex is None:
-            raise ResourceError(f"{repo.label}: semver tag mode (`variant` without `tag`) is "
-                                "not supported yet: give `tag` or `tag_regex`")
+    async def _check_semver(self, repo: ImageRepo, mode: SemverMode, client: RegistryClient,
+                            version: Version | None) -> list[Version]:
+        cursor = None
+        if version and version.get("tag"):
+            with contextlib.suppress(SemverError):
+                cursor = ImageVersion.parse(version["tag"].removesuffix(f"-{mode.variant}")
+                                            if mode.variant else version["tag"])
+        found = []
+        for tag, ver in semver.candidates(await client.tags(repo.repository), mode, cursor):
+            try:
+                digest = (await client.head_manifest(repo.repository, tag)).digest
+            except NotOnRegistry:
+                continue
+            found.append((tag, ver, digest))
+        return [dict(v) for v in semver.versions(found, mode)]
+
+    async def _check_regex(self, repo: ImageRepo, client: RegistryClient) -> list[Version]:
+        assert repo.tag_regex is not None
         versions = []
         for tag in await client.tags(repo.repository):
             if repo.tag_regex.search(tag):

@@ -10,9 +10,9 @@ digest). Then, by the step's params:
   index, exactly as the registry has it: same digest when pushed again);
   `format: oci`: `image.tar`, a `docker save` tarball (`manifest.json`, config,
   layers), and `labels.json`;
-- docker-image: `metadata.json` and `docker_inspect.json`-like `labels.json` always
-  (no daemon to pull into), `save: true` the `image` tarball as above, `rootfs: true`
-  `rootfs.tar` (the unpacked root as one tar);
+- docker-image: `metadata.json` and `labels.json` always (no daemon to pull into),
+  `save: true` the tarball as above named `image` (what a put's `load` reads),
+  `rootfs: true` `rootfs.tar` (the unpacked root as one tar);
 - `skip_download: true` (both): only the first files, after checking the digest is
   on the registry.
 
@@ -126,7 +126,8 @@ async def _write(client: RegistryClient, repo: ImageRepo, fmt: str, *, digest: s
     try:
         layers = await _download_layers(client, repo, manifest, layers_dir, limits)
         if fmt == "oci":
-            await asyncio.to_thread(_docker_save, dest / "image.tar", repo.ref(tag),
+            name = "image" if repo.kind == DOCKER_IMAGE else "image.tar"
+            await asyncio.to_thread(_docker_save, dest / name, repo.ref(tag),
                                     config_digest, json.dumps(config).encode(), layers)
         else:
             root = dest / "rootfs"

@@ -6,7 +6,8 @@ each kept under its own name so pipelines come unchanged:
 
 - registry-image: `insecure: true` (its registry over plain http), `ca_certs` a list
   of PEM certificates, `tag_regex` (check: every tag matching it); without `tag` nor
-  `tag_regex` its check follows semver tags (`variant`, `pre_releases`);
+  `tag_regex` its check follows semver tags (`variant`, `pre_releases`,
+  `pre_release_prefixes`, `semver_constraint`: registryimage_semver.py);
 - docker-image: `insecure_registries` (a list of `host:port` reached over plain
   http), `ca_certs` a list of `{domain, cert}` (every one is trusted, for the
   registry and for the base images of a build); `tag` defaults to `latest`.
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.registryimage_semver import SemverMode
+from headwater.imagepolicy import Constraints, SemverError
 from headwater.registry import (
     DEFAULT_INSECURE_HOSTS,
     Credentials,
@@ -40,7 +43,8 @@ DOCKER_IMAGE = "docker-image"
 _COMMON = {"repository", "tag", "username", "password", "ca_certs", "debug"}
 _KEYS = {
     REGISTRY_IMAGE: _COMMON | {"insecure", "tag_regex", "variant", "pre_releases",
-                               "semver_constraint", "created_at_sort", "platform"},
+                               "pre_release_prefixes", "semver_constraint",
+                               "created_at_sort", "platform"},
     DOCKER_IMAGE: _COMMON | {"insecure_registries", "registry_mirror",
                              "max_concurrent_downloads", "max_concurrent_uploads",
                              "startup_timeout"},
@@ -63,6 +67,7 @@ class ImageRepo:
     variant: str = ""
     pre_releases: bool = False
     tag_given: bool = False  # `tag` is in the source (registry-image pushes it then)
+    semver: SemverMode | None = None  # registry-image without tag nor tag_regex
 
     @property
     def label(self) -> str:
@@ -122,13 +127,15 @@ def parse_source(kind: str, source: Mapping[str, Any]) -> ImageRepo:
         except re.error as e:
             raise ResourceError(f"{label}: tag_regex {source['tag_regex']!r} is not a regular "
                                 f"expression: {e}") from None
+    semver = _semver(source, label) if kind == REGISTRY_IMAGE and tag is None \
+        and regex is None else None
     return ImageRepo(kind=kind, repository=ref.name, written=repository,
                      registry=ref.registry, tag=tag,
                      credentials=credentials, insecure_hosts=insecure,
                      ca_pem=_ca_pem(source, label), tag_regex=regex,
                      variant=str(source.get("variant") or ""),
                      pre_releases=bool(source.get("pre_releases")),
-                     tag_given=source.get("tag") not in (None, ""))
+                     tag_given=source.get("tag") not in (None, ""), semver=semver)
 
 
 def _tag(kind: str, source: Mapping[str, Any], label: str) -> str | None:
@@ -136,12 +143,28 @@ def _tag(kind: str, source: Mapping[str, Any], label: str) -> str | None:
     if raw is None or raw == "":
         if kind == DOCKER_IMAGE:
             return "latest"
-        return None if source.get("tag_regex") or "variant" in source else "latest"
+        return None  # registry-image: semver tags, or tag_regex
     tag = str(raw)  # YAML reads `tag: 1.0` as a number
     if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
         raise ResourceError(f"{label}: source.tag {tag!r} is not a tag (up to 128 letters, "
                             "digits, '_', '.' or '-')")
     return tag
+
+
+def _semver(source: Mapping[str, Any], label: str) -> SemverMode:
+    constraint = None
+    if source.get("semver_constraint"):
+        try:
+            constraint = Constraints.parse(str(source["semver_constraint"]))
+        except SemverError as e:
+            raise ResourceError(f"{label}: semver_constraint: {e}") from None
+    prefixes = source.get("pre_release_prefixes") or []
+    if not isinstance(prefixes, list):
+        raise ResourceError(f"{label}: `pre_release_prefixes` is a list of strings")
+    return SemverMode(variant=str(source.get("variant") or ""),
+                      pre_releases=bool(source.get("pre_releases")),
+                      pre_release_prefixes=tuple(str(p) for p in prefixes),
+                      constraint=constraint)
 
 
 def _credentials(source: Mapping[str, Any], label: str) -> Credentials | None:
