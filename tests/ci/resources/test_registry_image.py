@@ -18,6 +18,7 @@ import pytest
 
 from headwater import devstack
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.dockerimage import DockerImageResource
 from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.registryimage_buildah import BuildahSettings
@@ -351,3 +352,19 @@ async def test_docker_image_load_pushes_what_a_get_saved(
     with tarfile.open(tmp_path / "two" / "rootfs.tar") as tar:
         page = tar.extractfile("www/index.html")
         assert page is not None and page.read() == b"hello from headwater\n"
+
+
+async def test_run_steps_and_buildah_are_held_to_the_servers_limits(
+        tmp_path: Path, builds: BuildahSettings, stack: devstack.StackInfo,
+        registry_repo: str, cgroups: Cgroups) -> None:
+    """The attack: a RUN step that takes 400 MiB when the server allows 256 MiB."""
+    limits = Limits(memory=256 << 20)
+    resource = DockerImageResource(buildah=builds, cgroups=cgroups, run_limits=limits)
+    source = {"repository": f"{stack.registry.host}/{registry_repo}"}
+    await resource.put(source, {"build": "src"}, make_context(tmp_path / "ok"), log=Logs())
+    hog = HTTPD + "RUN head -c 400m /dev/zero | tail > /dev/null\n"
+    logs = Logs()
+    with pytest.raises(ResourceError, match="building the image failed"):
+        await resource.put(source, {"build": "src"}, make_context(tmp_path / "hog", hog),
+                           log=logs)
+    assert "STEP 7/7: RUN head -c 400m" in logs.text

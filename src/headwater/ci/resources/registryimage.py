@@ -33,6 +33,7 @@ from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath
 from headwater.ci.resources import registryimage_semver as semver
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
+from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.registryimage_buildah import (
     BuildahSettings,
     Session,
@@ -62,12 +63,18 @@ class RegistryImageResource:
     """`registry-image` (kind REGISTRY_IMAGE) or `docker-image` (DOCKER_IMAGE)."""
 
     def __init__(self, kind: str = REGISTRY_IMAGE, *, limits: ImageLimits | None = None,
-                 buildah: BuildahSettings | None = None) -> None:
+                 buildah: BuildahSettings | None = None, cgroups: Cgroups | None = None,
+                 run_limits: Limits | None = None) -> None:
+        """`limits` bound what a get downloads and unpacks; `run_limits` (the server's
+        task limits) what a put's buildah and each RUN step of its build may use,
+        buildah in a cgroup of `cgroups`."""
         if kind not in (REGISTRY_IMAGE, DOCKER_IMAGE):
             raise ValueError(kind)
         self.kind = kind
         self._limits = limits or ImageLimits()
         self._buildah = buildah or BuildahSettings()
+        self._cgroups = cgroups
+        self._run_limits = run_limits
 
     def __repr__(self) -> str:
         return f"RegistryImageResource({self.kind!r})"
@@ -150,7 +157,8 @@ class RegistryImageResource:
             return _read_param_file(workdir, path, key, repo.label, MAX_PARAM_FILE)
 
         plan = await asyncio.to_thread(plan_put, repo, params, read, env or {})
-        async with session(repo, self._buildah, log) as buildah:
+        async with session(repo, self._buildah, log, cgroups=self._cgroups,
+                           limits=self._run_limits) as buildah:
             if plan.build:
                 await self._build(buildah, repo, plan, workdir, log)
             else:

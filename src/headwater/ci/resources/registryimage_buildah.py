@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from headwater.ci.resources.base import Log, ResourceError
+from headwater.ci.resources.cgroups import Cgroups, Limits, StepCgroup
 from headwater.ci.resources.process import DEFAULT_PATH, run_process
 from headwater.ci.resources.registryimage_source import ImageRepo
 from headwater.registry import parse
@@ -140,11 +141,17 @@ def registries_conf(plain_http: Sequence[str]) -> str:
 
 
 class Session:
-    """One put's buildah: its storage and files under `home`; see the module doc."""
+    """One put's buildah: its storage and files under `home`; see the module doc.
+    buildah runs in `cgroup` (the put's, with the server's limits) when there is one;
+    `limits` also bound each RUN step (`--memory`, `--cpu-shares`, `--ulimit nproc`),
+    which runc puts in a cgroup of its own."""
 
     def __init__(self, home: Path, repo: ImageRepo, settings: BuildahSettings,
-                 log: Log) -> None:
+                 log: Log, *, limits: Limits | None = None,
+                 cgroup: StepCgroup | None = None) -> None:
         self.home = home
+        self._limits = limits or Limits()
+        self._cgroup = cgroup
         self.repo = repo
         self.settings = settings
         self._buildah = find_buildah(settings)
@@ -192,6 +199,12 @@ class Session:
             argv += ["--label", f"{key}={value}"]
         if target:
             argv += ["--target", target]
+        if self._limits.memory:
+            argv += ["--memory", str(self._limits.memory)]
+        if self._limits.cpu:
+            argv += ["--cpu-shares", str(self._limits.cpu)]
+        if self._limits.pids:
+            argv += ["--ulimit", f"nproc={self._limits.pids}:{self._limits.pids}"]
         await self._run([*argv, str(context)], what="building the image")
 
     async def pull(self, source: str, tag: str) -> None:
@@ -224,8 +237,13 @@ class Session:
     async def _run(self, args: list[str], *, what: str) -> None:
         lines = LineLog(self._log, max_line=self.settings.max_line)
         status = await run_process([self._buildah, *self._store(), *args], cwd=self.home,
-                                   env=self._env(), stdout=lines.write, stderr=lines.write)
+                                   env=self._env(), stdout=lines.write, stderr=lines.write,
+                                   preexec=self._cgroup.enter if self._cgroup else None)
         await lines.close()
+        breach = self._cgroup.breach_message(f"{self.repo.label}: buildah", task=False) \
+            if self._cgroup else None
+        if breach:
+            raise ResourceError(breach)
         if status != 0:
             cause = _cause(list(lines.tail))
             raise ResourceError(f"{self.repo.label}: {what} failed (buildah exit status "
@@ -240,7 +258,8 @@ class Session:
 
         lines = LineLog(self._log, max_line=self.settings.max_line)
         status = await run_process([self._buildah, *self._store(), *args], cwd=self.home,
-                                   env=self._env(), stdout=keep, stderr=lines.write)
+                                   env=self._env(), stdout=keep, stderr=lines.write,
+                                   preexec=self._cgroup.enter if self._cgroup else None)
         await lines.close()
         if status != 0:
             raise ResourceError(f"{self.repo.label}: buildah {args[0]} failed "
@@ -266,8 +285,9 @@ def _make_home(parent: Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def session(repo: ImageRepo, settings: BuildahSettings,
-                  log: Log) -> AsyncIterator[Session]:
+async def session(repo: ImageRepo, settings: BuildahSettings, log: Log, *,
+                  cgroups: Cgroups | None = None,
+                  limits: Limits | None = None) -> AsyncIterator[Session]:
     """A buildah session in a new directory under `settings.work_dir`, removed after.
 
     Not under the server's data dir: RUN's root is an unprivileged host uid, and runc
@@ -276,6 +296,10 @@ async def session(repo: ImageRepo, settings: BuildahSettings,
     session's own files (the auth file) are 0600, root's."""
     home = await asyncio.to_thread(_make_home, settings.work_dir)
     try:
-        yield await asyncio.to_thread(Session, home, repo, settings, log)
+        async with contextlib.AsyncExitStack() as stack:
+            cgroup = await stack.enter_async_context(
+                cgroups.step(f"put-{home.name}", limits or Limits())) if cgroups else None
+            yield await asyncio.to_thread(Session, home, repo, settings, log, limits=limits,
+                                          cgroup=cgroup)
     finally:
         await asyncio.to_thread(shutil.rmtree, home, True)

@@ -60,8 +60,10 @@ class ResourceTypes:
         loopback only what `network` allows."""
         builtins: dict[str, ResourceType] = {
             "time": TimeResource(),
-            "registry-image": RegistryImageResource(limits=image_limits),
-            "docker-image": DockerImageResource(limits=image_limits)}
+            "registry-image": RegistryImageResource(limits=image_limits, cgroups=cgroups,
+                                                    run_limits=limits),
+            "docker-image": DockerImageResource(limits=image_limits, cgroups=cgroups,
+                                                run_limits=limits)}
         return cls(builtins, types_dir, images_dir=images_dir,
                    script_timeout=script_timeout, image_limits=image_limits, network=network,
                    cgroups=cgroups, limits=limits)
