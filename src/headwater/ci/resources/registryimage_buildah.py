@@ -36,7 +36,6 @@ import base64
 import contextlib
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections import deque
@@ -51,7 +50,6 @@ from headwater.ci.resources.registryimage_source import ImageRepo
 from headwater.registry import parse
 
 _TAIL = 20  # lines kept for an error message
-_LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -173,8 +171,7 @@ class Session:
             json.dump({"auths": auths}, out)
 
     def set_plain_http(self, more: set[str]) -> None:
-        hosts = {h for h in more | {self.repo.registry} if self.repo.plain_http(h)
-                 or _LOOPBACK.match(h)}
+        hosts = {h for h in more | {self.repo.registry} if self.repo.plain_http(h)}
         self._conf.write_text(registries_conf(sorted(hosts)))
 
     def _tls_flags(self) -> list[str]:
