@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +31,6 @@ CONTEXT = (
     "CMD httpd -f -p 8080 -h /www\\n' \"$EXTRA\" > src/Dockerfile\n"
     "echo 1.0.1 > version/version\n")
 
-
-@pytest.fixture
-def builds() -> Iterator[BuildahSettings]:
-    Path("/var/tmp/headwater-test-builds").mkdir(mode=0o711, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir="/var/tmp/headwater-test-builds"))
-    work.chmod(0o711)
-    try:
-        yield BuildahSettings(work_dir=work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def plan(repository: str, extra: str = "") -> Do:

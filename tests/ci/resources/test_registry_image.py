@@ -9,8 +9,6 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -33,17 +31,6 @@ HTTPD = ('FROM scratch\nCOPY busybox /bin/busybox\n'
          'RUN ["/bin/busybox","--install","-s","/bin"]\nCOPY www /www\n'
          'ENV GREETING=hello\nCMD httpd -f -p 8080 -h /www\n')
 
-
-@pytest.fixture
-def builds() -> Iterator[BuildahSettings]:
-    """Buildah settings whose work dir is this test's (under /var/tmp: see session())."""
-    Path("/var/tmp/headwater-test-builds").mkdir(mode=0o711, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir="/var/tmp/headwater-test-builds"))
-    work.chmod(0o711)
-    try:
-        yield BuildahSettings(work_dir=work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 class Logs:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,16 +53,6 @@ def tls_registry(tmp_path: Path) -> Iterator[tuple[str, str]]:
     finally:
         process.stop(proc, layout)
 
-
-@pytest.fixture
-def builds() -> Iterator[BuildahSettings]:
-    Path("/var/tmp/headwater-test-builds").mkdir(mode=0o711, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir="/var/tmp/headwater-test-builds"))
-    work.chmod(0o711)
-    try:
-        yield BuildahSettings(work_dir=work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 async def test_ca_certs_let_a_put_check_get_and_base_image_reach_the_registry(
