@@ -355,3 +355,25 @@ async def test_run_steps_and_buildah_are_held_to_the_servers_limits(
         await resource.put(source, {"build": "src"}, make_context(tmp_path / "hog", hog),
                            log=logs)
     assert "STEP 7/7: RUN head -c 400m" in logs.text
+
+
+async def test_an_image_param_never_pushes_a_host_file(
+        tmp_path: Path, builds: BuildahSettings, stack: devstack.StackInfo,
+        registry_repo: str) -> None:
+    """The attack: `image` names a tarball on the host, by an absolute path or `..`,
+    while the put's directory holds a decoy at the same relative path."""
+    resource = RegistryImageResource(buildah=builds)
+    source = {"repository": f"{stack.registry.host}/{registry_repo}", "tag": "x"}
+    pushed = await resource.put(source, {"build": "src"}, make_context(tmp_path / "a"),
+                                log=Logs())
+    host = tmp_path / "host"
+    await resource.get(source, pushed.version, {"format": "oci"}, host, log=Logs())
+    work = tmp_path / "put"
+    decoy = work / host.relative_to("/")
+    decoy.mkdir(parents=True)
+    (decoy / "image.tar").write_text("not an image\n")
+    for image in (str(host / "image.tar"), "../host/image.tar"):
+        with pytest.raises(ResourceError, match="must be a path in the put's inputs"):
+            await resource.put({**source, "tag": "stolen"}, {"image": image}, work,
+                               log=Logs())
+    assert await resource.check({**source, "tag": "stolen"}, None, log=Logs()) == []

@@ -214,12 +214,16 @@ def _read_param_file(workdir: Path, path: str, key: str, label: str, limit: int)
 def _image_transport(workdir: Path, pattern: str, label: str) -> str:
     """`image`/`load` as buildah's source: `oci:<dir>`, `docker-archive:<tar>` or
     `oci-archive:<tar>`; a glob must match one path, reached without links."""
+    if pattern.startswith("/") or ".." in pattern.split("/"):
+        raise ResourceError(f"{label}: image {pattern!r} must be a path in the put's inputs "
+                            "(it starts with the name of a get or task output), not absolute "
+                            "and without '..'")
     matches = sorted(glob.glob(pattern, root_dir=workdir))
     if len(matches) != 1:
         raise ResourceError(f"{label}: image {pattern!r} matches {len(matches)} paths of the "
                             "put's inputs: it must match exactly one")
-    rel = matches[0]
-    parent, _, name = rel.strip("/").rpartition("/")
+    rel = matches[0].strip("/")
+    parent, _, name = rel.rpartition("/")
     try:
         with confine.open_dir(Beneath(workdir, parent or ".")) as fd:
             info = os.stat(name, dir_fd=fd, follow_symlinks=False)
