@@ -377,3 +377,18 @@ async def test_an_image_param_never_pushes_a_host_file(
             await resource.put({**source, "tag": "stolen"}, {"image": image}, work,
                                log=Logs())
     assert await resource.check({**source, "tag": "stolen"}, None, log=Logs()) == []
+
+
+async def test_an_add_that_downloads_is_refused(
+        tmp_path: Path, builds: BuildahSettings, stack: devstack.StackInfo,
+        registry_repo: str) -> None:
+    """The attack: ADD fetches a host loopback service's answer (the registry's catalog)
+    into the image; buildah downloads on the host's network."""
+    url = f"http://{stack.registry.host}/v2/_catalog"
+    source = {"repository": f"{stack.registry.host}/{registry_repo}"}
+    logs = Logs()
+    with pytest.raises(ResourceError, match=r"src/Dockerfile line 7: .*ADD of a URL"):
+        await DockerImageResource(buildah=builds).put(
+            source, {"build": "src"}, make_context(tmp_path, HTTPD + f"ADD {url} /catalog\n"),
+            log=logs)
+    assert "/v2/_catalog" not in logs.text  # refused before buildah ran

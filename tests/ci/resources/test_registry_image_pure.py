@@ -9,7 +9,12 @@ import pytest
 
 from headwater.ci.resources import registryimage_semver as semver
 from headwater.ci.resources.base import ResourceError
-from headwater.ci.resources.registryimage_buildah import LineLog, from_hosts, registries_conf
+from headwater.ci.resources.registryimage_buildah import (
+    LineLog,
+    from_hosts,
+    registries_conf,
+    remote_adds,
+)
 from headwater.ci.resources.registryimage_get import get_format
 from headwater.ci.resources.registryimage_put import plan_put, tags_to_push
 from headwater.ci.resources.registryimage_source import (
@@ -197,3 +202,17 @@ def test_semver_check_matches_registry_image(case: str) -> None:
     found = [(tag, ver, images[tag]) for tag, ver in semver.candidates(list(images),
                                                                        repo.semver)]
     assert [v["tag"] for v in semver.versions(found, repo.semver)] == expected
+
+
+@pytest.mark.parametrize(("dockerfile", "lines"), [
+    ("FROM scratch\nADD app.tar.gz /\nCOPY x /x\n", []),
+    ("FROM scratch\nADD http://127.0.0.1:2379/v2/keys /k\n", [2]),
+    ("FROM scratch\n# comment\nadd --chown=1 \\\n  https://example.com/x /x\n", [3]),
+    ('FROM scratch\nADD ["https://example.com/x", "/x"]\n', [2]),
+    ("FROM scratch\nARG URL\nADD $URL /x\n", [3]),
+    ("FROM scratch\nADD git@github.com:o/r.git /src\n", [2]),
+    ("FROM scratch\nONBUILD ADD http://10.0.0.1/x /x\n", [2]),
+    ("FROM scratch\nRUN echo http://x.example \\\n  && true\n", []),
+])
+def test_adds_that_download_are_found(dockerfile: str, lines: list[int]) -> None:
+    assert [number for number, _ in remote_adds(dockerfile)] == lines

@@ -38,6 +38,7 @@ from headwater.ci.resources.registryimage_buildah import (
     BuildahSettings,
     Session,
     from_hosts,
+    remote_adds,
     session,
 )
 from headwater.ci.resources.registryimage_get import fetch
@@ -186,6 +187,12 @@ class RegistryImageResource:
                                 "a symbolic link")
         text = await asyncio.to_thread(_read_param_file, workdir, plan.dockerfile,
                                        "dockerfile", repo.label, MAX_DOCKERFILE)
+        for number, line in remote_adds(text):
+            raise ResourceError(
+                f"{repo.label}: {plan.dockerfile} line {number}: {line[:200]!r}: ADD of a URL "
+                "(or of a variable) is refused: buildah would download it from the CI "
+                "server's own network, where the server's local services are; download it "
+                "in a task (or a get) and COPY the file")
         dockerfile = buildah.home / "Dockerfile"
         await asyncio.to_thread(dockerfile.write_text, text)
         await asyncio.to_thread(buildah.set_plain_http, from_hosts(text))

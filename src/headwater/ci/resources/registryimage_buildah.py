@@ -20,10 +20,12 @@ What a build's RUN steps can reach, as far as buildah lets us decide:
   the outside world, and host services bound to a non-loopback address; it adds a
   bridge and NAT rules to the host), for Dockerfiles that download in RUN steps;
 - COPY and ADD read the context through buildah's chroot into it: a symlink in the
-  context that points at a host file resolves inside the context.
+  context that points at a host file resolves inside the context;
+- ADD of a URL (or a variable) is refused before the build (`remote_adds`): buildah
+  downloads it on the host's network, where the host's loopback services are.
 Limits: runc shares the host kernel (a kernel exploit escapes), the storage and the
-pull/push happen as root on the host with buildah's own code, and `ADD <url>`
-downloads from the host's network.
+pull/push happen as root on the host with buildah's own code and network (a FROM
+can make it request any host:port).
 
 Output is streamed line by line to `log` as buildah writes it, each line cut at
 `max_line` bytes; the last lines are kept for the error message.
@@ -127,6 +129,45 @@ def from_hosts(dockerfile: str) -> set[str]:
         with contextlib.suppress(ValueError):
             hosts.add(parse(image).registry)
     return hosts
+
+
+def instructions(dockerfile: str) -> list[tuple[int, str]]:
+    """The Dockerfile's instructions with their first line number, continuation lines
+    (a trailing backslash) joined and comments dropped."""
+    found: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 0
+    for number, line in enumerate(dockerfile.splitlines(), 1):
+        text = line.strip()
+        if not current and (not text or text.startswith("#")):
+            continue
+        if not current:
+            start = number
+        if text.startswith("#"):
+            continue
+        current.append(text.removesuffix("\\").strip())
+        if not text.endswith("\\"):
+            found.append((start, " ".join(current)))
+            current = []
+    if current:
+        found.append((start, " ".join(current)))
+    return found
+
+
+def remote_adds(dockerfile: str) -> list[tuple[int, str]]:
+    """The ADD instructions that would download (a URL, a git address) or whose
+    source is a variable that might be one: buildah fetches those itself, on the
+    host's network, where the host's loopback services are."""
+    refused = []
+    for number, text in instructions(dockerfile):
+        keyword, _, rest = text.partition(" ")
+        if keyword.upper() == "ONBUILD":
+            keyword, _, rest = rest.strip().partition(" ")
+        if keyword.upper() != "ADD":
+            continue
+        if "://" in rest or "git@" in rest or "$" in rest:
+            refused.append((number, text))
+    return refused
 
 
 def registries_conf(plain_http: Sequence[str]) -> str:
