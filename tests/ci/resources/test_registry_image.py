@@ -22,6 +22,7 @@ from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.registryimage_buildah import BuildahSettings
 from headwater.devstack.registry import Registry
 from headwater.registry.push import MANIFEST_V2, OCI_MANIFEST
+from tests.ci.builds.helpers import pids_with, sleeper, wait_for
 
 pytestmark = [pytest.mark.stack,
               pytest.mark.skipif(shutil.which("buildah") is None or os.geteuid() != 0,
@@ -392,3 +393,19 @@ async def test_an_add_that_downloads_is_refused(
             source, {"build": "src"}, make_context(tmp_path, HTTPD + f"ADD {url} /catalog\n"),
             log=logs)
     assert "/v2/_catalog" not in logs.text  # refused before buildah ran
+
+
+async def test_a_cancelled_put_leaves_no_process_nor_storage(
+        tmp_path: Path, builds: BuildahSettings, stack: devstack.StackInfo,
+        registry_repo: str) -> None:
+    command, seconds = sleeper()
+    dockerfile = HTTPD + f'RUN ["/bin/{command.split()[0]}", "{seconds}"]\n'
+    source = {"repository": f"{stack.registry.host}/{registry_repo}"}
+    put = asyncio.ensure_future(DockerImageResource(buildah=builds).put(
+        source, {"build": "src"}, make_context(tmp_path, dockerfile), log=Logs()))
+    await wait_for(lambda: pids_with(seconds), timeout=60)
+    put.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await put
+    await wait_for(lambda: not pids_with(seconds) and not pids_with(str(builds.work_dir)))
+    assert list(builds.work_dir.iterdir()) == []
