@@ -196,6 +196,12 @@ async def test_a_refused_push_says_so_and_never_shows_the_password(
     assert "unauthorized" in message.lower() or "authentication" in message.lower()
     for secret in (wrong, auth_registry.password):
         assert secret not in message and secret not in logs.text
+    with pytest.raises(ResourceError) as refused:
+        await DockerImageResource(buildah=builds).check(source, None, log=logs)
+    assert str(refused.value) == (
+        f"docker-image {auth_registry.host}/app: check: the registry {auth_registry.host} "
+        "refused the user 'headwater': check the source's username and password, and that "
+        "the user may read this repository")
     assert list(builds.work_dir.iterdir()) == []  # the auth file went too
 
     # With the right password: pushed, then checked and fetched with it.

@@ -49,6 +49,7 @@ from headwater.ci.resources.registryimage_source import (
     REGISTRY_IMAGE,
     ImageRepo,
     parse_source,
+    registry_failure,
 )
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.imagepolicy import SemverError
@@ -109,7 +110,7 @@ class RegistryImageResource:
                         pass
                 return versions
         except RegistryError as e:
-            raise ResourceError(f"{repo.label}: check: {e}") from None
+            raise registry_failure(repo, "check", e) from None
 
     async def _check_semver(self, repo: ImageRepo, mode: SemverMode, client: RegistryClient,
                             version: Version | None) -> list[Version]:

@@ -32,7 +32,11 @@ from typing import Any
 
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
 from headwater.ci.resources.layers import Budget, ImageTooLarge, unpack_layer
-from headwater.ci.resources.registryimage_source import DOCKER_IMAGE, ImageRepo
+from headwater.ci.resources.registryimage_source import (
+    DOCKER_IMAGE,
+    ImageRepo,
+    registry_failure,
+)
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.registry import BlobTooLarge, RegistryClient, RegistryError
 
@@ -87,7 +91,7 @@ async def fetch(repo: ImageRepo, version: Version, params: Mapping[str, Any], de
                              manifest=manifest.body, config_digest=config_digest,
                              config=config, dest=dest, limits=limits)
     except RegistryError as e:
-        raise ResourceError(f"{repo.label}: fetching {digest}: {e}") from None
+        raise registry_failure(repo, f"fetching {digest}", e) from None
     files = {"repository": repo.written, "tag": tag, "digest": digest}
     if repo.kind == DOCKER_IMAGE and config_digest:
         files["image-id"] = config_digest

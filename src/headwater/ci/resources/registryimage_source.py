@@ -31,9 +31,11 @@ from headwater.ci.resources.registryimage_semver import SemverMode
 from headwater.imagepolicy import Constraints, SemverError
 from headwater.registry import (
     DEFAULT_INSECURE_HOSTS,
+    AuthError,
     Credentials,
     InvalidReference,
     RegistryClient,
+    RegistryError,
     parse,
 )
 
@@ -96,6 +98,18 @@ class ImageRepo:
         """Is `host` reached over plain http (insecure) rather than https?"""
         return any(fnmatch.fnmatchcase(host, p)
                    for p in DEFAULT_INSECURE_HOSTS | self.insecure_hosts)
+
+
+def registry_failure(repo: ImageRepo, what: str, error: RegistryError) -> ResourceError:
+    """A registry error of a check or get, said for a pipeline's author: a refusal
+    names the source's user (never the password) and says where to fix it."""
+    if isinstance(error, AuthError):
+        who = f"the user {repo.credentials.username!r}" if repo.credentials else (
+            "anonymous access (the source has no username and password)")
+        return ResourceError(f"{repo.label}: {what}: the registry {repo.registry} refused "
+                             f"{who}: check the source's username and password, and that "
+                             "the user may read this repository")
+    return ResourceError(f"{repo.label}: {what}: {error}")
 
 
 def parse_source(kind: str, source: Mapping[str, Any]) -> ImageRepo:
