@@ -43,6 +43,7 @@ def read(path: str, key: str) -> str:
      ["latest", "a", "b", "c"]),
     (REGISTRY_IMAGE, {"tag": "edge"}, {}, ["edge"]),
     (REGISTRY_IMAGE, {}, {"version": "1.2.3"}, ["1.2.3"]),
+    (REGISTRY_IMAGE, {}, {"version": "v1.2"}, ["1.2.0"]),
     (REGISTRY_IMAGE, {"variant": "slim"}, {"version": "1.2.3"}, ["1.2.3-slim"]),
     (REGISTRY_IMAGE, {"tag": "x"}, {"additional_tags": "tags/more", "tag_prefix": "v"},
      ["x", "va", "vb", "vc"]),
@@ -60,6 +61,12 @@ def test_registry_image_needs_a_tag_to_push() -> None:
     repo = parse_source(REGISTRY_IMAGE, {"repository": "127.0.0.1:5000/app"})
     with pytest.raises(ResourceError, match="no tag to push"):
         tags_to_push(repo, {}, read)
+
+
+def test_registry_image_version_must_be_semver() -> None:
+    repo = parse_source(REGISTRY_IMAGE, {"repository": "r.example/app"})
+    with pytest.raises(ResourceError, match="'edge' is not a semantic version"):
+        tags_to_push(repo, {"version": "edge"}, read)
 
 
 def test_a_missing_tag_file_names_it() -> None:

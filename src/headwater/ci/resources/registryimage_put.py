@@ -13,7 +13,8 @@ Param names are both types' own, so pipelines come unchanged:
 - tags (`tags_to_push`, a pure function): docker-image pushes `tag_file` (or the old
   `tag`, a path too) with `tag_prefix`, else the source's `tag` (`latest`), plus
   `latest` with `tag_as_latest` and each tag of the `additional_tags` file;
-  registry-image pushes the source's `tag` if given, `version` (with `-<variant>`),
+  registry-image pushes the source's `tag` if given, `version` (a semantic version,
+  canonical: `v1.2` is pushed as `1.2.0`; with `-<variant>`),
   `tag_file` and each of `additional_tags` (with `tag_prefix`), `latest` with
   `tag_as_latest`, and needs at least one;
 - `format: oci|docker` overrides the manifest format (docker-image pushes Docker v2
@@ -33,6 +34,8 @@ from typing import Any
 
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.registryimage_source import DOCKER_IMAGE, ImageRepo
+from headwater.imagepolicy import SemverError
+from headwater.imagepolicy import Version as SemVersion
 
 TAG = re.compile(r"[\w][\w.-]{0,127}")
 _PUT_KEYS = {"build", "dockerfile", "build_args", "build_args_file", "target",
@@ -106,7 +109,8 @@ def tags_to_push(repo: ImageRepo, params: Mapping[str, Any], read: ReadFile) -> 
         if repo.tag_given and repo.tag:
             tags.append(repo.tag)
         if params.get("version"):
-            tags.append(str(params["version"]) + (f"-{repo.variant}" if repo.variant else ""))
+            tags.append(_semver_tag(str(params["version"]), repo) +
+                        (f"-{repo.variant}" if repo.variant else ""))
         if from_file:
             tags.append(from_file)
     if params.get("tag_as_latest"):
@@ -125,6 +129,17 @@ def tags_to_push(repo: ImageRepo, params: Mapping[str, Any], read: ReadFile) -> 
                                 "letters, digits, '_', '.' or '-'); check tag_file, "
                                 "tag_prefix and additional_tags")
     return unique
+
+
+def _semver_tag(version: str, repo: ImageRepo) -> str:
+    """registry-image's `version`: a semantic version, pushed in its canonical form
+    (`v1.2` is `1.2.0`), as its out does."""
+    try:
+        return str(SemVersion.parse(version))
+    except SemverError:
+        raise ResourceError(f"{repo.label}: put param version {version!r} is not a "
+                            "semantic version (1.2.3); for any other tag use tag_file or "
+                            "additional_tags") from None
 
 
 def _opt_str(params: Mapping[str, Any], key: str, label: str) -> str | None:
