@@ -26,13 +26,15 @@ NODE = {
     "ip": "iproute2",
     "/bin/busybox": "busybox-static",
 }
-# What the test suite uses beside the stack (image builds, sandboxes and their network,
-# databases).
-TESTS = {"buildah": "buildah", "bwrap": "bubblewrap", "slirp4netns": "slirp4netns",
+# What the CI server runs: image builds and pushes of the registry-image and
+# docker-image resources (buildah, its RUN steps in runc containers).
+CI_SERVER = {"buildah": "buildah", "runc": "runc"}
+# What the test suite uses beside the stack (sandboxes and their network, databases).
+TESTS = {"bwrap": "bubblewrap", "slirp4netns": "slirp4netns",
          "nsenter": "util-linux", "jq": "jq",
          "/usr/lib/postgresql/15/bin/postgres": "postgresql"}
 
-EVERYTHING = GIT | REGISTRY | CONTROL_PLANE | NODE | TESTS
+EVERYTHING = GIT | REGISTRY | CONTROL_PLANE | NODE | CI_SERVER | TESTS
 
 
 def _present(program: str) -> bool:

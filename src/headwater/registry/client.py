@@ -29,6 +29,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -118,7 +119,8 @@ class RegistryClient:
     `burst` set the token bucket (no limit without `rps`); `max_attempts` bounds the
     tries of one request on 429, 5xx and connection errors, `backoff_base` is the first
     backoff (doubling), and `max_wait` the longest wait we accept (a longer
-    `Retry-After` fails at once with `RateLimited`).
+    `Retry-After` fails at once with `RateLimited`); `verify` is httpx's (an SSL
+    context trusting a registry's own CA).
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class RegistryClient:
         backoff_base: float = 0.5,
         max_wait: float = 60.0,
         timeout: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._credentials = (credentials if isinstance(credentials, Keychain)
                              else Keychain(credentials))
@@ -142,7 +145,8 @@ class RegistryClient:
         self._backoff_base = backoff_base
         self._max_wait = max_wait
         self._http = httpx.AsyncClient(
-            timeout=timeout, headers={"User-Agent": f"headwater/{__version__}"})
+            timeout=timeout, verify=verify,
+            headers={"User-Agent": f"headwater/{__version__}"})
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], _Token] = {}
         self._token_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -254,6 +258,13 @@ class RegistryClient:
                 media_type=mtype)
         child, child_type, child_body, _ = await self._get_manifest(at, str(chosen["digest"]))
         return Manifest(digest, mtype, child, child_type, child_body)
+
+    async def manifest_bytes(self, repo: Reference | str, ref: str) -> tuple[str, str, bytes]:
+        """Digest, media type and the exact bytes of the manifest `repo:ref` (an index
+        stays an index): what an OCI layout stores."""
+        at = _ref(repo)
+        digest, mtype, _, raw = await self._get_manifest(at, ref)
+        return digest, mtype, raw
 
     async def blob(self, repo: Reference | str, digest: str, *,
                    max_bytes: int = MAX_BLOB_IN_MEMORY) -> bytes:

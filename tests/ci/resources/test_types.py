@@ -8,7 +8,9 @@ import pytest
 
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError
+from headwater.ci.resources.dockerimage import DockerImageResource
 from headwater.ci.resources.image import ImageResourceType
+from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.script import ScriptResourceType
 from headwater.ci.resources.time import TimeResource
 from headwater.ci.resources.types import ResourceTypes
@@ -58,3 +60,7 @@ def test_the_default_types_are_the_built_ins_and_a_types_dir() -> None:
     types = ResourceTypes.default(types_dir=TESTDATA)
     assert isinstance(types.resolve("time"), TimeResource)
     assert isinstance(types.resolve("counter"), ScriptResourceType)
+    registry_image, docker_image = types.resolve("registry-image"), types.resolve("docker-image")
+    assert isinstance(registry_image, RegistryImageResource)
+    assert isinstance(docker_image, DockerImageResource)
+    assert (registry_image.kind, docker_image.kind) == ("registry-image", "docker-image")

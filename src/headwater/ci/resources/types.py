@@ -6,7 +6,8 @@ Looked up in Concourse's order of precedence:
    images (`type: registry-image` or `docker-image`) whose `/opt/resource` scripts
    run in a bubblewrap sandbox on the image's root filesystem (image.py), pulled
    into `images_dir`;
-2. the built-in types the server registers (`time`, `semver`, later `git`, ...);
+2. the built-in types the server registers (`time`, `semver`, `registry-image`,
+   `docker-image`, later `git`, ...);
 3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
    layout `opt/resource/...`): an external type, run as scripts.
 
@@ -22,8 +23,10 @@ from pathlib import Path
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.dockerimage import DockerImageResource
 from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.netns import NetworkPolicy
+from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
 from headwater.ci.resources.script import ScriptResourceType, scripts_dir
 from headwater.ci.resources.semver import SemverResource
@@ -52,13 +55,17 @@ class ResourceTypes:
                 image_limits: ImageLimits | None = None,
                 network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
                 limits: Limits | None = None) -> ResourceTypes:
-        """The built-in types (`time`, `semver`), script types under `types_dir`, and
-        image types of pipelines, pulled into `images_dir` (refused without one) within
-        `image_limits`, whose scripts reach of the host's loopback only what `network`
-        allows."""
+        """The built-in types (`time`, `semver`, `registry-image`, `docker-image`),
+        script types under `types_dir`, and image types of pipelines, pulled into
+        `images_dir` (refused without one) within `image_limits`, whose scripts reach
+        of the host's loopback only what `network` allows."""
         builtins: dict[str, ResourceType] = {
             "time": TimeResource(),
             "semver": SemverResource(),
+            "registry-image": RegistryImageResource(limits=image_limits, cgroups=cgroups,
+                                                    run_limits=limits),
+            "docker-image": DockerImageResource(limits=image_limits, cgroups=cgroups,
+                                                run_limits=limits),
         }
         return cls(builtins, types_dir, images_dir=images_dir,
                    script_timeout=script_timeout, image_limits=image_limits, network=network,
