@@ -109,7 +109,8 @@ async def test_a_failing_put_errors_the_build_with_the_scripts_message(
     status, d = await build(tmp_path, plan)
     assert status == "errored"
     [message] = d.errors()
-    assert message.startswith(f"{TYPES / 'counter' / 'out'} failed with exit status 3")
+    assert message.startswith(
+        f"resource 'counter': {TYPES / 'counter' / 'out'} failed with exit status 3")
     assert message.endswith("error: the counter refused the push")
     assert d.outputs == []
 

@@ -171,5 +171,6 @@ async def test_a_resource_script_fork_bomb_ends_its_get(tmp_path: Path,
     d = RecordingDelegate()
     assert await run_build(GET, ctx=ctx, delegate=d) == "errored"
     [error] = d.errors()
-    assert error.startswith(f"{types_dir}/hung/in hit its fork limit of 64 processes")
+    assert error.startswith(
+        f"resource 'repo': {types_dir}/hung/in hit its fork limit of 64 processes")
     assert leftovers(cgroups) == []

@@ -75,7 +75,8 @@ async def test_a_failing_dockerfile_line_errors_the_build_with_the_step_in_the_l
     status, d = await build(tmp_path, builds, plan(repository, 'RUN ["/bin/sh","-c","exit 7"]'))
     assert status == "errored"
     [message] = d.errors()
-    assert message.startswith(f"docker-image {repository}: building the image failed")
+    assert message.startswith(
+        f"resource 'image': docker-image {repository}: building the image failed")
     assert "exit 7" in message
     assert 'STEP 5/6: RUN ["/bin/sh","-c","exit 7"]' in d.log("put", "stderr")
     assert d.outputs == []

@@ -9,14 +9,17 @@ vars (`((.:name))`); `in` gets the build's metadata as environment.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from headwater.ci import eventtypes as ev
 from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.build.steps.deadline import default_timeout
-from headwater.ci.build.steps.step import version_fields
+from headwater.ci.build.steps.step import naming, version_fields
 from headwater.ci.plan import Get
-from headwater.ci.resources.base import Log, Version
+from headwater.ci.resources.base import Fetched, Log, ResourceType, Version
 
 
 class GetStep:
@@ -29,6 +32,17 @@ class GetStep:
         rtype = state.ctx.types.resolve(p.type, p.resource_types)
         source = state.interpolate(p.source, f"the source of resource {p.resource!r}")
         params = state.interpolate(p.params, f"the params of get {p.name!r}")
+        with naming(p.resource):
+            fetched, dest = await self._fetch(state, rtype, source, params)
+        await state.register(p.name, Beneath(dest), what=f"get {p.name!r}: the directory "
+                                                          "its resource fetched into")
+        await state.event(ev.FinishGet(origin=ev.Origin(p.id), exit_status=0,
+                                        **version_fields(fetched)))
+        return True
+
+    async def _fetch(self, state: RunState, rtype: ResourceType, source: dict[str, Any],
+                     params: dict[str, Any]) -> tuple[Fetched, Path]:
+        p = self.plan
         log = stderr_log(state, p.id)
         version: Version | None = p.version
         async with default_timeout(state.ctx.get_timeout, f"get of resource {p.resource!r}",
@@ -43,11 +57,7 @@ class GetStep:
             dest = state.scratch("get", p.id)
             fetched = await rtype.get(source, version, params, dest, log=log,
                                       env=state.ctx.env())
-        await state.register(p.name, Beneath(dest), what=f"get {p.name!r}: the directory "
-                                                          "its resource fetched into")
-        await state.event(ev.FinishGet(origin=ev.Origin(p.id), exit_status=0,
-                                        **version_fields(fetched)))
-        return True
+        return fetched, dest
 
 
 def stderr_log(state: RunState, step_id: str) -> Log:

@@ -22,7 +22,7 @@ from headwater.ci.build.errors import StepError
 from headwater.ci.build.state import RunState
 from headwater.ci.build.steps.deadline import default_timeout
 from headwater.ci.build.steps.get import GetStep, stderr_log
-from headwater.ci.build.steps.step import Reported, version_fields
+from headwater.ci.build.steps.step import Reported, naming, version_fields
 from headwater.ci.plan import Get, Put
 
 
@@ -43,8 +43,9 @@ class PutStep:
         await state.event(ev.StartPut(origin=ev.Origin(p.id)))
         async with default_timeout(state.ctx.put_timeout, f"put to resource {p.resource!r}",
                                    "--default-put-timeout"):
-            fetched = await rtype.put(source, params, workdir, log=stderr_log(state, p.id),
-                                      env=state.ctx.env())
+            with naming(p.resource):
+                fetched = await rtype.put(source, params, workdir,
+                                          log=stderr_log(state, p.id), env=state.ctx.env())
         await state.delegate.saved_output(p.resource, fetched)
         await state.event(ev.FinishPut(origin=ev.Origin(p.id), exit_status=0,
                                         **version_fields(fetched)))

@@ -10,6 +10,8 @@ been shown. Cancellation passes through untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from headwater import log as hwlog
@@ -42,6 +44,18 @@ class Reported:
                        "(a bug in headwater; the server log has the details)")
         await state.error(self.step_id, message)
         raise Errored(message)
+
+
+@contextlib.contextmanager
+def naming(resource: str) -> Iterator[None]:
+    """A resource type's error as Concourse users read it: which resource, then the
+    cause the type gave (types know their source, not the pipeline's name for it)."""
+    try:
+        yield
+    except ResourceError as e:
+        if str(e).startswith(f"resource {resource!r}"):
+            raise
+        raise ResourceError(f"resource {resource!r}: {e}") from e
 
 
 def version_fields(fetched: Fetched) -> dict[str, Any]:
