@@ -48,8 +48,8 @@ def _with_user(config: push.Blob, user: str) -> push.Blob:
     return push.Blob(json.dumps(data, sort_keys=True).encode(), config.media_type)
 
 
-def escape_layer() -> tuple[push.Blob, str]:
+def escape_layer(host_dir: Path) -> tuple[push.Blob, str]:
     """Links out of the image: `/escape -> /`, `/hostetc -> /etc`, `/up -> ../../..`,
-    and a `/tmp` that leads to the host's root from bubblewrap's own root."""
-    return push._layer({}, {"escape": "/", "hostetc": "/etc", "up": "../../..",
-                            "tmp": "/oldroot/tmp/hw-escape"}, push.LAYER_GZIP)
+    and a `/tmp` that leads to the host's `host_dir` from bubblewrap's own root."""
+    return push.layer({}, {"escape": "/", "hostetc": "/etc", "up": "../..",
+                           "tmp": f"/oldroot{host_dir}"})
