@@ -236,3 +236,19 @@ async def test_privileged_only_when_the_step_says_so(
 
 def _hash8(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+async def test_without_overlay_the_image_is_read_only_and_tmp_home_are_writable(
+        pushed: dict[str, Any], tmp_path: Path) -> None:
+    # What a server that cannot mount (not root) gives: the image read-only, tmpfs
+    # where tasks write.
+    executor = LocalExecutor(kill_grace=2.0, images=ResourceImages(tmp_path / "images"),
+                             overlay=False)
+    d = await build(tmp_path, task("ro", """
+        echo x > /etc/new 2>/dev/null && echo "etc writable" || echo "etc read-only"
+        echo x > /tmp/new && echo x > "$HOME/new" && echo "tmp and home writable"
+        echo x > out/file && cat /etc/os-release
+    """, image=pushed, outputs=[{"name": "out"}], run={"user": "builder"}), executor)
+    assert d.log("ro", "stdout").splitlines() == [
+        "etc read-only", "tmp and home writable", *OS_RELEASE.splitlines()]
+    assert (tmp_path / "build-1" / "out" / "file").read_text() == "x\n"
