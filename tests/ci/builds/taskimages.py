@@ -53,3 +53,32 @@ def escape_layer(host_dir: Path) -> tuple[push.Blob, str]:
     and a `/tmp` that leads to the host's `host_dir` from bubblewrap's own root."""
     return push.layer({}, {"escape": "/", "hostetc": "/etc", "up": "../..",
                            "tmp": f"/oldroot{host_dir}"})
+
+
+def layout_blobs() -> tuple[push.Blob, list[push.Blob]]:
+    """The test image's config and layers, to write as an OCI layout."""
+    base, base_id = push.layer({"bin/busybox": BUSYBOX},
+                               {f"bin/{a}": "busybox" for a in APPLETS})
+    etc, etc_id = push.layer_from_bytes({
+        "etc/os-release": b"ID=from-layout\n", "etc/passwd": PASSWD.encode(),
+        "etc/group": GROUP.encode()})
+    config = push.image_config([base_id, etc_id], entrypoint=["/bin/sh"], created=None,
+                               env=[*ENV, "FROM_LAYOUT=yes"], oci=True)
+    return config, [base, etc]
+
+
+def write_layout(directory: Path) -> str:
+    """The test image as registry-image's `format: oci-layout` writes it: `oci/` with
+    `oci-layout`, `index.json` and `blobs/sha256/`; answer the manifest digest."""
+    config, layers = layout_blobs()
+    manifest = push.image_manifest(config, layers)
+    oci = directory / "oci"
+    blobs = oci / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for blob in (config, *layers, manifest):
+        (blobs / blob.digest.removeprefix("sha256:")).write_bytes(blob.data)
+    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (oci / "index.json").write_text(json.dumps({
+        "schemaVersion": 2, "manifests": [{
+            **manifest.descriptor(), "platform": {"os": "linux", "architecture": "amd64"}}]}))
+    return manifest.digest

@@ -21,7 +21,7 @@ from headwater.ci.resources.process import find_bwrap
 from headwater.ci.resources.rootfs import ResourceImages
 from headwater.registry import DEFAULT_INSECURE_HOSTS, Credentials, Reference, RegistryClient
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx
-from tests.ci.builds.taskimages import OS_RELEASE, push_test_image
+from tests.ci.builds.taskimages import OS_RELEASE, push_test_image, write_layout
 
 pytestmark = [pytest.mark.stack,
               pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")]
@@ -252,3 +252,17 @@ async def test_without_overlay_the_image_is_read_only_and_tmp_home_are_writable(
     assert d.log("ro", "stdout").splitlines() == [
         "etc read-only", "tmp and home writable", *OS_RELEASE.splitlines()]
     assert (tmp_path / "build-1" / "out" / "file").read_text() == "x\n"
+
+
+async def test_the_image_from_an_artifact_in_oci_layout_unpacked_once(
+        executor: LocalExecutor, tmp_path: Path) -> None:
+    digests = []
+    for build_id in (1, 2):
+        workdir = tmp_path / f"build-{build_id}"
+        digests.append(write_layout(workdir / "img"))
+        d = await build(tmp_path, task("use", 'cat /etc/os-release; echo "$FROM_LAYOUT"',
+                                       step_image="img"), executor, build_id=build_id,
+                        inputs=("img",))
+        assert d.log("use", "stdout").splitlines() == ["ID=from-layout", "yes"]
+        assert f"artifact img@{digests[0]}" in d.log("use", "stderr")
+    assert executor.images is not None and executor.images.pulls == 1  # once per digest

@@ -25,7 +25,13 @@ from headwater.ci.plan import Do, Plan
 from headwater.ci.resources.process import find_bwrap
 from headwater.ci.resources.rootfs import ImageLimits, ResourceImages
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx
-from tests.ci.builds.taskimages import BUSYBOX, OS_RELEASE, escape_layer, push_test_image
+from tests.ci.builds.taskimages import (
+    BUSYBOX,
+    OS_RELEASE,
+    escape_layer,
+    push_test_image,
+    write_layout,
+)
 from tests.ci.builds.test_task_image import image_source, task
 
 pytestmark = [pytest.mark.stack,
@@ -164,4 +170,25 @@ async def test_an_image_over_the_size_limit_is_refused_with_the_limit_named(
     assert status == "errored"
     assert any("over its limit of 100000 bytes unpacked" in e for e in d.errors()), \
         d.errors()
+    assert not list((tmp_path / "images").glob("sha256-*"))
+
+
+@pytest.mark.parametrize("attack", ["link", "tampered"])
+async def test_an_oci_layout_blob_linked_to_the_host_or_tampered_is_refused(
+        attack: str, executor: LocalExecutor, tmp_path: Path, host: Path) -> None:
+    workdir = tmp_path / "b"
+    write_layout(workdir / "img")
+    blobs = workdir / "img" / "oci" / "blobs" / "sha256"
+    layer = max(blobs.iterdir(), key=lambda p: p.stat().st_size)  # busybox's layer
+    layer.unlink()
+    if attack == "link":
+        layer.symlink_to(host / "canary")
+    else:
+        layer.write_bytes(b"not the layer")
+    status, d = await run(workdir, task("use", "true", step_image="img"), executor,
+                          inputs=("img",))
+    assert status == "errored"
+    expected = "a link is never followed" if attack == "link" else \
+        "does not match its digest"
+    assert any(expected in e for e in d.errors()), d.errors()
     assert not list((tmp_path / "images").glob("sha256-*"))

@@ -11,7 +11,10 @@ artifact of the build), else the config's `image_resource`, else its `rootfs_uri
   `metadata.json` (`{"env": ["K=V", ...], "user": "..."}`), as a `get` of a
   registry-image resource or a task output writes it. Both are reached without
   following links (confine.py): a `rootfs` that is a symlink (to the host's `/`) is
-  refused, never followed.
+  refused, never followed. Or an OCI image layout (`format: oci-layout`: `oci/` with
+  `index.json` and `blobs/`, or those at the artifact's top): its linux/amd64 image is
+  unpacked into the image cache once per manifest digest, every blob checked against
+  its digest and read without following links (a blob linked to a host file is refused).
 - `rootfs_uri`: `raw:///abs/dir` (Concourse's containerd runtime accepts only this
   scheme) names a root filesystem on the server; it must lie under one of the
   server's `rootfs_dirs` (none by default: `raw:///` would otherwise make the host's
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headwater.ci.build import confine
+from headwater.ci.build import confine, ocilayout
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import ArtifactImage, RegistryImage, RootfsUri, TaskImage
@@ -68,6 +71,9 @@ async def resolve(image: TaskImage, *, images: ResourceImages | None,
                   rootfs_dirs: Sequence[Path], what: str) -> tuple[ImageRoot, bool]:
     """`image` as a root directory, and whether it was pulled now (not cached)."""
     if isinstance(image, ArtifactImage):
+        layout = await asyncio.to_thread(ocilayout.find, image.path)
+        if layout is not None:
+            return await _unpack_layout(image, layout, images, what)
         return await asyncio.to_thread(_artifact, image, what), False
     if isinstance(image, RootfsUri):
         scheme, sep, rest = image.uri.partition("://")
@@ -96,6 +102,26 @@ async def _pull(image: RegistryImage, images: ResourceImages | None,
         raise StepError(str(e)) from None
     label = f"{image.source.get('repository')}@{rootfs.digest}"
     return ImageRoot(rootfs.path, rootfs.env, rootfs.user, label), images.pulls > before
+
+
+async def _unpack_layout(image: ArtifactImage, layout: str, images: ResourceImages | None,
+                         what: str) -> tuple[ImageRoot, bool]:
+    where = f"{what}: image artifact {image.name!r} (OCI layout)"
+    if images is None:
+        raise StepError(f"{where}: this server has no image cache to unpack into")
+    try:
+        found = await asyncio.to_thread(ocilayout.read, Beneath(image.path, layout))
+
+        async def copy_layers(into: Path) -> list[Path]:
+            return await asyncio.to_thread(ocilayout.copy_layers, found, into,
+                                           limit=images.limits.layer_bytes)
+
+        rootfs, unpacked = await images.store(found.digest, found.config, copy_layers,
+                                              image=where)
+    except (ocilayout.LayoutError, ResourceError) as e:
+        raise StepError(f"{where}: {e}") from None
+    return ImageRoot(rootfs.path, rootfs.env, rootfs.user,
+                     f"artifact {image.name}@{found.digest}"), unpacked
 
 
 def pinned(source: Mapping[str, Any], version: Mapping[str, str] | None) -> dict[str, Any]:

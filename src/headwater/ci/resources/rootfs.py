@@ -48,7 +48,7 @@ import stat
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ _CONFIG = "env.json"
 _METADATA = "metadata.json"
 
 ClientFactory = Callable[[Mapping[str, Credentials], frozenset[str]], RegistryClient]
+LayerFetch = Callable[[Path], Awaitable[list[Path]]]  # writes layer files into a dir
 
 
 @dataclass(frozen=True)
@@ -210,17 +211,39 @@ class ResourceImages:
             if config_digest is None:
                 raise ResourceError(f"{image.image} is not an image: its manifest has no config")
             config = json.loads(await client.blob(image.repository, config_digest))
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=".pull-", dir=self.cache_dir))
-            try:
-                layers = await self._download(client, image, manifest.body, work / _LAYERS)
-                await asyncio.to_thread(_unpack_into, target, work, layers, _env(config),
-                                        _user(config),
-                                        budget=Budget(self.limits.unpacked_bytes,
-                                                      self.limits.entries),
-                                        image=image.image)
-            finally:  # renamed into place when complete; what is left was a failure
-                await asyncio.to_thread(_remove_if_there, work)
+
+            async def download(into: Path) -> list[Path]:
+                return await self._download(client, image, manifest.body, into)
+
+            return await self._store(digest, config, download, image=image.image)
+
+    async def store(self, digest: str, config: Mapping[str, Any], layers: LayerFetch, *,
+                    image: str) -> tuple[Rootfs, bool]:
+        """The image of manifest `digest` from the cache, or unpacked now from the layer
+        files `layers(into)` writes (an OCI layout's blobs); and whether it was."""
+        lock = self._locks.setdefault(digest, asyncio.Lock())
+        async with lock:
+            target = self.cache_dir / _dirname(digest)
+            found = _load(target, digest)
+            if found is not None:
+                await asyncio.to_thread(_touch, target)
+                return found, False
+            return await self._store(digest, config, layers, image=image), True
+
+    async def _store(self, digest: str, config: Mapping[str, Any], fetch: LayerFetch, *,
+                     image: str) -> Rootfs:
+        target = self.cache_dir / _dirname(digest)
+        await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".pull-", dir=self.cache_dir))
+        try:
+            layers = await fetch(work / _LAYERS)
+            await asyncio.to_thread(_unpack_into, target, work, layers, _env(config),
+                                    _user(config),
+                                    budget=Budget(self.limits.unpacked_bytes,
+                                                  self.limits.entries),
+                                    image=image)
+        finally:  # renamed into place when complete; what is left was a failure
+            await asyncio.to_thread(_remove_if_there, work)
         self.pulls += 1
         await asyncio.to_thread(sweep, self.cache_dir, self._keep)
         found = _load(target, digest)
