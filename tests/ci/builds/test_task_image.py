@@ -55,7 +55,7 @@ def image_source(stack: devstack.StackInfo, repo: str, tag: str = "1") -> dict[s
 def task(name: str, script: str, *, image: dict[str, Any] | None = None,
          step_image: str | None = None, **config: Any) -> Task:
     step: dict[str, Any] = {k: config.pop(k) for k in (
-        "privileged", "input_mapping", "output_mapping", "params") if k in config}
+        "privileged", "input_mapping", "output_mapping", "params", "network") if k in config}
     if step_image:
         step["image"] = step_image
     body: dict[str, Any] = {"platform": "linux",
@@ -266,3 +266,34 @@ async def test_the_image_from_an_artifact_in_oci_layout_unpacked_once(
         assert d.log("use", "stdout").splitlines() == ["ID=from-layout", "yes"]
         assert f"artifact img@{digests[0]}" in d.log("use", "stderr")
     assert executor.images is not None and executor.images.pulls == 1  # once per digest
+
+
+async def test_rootfs_uri_docker_is_pulled_like_an_image_resource(
+        stack: devstack.StackInfo, registry_repo: str, executor: LocalExecutor,
+        tmp_path: Path) -> None:
+    if stack.registry.auth:
+        pytest.skip("rootfs_uri carries no credentials: needs a registry without auth")
+    push_test_image(stack.registry.url, registry_repo)
+    step = task("uri", "cat /etc/os-release")
+    assert step.config is not None
+    step = step.model_copy(update={"config": {
+        **step.config, "rootfs_uri": f"docker://{stack.registry.host}/{registry_repo}#1"}})
+    d = await build(tmp_path, step, executor)
+    assert d.log("uri", "stdout").splitlines() == OS_RELEASE.splitlines()
+
+
+async def test_a_task_in_an_image_with_network_gets_the_sandbox_resolver(
+        pushed: dict[str, Any], executor: LocalExecutor, tmp_path: Path) -> None:
+    d = await build(tmp_path, task("net", "cat /etc/resolv.conf", image=pushed,
+                                   network=True), executor)
+    assert "nameserver 10.0.2.3" in d.log("net", "stdout")
+
+
+async def test_the_images_own_user_is_the_default(
+        stack: devstack.StackInfo, registry_repo: str, executor: LocalExecutor,
+        tmp_path: Path) -> None:
+    push_test_image(stack.registry.url, registry_repo, auth=stack.registry.auth,
+                    user="builder")
+    d = await build(tmp_path, task("who", 'id -u; echo "$HOME ${USER:-unset}"',
+                                   image=image_source(stack, registry_repo)), executor)
+    assert d.log("who", "stdout").splitlines() == ["1000", "/home/builder unset"]

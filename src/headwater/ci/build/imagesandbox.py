@@ -28,7 +28,6 @@ on the way refuses the image. Pulled images have real directories there
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -37,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from headwater.ci.build import confine
+from headwater.ci.build.confine import Beneath
 from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import ProcessSpec
 from headwater.ci.build.taskimage import ImageRoot, User
@@ -88,7 +89,7 @@ def argv(bwrap: str, spec: ProcessSpec, image: ImageRoot, user: User, *,
     args += ["--proc", "/proc", "--dev", "/dev"]
     if layers is None:
         for path in (*_TMPFS, user.home):
-            if path != "/" and _is_real_dir(image.path, path):
+            if path != "/" and confine.is_dir(Beneath(image.path, path.lstrip("/"))):
                 args += ["--tmpfs", path]
     for path in _HOST_FILES:
         if os.path.isfile(path):
@@ -144,22 +145,3 @@ def can_overlay() -> bool:
     """Can this server mount the tasks' writable roots? Only as root."""
     return os.geteuid() == 0
 
-
-def _is_real_dir(root: Path, path: str) -> bool:
-    parts = [p for p in PurePosixPath(path).parts if p != "/"]
-    try:
-        fd = os.open(root, _DIR)
-    except OSError:
-        return False
-    try:
-        for name in parts:
-            child = os.open(name, _DIR, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except OSError as e:
-        if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-            raise
-        return False
-    finally:
-        os.close(fd)
-    return True
