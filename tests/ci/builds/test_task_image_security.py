@@ -192,3 +192,28 @@ async def test_an_oci_layout_blob_linked_to_the_host_or_tampered_is_refused(
         "does not match its digest"
     assert any(expected in e for e in d.errors()), d.errors()
     assert not list((tmp_path / "images").glob("sha256-*"))
+
+
+async def test_an_image_cached_before_mount_points_were_made_real_is_pulled_again(
+        stack: devstack.StackInfo, registry_repo: str, executor: LocalExecutor,
+        tmp_path: Path) -> None:
+    # A cache entry as older versions left it (env.json, no metadata.json), whose /tmp
+    # is still a link that bubblewrap would follow to the host.
+    digest = push_test_image(stack.registry.url, registry_repo, auth=stack.registry.auth)
+    host_dir = Path("/tmp") / f"hw-escape-{uuid.uuid4().hex[:8]}"
+    old = tmp_path / "images" / digest.replace(":", "-")
+    (old / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy(BUSYBOX, old / "rootfs" / "bin" / "sh")
+    (old / "rootfs" / "tmp").symlink_to(f"/oldroot{host_dir}")
+    (old / "env.json").write_text('{"PATH": "/bin"}')
+    try:
+        status, d = await run(tmp_path / "b", task("t", "cat /etc/os-release",
+                                                   image=image_source(stack, registry_repo)),
+                              executor)
+        assert status == "succeeded", d.errors()
+        assert d.log("t", "stdout").splitlines() == OS_RELEASE.splitlines()
+        assert not (old / "rootfs" / "tmp").is_symlink()
+        assert not host_dir.exists()
+    finally:
+        if host_dir.exists():
+            shutil.rmtree(host_dir)

@@ -23,7 +23,8 @@ type, as Concourse's do. `ResourceImages.rootfs` turns one into a directory:
   `/etc/hosts`, `/etc/resolv.conf`) are made real directories and files: a symlink
   the image has there is replaced. bubblewrap follows a symlink in a mount's
   destination from its own root, where the host's root is still reachable: an image
-  with `tmp -> /oldroot/etc` would make it create directories on the host;
+  with `tmp -> /oldroot/etc` would make it create directories on the host. Images
+  unpacked before this rule (no `metadata.json`) are pulled again;
 - the image's `Env` and `User` are kept with it (`env.json`, `metadata.json` as
   registry-image's `format: rootfs` writes it): scripts and tasks run with the
   image's PATH, tasks as its user unless `run.user` says otherwise;
@@ -307,14 +308,12 @@ def _dirname(digest: str) -> str:
 
 
 def _load(directory: Path, digest: str) -> Rootfs | None:
-    try:
+    try:  # metadata.json, written last, marks a complete image of this version;
+        # images unpacked before it was written (mount points maybe links) are pulled again
         env = json.loads((directory / _CONFIG).read_text())
-    except (OSError, ValueError):
-        return None
-    try:  # absent from images pulled before it was written: no user
         user = str(json.loads((directory / _METADATA).read_text()).get("user") or "")
     except (OSError, ValueError, AttributeError):
-        user = ""
+        return None
     return Rootfs(directory / _UNPACKED, digest, {str(k): str(v) for k, v in env.items()},
                   user)
 
@@ -337,7 +336,7 @@ def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str,
                  user: str, *, budget: Budget, image: str) -> None:
     """Unpack the layer files into `work/rootfs`, then rename `work` to `target`: the
     image appears complete or not at all."""
-    if (target / _CONFIG).exists():
+    if (target / _METADATA).exists():
         return
     root = work / _UNPACKED
     root.mkdir()
@@ -356,15 +355,15 @@ def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str,
         layer.unlink()
     real_mount_points(root)
     shutil.rmtree(work / _LAYERS, ignore_errors=True)
+    (work / _CONFIG).write_text(json.dumps(dict(env)))
     (work / _METADATA).write_text(json.dumps(
         {"env": [f"{k}={v}" for k, v in env.items()], "user": user}))
-    (work / _CONFIG).write_text(json.dumps(dict(env)))
-    if target.exists() and not (target / _CONFIG).exists():  # an incomplete pull
+    if target.exists() and not (target / _METADATA).exists():  # incomplete, or older
         _force_rmtree(target)
     try:
         work.rename(target)
     except OSError as e:
-        if not (target / _CONFIG).exists():  # not another server's complete pull
+        if not (target / _METADATA).exists():  # not another server's complete pull
             raise ResourceError(f"storing the image under {target}: {e}") from None
 
 
