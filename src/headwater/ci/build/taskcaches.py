@@ -43,11 +43,12 @@ class CacheKey:
 
 async def take(store: Path, key: CacheKey, task_root: Path, trash: Beneath) -> bool:
     """Move the stored cache of `key` to its path in `task_root` (made empty there
-    already); False when there is none yet."""
+    already); False when there is none yet, or it cannot be moved (the task starts
+    with an empty cache: a cache is never a reason for a build to fail)."""
     try:
         await asyncio.to_thread(confine.move_dir, Beneath(store, key.dirname()),
                                 Beneath(task_root, key.path), trash)
-    except (FileNotFoundError, NotADirectoryError):
+    except (OSError, Refused):
         return False
     return True
 
