@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -217,3 +218,15 @@ async def test_an_image_cached_before_mount_points_were_made_real_is_pulled_agai
     finally:
         if host_dir.exists():
             shutil.rmtree(host_dir)
+
+
+async def test_a_cache_the_task_replaced_by_a_link_is_not_kept_nor_followed(
+        tmp_path: Path, host: Path) -> None:
+    caches = tmp_path / "task-caches"
+    step = task("c", f"rm -rf .cache && ln -s {host} .cache", caches=[{"path": ".cache"}])
+    status, d = await run(tmp_path / "b", step, LocalExecutor(kill_grace=2.0),
+                          task_caches=caches)
+    assert status == "succeeded", d.errors()
+    assert "cache '.cache' not kept" in d.log("c", "stderr")
+    assert sorted(os.listdir(host)) == ["canary", "out"]  # not moved
+    assert os.listdir(caches) == []
