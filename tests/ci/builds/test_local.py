@@ -155,3 +155,14 @@ async def test_an_image_is_never_silently_replaced_by_the_host(tmp_path: Path) -
     assert status == "errored"
     assert d.log("img", "stdout") == ""
     assert any("image_resource: this server has no image cache" in e for e in d.errors())
+
+
+async def test_without_bubblewrap_a_task_with_an_image_errors_never_runs_on_the_host(
+        tmp_path: Path) -> None:
+    task = sh("img", "echo ran")
+    assert task.config is not None
+    task = task.model_copy(update={"config": {**task.config, "rootfs_uri": "raw:///"}})
+    status, d = await build(tmp_path, task, executor=LocalExecutor(bwrap=None))
+    assert status == "errored"
+    assert d.log("img") == ""
+    assert any("install bubblewrap" in e for e in d.errors())
