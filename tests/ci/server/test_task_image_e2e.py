@@ -64,3 +64,31 @@ def test_a_jobs_task_runs_in_its_image_with_caches_kept_per_job(
     images = ci_server.data_dir / "resource-images"
     assert [p.name for p in images.iterdir()] == [digest.replace(":", "-")]
     assert len(list((ci_server.data_dir / "task-caches").iterdir())) == 2
+
+
+def test_execute_runs_a_one_off_task_in_its_image_without_keeping_caches(
+        ci_server: Server, fly: Fly, stack: devstack.StackInfo, registry_repo: str,
+        tmp_path: Path) -> None:
+    push_test_image(stack.registry.url, registry_repo, auth=stack.registry.auth)
+    username, password = stack.registry.auth or ("", "")
+    source = f"{{repository: {stack.registry.host}/{registry_repo}, tag: '1'" + (
+        f", username: {username}, password: {password}}}" if password else "}")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "input.txt").write_text("uploaded\n")
+    task = tmp_path / "task.yml"
+    task.write_text(textwrap.dedent(f"""
+        platform: linux
+        image_resource: {{type: registry-image, source: {source}}}
+        inputs: [{{name: src}}]
+        caches: [{{path: cache}}]
+        run:
+          path: sh
+          args: [-ec, 'grep ^ID= /etc/os-release; cat src/input.txt;
+                       cat cache/seen || echo empty; echo x > cache/seen']
+    """))
+    for _ in range(2):
+        code, out = fly("execute", "-c", str(task), "-i", f"src={src}")
+        assert code == 0, out
+        assert "ID=hwtest" in out and "uploaded" in out and "empty" in out
+    assert not (ci_server.data_dir / "task-caches").exists()
