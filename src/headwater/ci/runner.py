@@ -56,6 +56,7 @@ class TriggerError(UserError):
 @dataclass(frozen=True)
 class RunnerSettings:
     work_root: Path  # builds run in workdirs.workdir(work_root, build id)
+    task_caches: Path | None = None  # where task caches are kept between builds of a job
     external_url: str = "http://127.0.0.1:8080"
     tick: float = 10.0
     keep_workdirs: bool = False
@@ -208,7 +209,8 @@ class Runner:
                 types=self._types, executor=self._executor, inputs=uploaded,
                 get_timeout=self._settings.get_timeout,
                 put_timeout=self._settings.put_timeout,
-                yaml_limits=self._settings.yaml_limits)
+                yaml_limits=self._settings.yaml_limits,
+                task_caches=self._settings.task_caches)
             status = await run_build(plan, ctx=ctx, delegate=delegate)
         except asyncio.CancelledError:
             status = BuildStatus.ABORTED

@@ -84,6 +84,7 @@ class CI:
         self.runner = Runner(store, hub=self.hub, types=types, executor=executor,
                              settings=RunnerSettings(
                                  work_root=workdirs.root(settings.data_dir),
+                                 task_caches=workdirs.task_caches(settings.data_dir),
                                  external_url=settings.external_url,
                                  tick=settings.scheduler_tick, log=settings.build_log,
                                  get_timeout=settings.get_timeout,

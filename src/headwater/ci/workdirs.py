@@ -1,4 +1,6 @@
-"""Where builds run: `<data dir>/builds/<build id>`, spelled here only.
+"""Where builds run: `<data dir>/builds/<build id>`, spelled here only (and where
+their task caches are kept: `<data dir>/task-caches`, beside them on one filesystem,
+so a cache moves in and out of a task by a rename).
 
 The runner creates a build's work dir and removes it when a pipeline build ends; a
 one-off build's (`execute`) stays `ONE_OFF_KEEP` seconds so `execute -o` can download
@@ -20,6 +22,11 @@ ONE_OFF_KEEP = 3600.0  # seconds a one-off build's outputs stay downloadable
 def root(data_dir: Path) -> Path:
     """The directory that holds every build's work dir."""
     return data_dir / "builds"
+
+
+def task_caches(data_dir: Path) -> Path:
+    """Where task caches are kept between builds of a job (ci/build/taskcaches.py)."""
+    return data_dir / "task-caches"
 
 
 def workdir(builds: Path, build_id: int) -> Path:

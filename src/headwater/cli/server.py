@@ -71,6 +71,10 @@ def server(
         "--stack", help="The local stack (`headwater up` state dir) whose Git server and "
         "registry tasks may reach (default: the default stack, when one was started).")
     ] = None,
+    task_rootfs_dir: Annotated[list[Path] | None, typer.Option(
+        "--task-rootfs-dir", help="A directory under which tasks' rootfs_uri: raw:///... "
+        "may name their root filesystem; repeatable (default: none, raw:// refused).")
+    ] = None,
     task_memory: Annotated[str, typer.Option(
         "--default-task-memory-limit", help="Memory of a task whose container_limits do not "
         "say (bytes, or 512MB, 2GB; 0: unlimited).")] = "4GB",
@@ -133,6 +137,7 @@ def server(
                                      "--resource-image-max-unpacked")),
             task_allow=tuple(dict.fromkeys([*allowed, *stack_allowed])),
             hidden=(config_dir(), *([stack_dir] if stack_dir else [])),
+            task_rootfs_dirs=tuple(task_rootfs_dir or ()),
             task_limits=Limits(memory=_flag(parse_memory, task_memory,
                                             "--default-task-memory-limit"),
                                cpu=task_cpu, pids=task_pids),

@@ -76,6 +76,8 @@ class ServerSettings:
     hidden: tuple[Path, ...] = ()
     task_limits: Limits = field(default_factory=lambda: Limits(
         memory=DEFAULT_MEMORY_LIMIT, pids=DEFAULT_PIDS_LIMIT))
+    # Directories under which a task's `rootfs_uri: raw:///...` may name its root.
+    task_rootfs_dirs: tuple[Path, ...] = ()
     get_timeout: float | None = 3600.0
     put_timeout: float | None = 3600.0
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
@@ -122,7 +124,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                   network=network, cgroups=cgroups,
                                   limits=settings.task_limits)
     executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
-                             cgroups=cgroups, limits=settings.task_limits)
+                             cgroups=cgroups, limits=settings.task_limits,
+                             images=types.images, rootfs_dirs=settings.task_rootfs_dirs)
     ci = CI(store, types=types, executor=executor,
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,

@@ -145,13 +145,24 @@ async def test_background_processes_end_with_their_task(tmp_path: Path,
     assert pids_with(marker) == []
 
 
-async def test_the_image_is_ignored_and_the_log_says_so(tmp_path: Path) -> None:
+async def test_an_image_is_never_silently_replaced_by_the_host(tmp_path: Path) -> None:
     task = sh("img", "echo ran")
     assert task.config is not None
     task = task.model_copy(update={"config": {
         **task.config, "image_resource": {"type": "registry-image",
                                           "source": {"repository": "alpine"}}}})
-    status, d = await build(tmp_path, task)
-    assert status == "succeeded"
-    assert "ignores the task's image" in d.log("img", "stderr")
-    assert d.log("img", "stdout") == "ran\n"
+    status, d = await build(tmp_path, task)  # an executor with no image cache
+    assert status == "errored"
+    assert d.log("img", "stdout") == ""
+    assert any("image_resource: this server has no image cache" in e for e in d.errors())
+
+
+async def test_without_bubblewrap_a_task_with_an_image_errors_never_runs_on_the_host(
+        tmp_path: Path) -> None:
+    task = sh("img", "echo ran")
+    assert task.config is not None
+    task = task.model_copy(update={"config": {**task.config, "rootfs_uri": "raw:///"}})
+    status, d = await build(tmp_path, task, executor=LocalExecutor(bwrap=None))
+    assert status == "errored"
+    assert d.log("img") == ""
+    assert any("install bubblewrap" in e for e in d.errors())

@@ -109,15 +109,19 @@ async def test_whiteouts_through_a_symlink_never_remove_host_files(
     _untouched(outside)
 
 
-async def test_the_mount_points_are_made_inside_the_root_even_behind_a_symlink(
+async def test_the_mount_points_are_real_directories_of_the_root_never_symlinks(
         images: Images, outside: Path) -> None:
-    # The sandbox needs /etc/resolv.conf and /etc/hosts: with `etc` pointing at a host
-    # directory, they must be made in the image, not in that directory.
-    source = images.push(_layer(("l", "etc", str(outside)), ("l", "proc", "/../../..")))
+    # The sandbox mounts over /proc, /tmp, /etc/resolv.conf, /etc/hosts: bubblewrap
+    # follows a link there from its own root, where the host's is reachable. The
+    # image's links at those paths are replaced by real directories and files.
+    source = images.push(_layer(("l", "etc", str(outside)), ("l", "proc", "/../../.."),
+                                ("l", "tmp", "/oldroot" + str(outside))))
     rootfs = await images.pull(source)
     _untouched(outside)
-    inside = rootfs.path / outside.relative_to("/")
-    assert sorted(p.name for p in inside.iterdir()) == ["hosts", "resolv.conf"]
+    for name in ("etc", "proc", "tmp"):
+        assert not (rootfs.path / name).is_symlink() and (rootfs.path / name).is_dir()
+    assert sorted(p.name for p in (rootfs.path / "etc").iterdir()) == ["hosts",
+                                                                       "resolv.conf"]
 
 
 async def test_a_hard_link_to_a_symlink_to_a_host_file_links_the_symlink_not_the_file(

@@ -8,6 +8,11 @@
     taskconfig.py   Concourse's task schema
     executor.py     the TaskExecutor protocol and ProcessSpec
     local.py        LocalExecutor: tasks on this host, sandboxed with bubblewrap
+    hostview.py     what a task without an image sees of the host (secrets masked)
+    taskimage.py    a task's image found (image:, image_resource, rootfs_uri), its user
+    ocilayout.py    an OCI image layout in an artifact, read without trusting it
+    imagesandbox.py bwrap over an image's root; overlay_helper.py its writable overlay
+    taskcaches.py   task caches kept between builds of a job
     scopes.py       abort or timeout: why a step is being cancelled
     interpolate.py  ((.:local)) vars and task file ((vars)) at run time
 """

@@ -46,6 +46,8 @@ class BuildContext:
     get_timeout: float | None = None
     put_timeout: float | None = None
     yaml_limits: yamlload.Limits = yamlload.DEFAULT  # task files, load_var, var_files
+    # Where task caches are kept between builds of a job (None: not kept).
+    task_caches: Path | None = None
 
     @property
     def build_url(self) -> str:

@@ -10,8 +10,8 @@ task started and wait for them before re-raising. `limits` are the task's
 over one raises `LimitExceeded` with a message that names it.
 
 Executors decide how much isolation they give: `LocalExecutor` (local.py) runs on
-this host, sandboxed with bubblewrap when it is installed; image executors (a
-rootfs, a container, a Kubernetes pod) come next and use `image` and `mounts`.
+this host, sandboxed with bubblewrap when it is installed, in the task's `image`
+when it has one (taskimage.py, imagesandbox.py), else in a masked view of the host.
 """
 
 from __future__ import annotations
@@ -23,10 +23,37 @@ from typing import Any, Literal, Protocol
 
 from headwater.ci.resources.cgroups import LimitExceeded, Limits
 
-__all__ = ["LimitExceeded", "Limits", "Output", "ProcessSpec", "Stream", "TaskExecutor"]
+__all__ = ["ArtifactImage", "LimitExceeded", "Limits", "Output", "ProcessSpec", "RegistryImage",
+           "RootfsUri", "Stream", "TaskExecutor", "TaskImage"]
 
 Stream = Literal["stdout", "stderr"]
 Output = Callable[[Stream, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RegistryImage:
+    """`image_resource`: a `registry-image` / `docker-image` source."""
+
+    type: str
+    source: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ArtifactImage:
+    """`image:` on the step: the artifact `name` at `path` (`rootfs/` + `metadata.json`)."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RootfsUri:
+    """`rootfs_uri`: `raw:///dir` or `docker:///repository#tag`."""
+
+    uri: str
+
+
+TaskImage = RegistryImage | ArtifactImage | RootfsUri
 
 
 @dataclass(frozen=True)
@@ -42,9 +69,12 @@ class ProcessSpec:
     network: bool = False  # may the task reach the network (headwater: off by default)
     privileged: bool = False
     user: str | None = None  # `run.user`
-    # The task's image: `image_resource` / `rootfs_uri` from its config, or an artifact
-    # directory to use as its rootfs (`image:` on the step).
-    image: Mapping[str, Any] | Path | None = None
+    # The task's image: `image:` on the step, else `image_resource`, else `rootfs_uri`
+    # (Concourse's precedence); None: the host's view.
+    image: TaskImage | None = None
+    # Where `root` appears inside an image (Concourse's /tmp/build/<hash of the name>).
+    image_root: str = "/tmp/build/task"  # noqa: S108 - inside the sandbox
+    name: str = "task"  # the step's name, for messages
     limits: Limits = field(default_factory=Limits)  # `container_limits`
 
 

@@ -23,8 +23,11 @@ Limits: with `cgroups` (the server's, cgroups.py), each task runs in a cgroup of
 own with its `container_limits` over the executor's `limits` (the server's defaults);
 going over the memory or fork limit stops the task and `run` raises `LimitExceeded`.
 
-The task's image (`image_resource`, `rootfs_uri`, `image:`) and `run.user` are not
-used: the process runs on this host's filesystem and the build log says so.
+A task with an image (`image:`, `image_resource`, `rootfs_uri`) runs in that image
+instead (imagesandbox.py): pulled into `images`, the cache resource type images share;
+`rootfs_uri: raw:///...` only under `rootfs_dirs`. Without bubblewrap such a task
+errors. A task without an image keeps the host view above, and `run.user` is not used
+there (the build log says so).
 """
 
 from __future__ import annotations
@@ -33,29 +36,41 @@ import asyncio
 import errno
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from headwater import log as hwlog
-from headwater.ci.build import hostview
+from headwater.ci.build import confine, hostview, imagesandbox, taskimage
+from headwater.ci.build.confine import Beneath
+from headwater.ci.build.errors import StepError
 from headwater.ci.build.executor import Output, ProcessSpec
 from headwater.ci.resources.cgroups import Cgroups, LimitExceeded, Limits
 from headwater.ci.resources.netns import NetworkPolicy, run_sandboxed
 from headwater.ci.resources.process import find_bwrap, run_process
+from headwater.ci.resources.rootfs import ResourceImages
 
 _log = hwlog.get("local-executor")
+
+Run = Callable[[list[str], tuple[int, ...]], Awaitable[int]]
 
 
 class LocalExecutor:
     """Runs tasks on this host; `bwrap="auto"` finds bubblewrap, None runs unsandboxed.
     `network` says what of the host's loopback a task with network reaches (nothing
-    by default); `hidden` are the server's own paths, masked in the task's view."""
+    by default); `hidden` are the server's own paths, masked in the task's view.
+    Tasks with an image pull it into `images` (refused without) and may name a
+    `rootfs_uri: raw:///...` under `rootfs_dirs`; `overlay` False gives them a
+    read-only image with tmpfs where they write (the default when not root)."""
 
     def __init__(self, *, bwrap: str | Path | Literal["auto"] | None = "auto",
                  kill_grace: float = 10.0, network: NetworkPolicy | None = None,
                  hidden: Sequence[Path] = (), cgroups: Cgroups | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, images: ResourceImages | None = None,
+                 rootfs_dirs: Sequence[Path] = (), overlay: bool | None = None) -> None:
+        self.images = images
+        self.rootfs_dirs = tuple(rootfs_dirs)
+        self.overlay = imagesandbox.can_overlay() if overlay is None else overlay
         self.bwrap = find_bwrap() if bwrap == "auto" else (str(bwrap) if bwrap else None)
         self._kill_grace = kill_grace
         self.network = network or NetworkPolicy()
@@ -71,35 +86,14 @@ class LocalExecutor:
 
     async def run(self, spec: ProcessSpec, *, output: Output) -> int:
         if spec.image is not None:
-            await output("stderr", "headwater: the local executor ignores the task's image "
-                                   "and runs it on this host's filesystem\n")
+            return await self._run_in_image(spec, output=output)
         if spec.user:
-            await output("stderr", f"headwater: the local executor ignores run.user "
-                                   f"{spec.user!r}\n")
+            await output("stderr", f"headwater: run.user {spec.user!r} is not used: a task "
+                                   "without an image runs on this host's system as the "
+                                   "server's user\n")
 
         _check_executable(spec)
-
-        async def out(text: str) -> None:
-            await output("stdout", text)
-
-        async def err(text: str) -> None:
-            await output("stderr", text)
-
-        async def start(argv: list[str], pass_fds: tuple[int, ...]) -> int:
-            if self.cgroups is None:
-                return await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
-                                         stderr=err, kill_grace=self._kill_grace,
-                                         pass_fds=pass_fds)
-            async with self.cgroups.step(f"task-{spec.root.name}",
-                                         spec.limits.over(self.limits)) as cgroup:
-                status = await run_process(argv, cwd=spec.cwd, env=spec.env, stdout=out,
-                                           stderr=err, kill_grace=self._kill_grace,
-                                           pass_fds=pass_fds, preexec=cgroup.enter)
-                breach = cgroup.breach_message("the task")
-            if breach:
-                raise LimitExceeded(breach + (f" (exit status {status})" if status else ""))
-            return status
-
+        start = self._starter(spec, output)
         if self.bwrap is None:
             return await start(spec.argv, ())
         masked = await asyncio.to_thread(self.masked, spec)
@@ -109,6 +103,60 @@ class LocalExecutor:
         resolv = await asyncio.to_thread(os.path.realpath, "/etc/resolv.conf")
         return await run_sandboxed(argv, network=self.network if spec.network else None,
                                    run=start, resolv_at=resolv)
+
+    async def _run_in_image(self, spec: ProcessSpec, *, output: Output) -> int:
+        what = f"task {spec.name!r}"
+        if self.bwrap is None:
+            raise StepError(f"{what} has an image, which runs in a bubblewrap sandbox: "
+                            "install bubblewrap (bwrap)")
+        assert spec.image is not None
+        image, pulled = await taskimage.resolve(spec.image, images=self.images,
+                                                rootfs_dirs=self.rootfs_dirs, what=what)
+        await output("stderr", f"headwater: running in {image.label}"
+                               f"{' (pulled)' if pulled else ''}\n")
+        user = await asyncio.to_thread(taskimage.image_user, image, spec.user, what)
+        dirs, files = imagesandbox.mount_points(spec, network=spec.network)
+        await asyncio.to_thread(imagesandbox.check_mount_points, image.path, dirs, files,
+                                what)
+        env = taskimage.image_env(image.env, spec.env, user, explicit_user=bool(spec.user))
+        layers = await asyncio.to_thread(imagesandbox.Layers.beside, spec.root) \
+            if self.overlay else None
+        try:
+            argv = [*imagesandbox.argv(self.bwrap, spec, image, user, layers=layers),
+                    *spec.argv]
+            return await run_sandboxed(argv, network=self.network if spec.network else None,
+                                       run=self._starter(spec, output, env=env))
+        finally:
+            if layers is not None:
+                await asyncio.to_thread(confine.remove_tree, Beneath(layers.base))
+
+    def _starter(self, spec: ProcessSpec, output: Output, *,
+                 env: Mapping[str, str] | None = None) -> Run:
+        """How a sandbox's argv is started: in the task's cgroup, with its env."""
+        env = spec.env if env is None else env
+
+        async def out(text: str) -> None:
+            await output("stdout", text)
+
+        async def err(text: str) -> None:
+            await output("stderr", text)
+
+        async def start(argv: list[str], pass_fds: tuple[int, ...]) -> int:
+            if self.cgroups is None:
+                return await run_process(argv, cwd=spec.cwd, env=env, stdout=out,
+                                         stderr=err, kill_grace=self._kill_grace,
+                                         pass_fds=pass_fds)
+            async with self.cgroups.step(f"task-{spec.root.name}",
+                                         spec.limits.over(self.limits)) as cgroup:
+                status = await run_process(argv, cwd=spec.cwd, env=env, stdout=out,
+                                           stderr=err, kill_grace=self._kill_grace,
+                                           pass_fds=pass_fds, preexec=cgroup.enter)
+                breach = cgroup.breach_message("the task")
+            if breach:
+                raise LimitExceeded(breach + (f" (exit status {status})" if status else ""))
+            return status
+
+        return start
 
     def masked(self, spec: ProcessSpec) -> list[hostview.Mask]:
         """What of the host's system directories `spec`'s task must not see."""

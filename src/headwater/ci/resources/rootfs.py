@@ -19,8 +19,19 @@ type, as Concourse's do. `ResourceImages.rootfs` turns one into a directory:
   directory fd reached component by component without following the image's
   symlinks out of the root; no `..`; device nodes are skipped (the sandbox has its
   own /dev);
-- the image's `Env` is kept with it: the scripts run with the image's PATH;
+- the paths sandboxes mount over (`/proc`, `/dev`, `/tmp`, `/root`, `/etc`,
+  `/etc/hosts`, `/etc/resolv.conf`) are made real directories and files: a symlink
+  the image has there is replaced. bubblewrap follows a symlink in a mount's
+  destination from its own root, where the host's root is still reachable: an image
+  with `tmp -> /oldroot/etc` would make it create directories on the host. Images
+  unpacked before this rule (no `metadata.json`) are pulled again;
+- the image's `Env` and `User` are kept with it (`env.json`, `metadata.json` as
+  registry-image's `format: rootfs` writes it): scripts and tasks run with the
+  image's PATH, tasks as its user unless `run.user` says otherwise;
 - images no tag lookup named for `keep_unused` (7 days) are removed after each new pull.
+
+One cache serves resource type images and task images (`image_resource`, `rootfs_uri:
+docker:///...`): `pull` answers an image by its source, `rootfs` by a resource type's.
 
 Source keys, as the two Concourse resources read them: `repository` (required), `tag`
 (default `latest`), `username`/`password`, `insecure_registries` (docker-image's list
@@ -38,19 +49,13 @@ import stat
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from headwater.ci.resources.base import ResourceError
-from headwater.ci.resources.layers import (
-    Budget,
-    ImageTooLarge,
-    ensure_dir,
-    ensure_file,
-    unpack_layer,
-)
+from headwater.ci.resources.layers import Budget, ImageTooLarge, unpack_layer
 from headwater.registry import (
     DEFAULT_INSECURE_HOSTS,
     BlobTooLarge,
@@ -63,8 +68,8 @@ from headwater.registry import (
 
 IMAGE_TYPES = ("registry-image", "docker-image")
 
-__all__ = ["IMAGE_TYPES", "ImageLimits", "ImageSource", "ResourceImages", "Rootfs", "sweep",
-           "unpack_layer"]
+__all__ = ["IMAGE_TYPES", "ImageLimits", "ImageSource", "ResourceImages", "Rootfs",
+           "real_mount_points", "sweep", "unpack_layer"]
 
 GiB = 1024 ** 3
 # What the sandbox mounts over: they must exist in a read-only root.
@@ -73,8 +78,10 @@ _MOUNT_POINTS_FILES = ("etc/resolv.conf", "etc/hosts")
 _UNPACKED = "rootfs"
 _LAYERS = "layers"
 _CONFIG = "env.json"
+_METADATA = "metadata.json"
 
 ClientFactory = Callable[[Mapping[str, Credentials], frozenset[str]], RegistryClient]
+LayerFetch = Callable[[Path], Awaitable[list[Path]]]  # writes layer files into a dir
 
 
 @dataclass(frozen=True)
@@ -90,11 +97,12 @@ class ImageLimits:
 
 @dataclass(frozen=True)
 class Rootfs:
-    """An unpacked image: its root directory, its digest and its environment."""
+    """An unpacked image: its root directory, its digest, its environment and user."""
 
     path: Path
     digest: str
     env: dict[str, str]
+    user: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,29 +115,32 @@ class ImageSource:
     insecure_hosts: frozenset[str]
 
     @classmethod
-    def parse(cls, type_name: str, source: Mapping[str, Any]) -> ImageSource:
+    def parse(cls, type_name: str, source: Mapping[str, Any], *,
+              what: str | None = None) -> ImageSource:
+        """`source` of the resource type `type_name`, or of what `what` names."""
+        what = what or f"resource type {type_name!r}"
         repository = source.get("repository")
         if not isinstance(repository, str) or not repository:
-            raise ResourceError(f"resource type {type_name!r}: its source needs `repository`, "
-                                "the image holding /opt/resource/check, in and out")
+            needs = "the image holding /opt/resource/check, in and out" if type_name \
+                else "the image to run in"
+            raise ResourceError(f"{what}: its source needs `repository`, {needs}")
         tag = str(source.get("tag") or "latest")
         try:
             ref = parse(repository)
             if ref.tag is None and ref.digest is None:
                 ref = ref.with_tag(tag)
         except InvalidReference as e:
-            raise ResourceError(f"resource type {type_name!r}: {e}") from None
+            raise ResourceError(f"{what}: {e}") from None
         username, password = source.get("username"), source.get("password")
         credentials = None
         if username or password:
             if not isinstance(username, str) or not isinstance(password, str):
-                raise ResourceError(f"resource type {type_name!r}: `username` and `password` "
-                                    "go together, as strings")
-            credentials = Credentials(username, password, source=f"resource type {type_name}")
+                raise ResourceError(f"{what}: `username` and `password` go together, as "
+                                    "strings")
+            credentials = Credentials(username, password, source=what)
         insecure = source.get("insecure_registries") or []
         if not isinstance(insecure, list) or not all(isinstance(h, str) for h in insecure):
-            raise ResourceError(f"resource type {type_name!r}: `insecure_registries` is a "
-                                "list of host:port")
+            raise ResourceError(f"{what}: `insecure_registries` is a list of host:port")
         return cls(repository=ref.name, tag=ref.version or tag, credentials=credentials,
                    insecure_hosts=frozenset(insecure))
 
@@ -159,14 +170,22 @@ class ResourceImages:
         self.pulls = 0  # images unpacked by this process, for tests and logs
 
     async def rootfs(self, type_name: str, source: Mapping[str, Any]) -> Rootfs:
-        image = ImageSource.parse(type_name, source)
+        """The image of the resource type `type_name`."""
+        return await self._pull(ImageSource.parse(type_name, source),
+                                f"resource type {type_name!r}")
+
+    async def pull(self, source: Mapping[str, Any], *, what: str) -> Rootfs:
+        """The image `source` names (registry-image's source keys) for what `what`
+        names in errors (a task's `image_resource`)."""
+        return await self._pull(ImageSource.parse("", source, what=what), what)
+
+    async def _pull(self, image: ImageSource, what: str) -> Rootfs:
         lock = self._locks.setdefault(image.image, asyncio.Lock())
         async with lock:  # one resolve and one pull per image at a time
             try:
                 return await self._rootfs(image)
             except RegistryError as e:
-                raise ResourceError(f"resource type {type_name!r}: pulling {image.image}: "
-                                    f"{e}") from None
+                raise ResourceError(f"{what}: pulling {image.image}: {e}") from None
 
     async def _rootfs(self, image: ImageSource) -> Rootfs:
         key = (image.repository, image.tag)
@@ -193,16 +212,39 @@ class ResourceImages:
             if config_digest is None:
                 raise ResourceError(f"{image.image} is not an image: its manifest has no config")
             config = json.loads(await client.blob(image.repository, config_digest))
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=".pull-", dir=self.cache_dir))
-            try:
-                layers = await self._download(client, image, manifest.body, work / _LAYERS)
-                await asyncio.to_thread(_unpack_into, target, work, layers, _env(config),
-                                        budget=Budget(self.limits.unpacked_bytes,
-                                                      self.limits.entries),
-                                        image=image.image)
-            finally:  # renamed into place when complete; what is left was a failure
-                await asyncio.to_thread(_remove_if_there, work)
+
+            async def download(into: Path) -> list[Path]:
+                return await self._download(client, image, manifest.body, into)
+
+            return await self._store(digest, config, download, image=image.image)
+
+    async def store(self, digest: str, config: Mapping[str, Any], layers: LayerFetch, *,
+                    image: str) -> tuple[Rootfs, bool]:
+        """The image of manifest `digest` from the cache, or unpacked now from the layer
+        files `layers(into)` writes (an OCI layout's blobs); and whether it was."""
+        lock = self._locks.setdefault(digest, asyncio.Lock())
+        async with lock:
+            target = self.cache_dir / _dirname(digest)
+            found = _load(target, digest)
+            if found is not None:
+                await asyncio.to_thread(_touch, target)
+                return found, False
+            return await self._store(digest, config, layers, image=image), True
+
+    async def _store(self, digest: str, config: Mapping[str, Any], fetch: LayerFetch, *,
+                     image: str) -> Rootfs:
+        target = self.cache_dir / _dirname(digest)
+        await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".pull-", dir=self.cache_dir))
+        try:
+            layers = await fetch(work / _LAYERS)
+            await asyncio.to_thread(_unpack_into, target, work, layers, _env(config),
+                                    _user(config),
+                                    budget=Budget(self.limits.unpacked_bytes,
+                                                  self.limits.entries),
+                                    image=image)
+        finally:  # renamed into place when complete; what is left was a failure
+            await asyncio.to_thread(_remove_if_there, work)
         self.pulls += 1
         await asyncio.to_thread(sweep, self.cache_dir, self._keep)
         found = _load(target, digest)
@@ -266,11 +308,18 @@ def _dirname(digest: str) -> str:
 
 
 def _load(directory: Path, digest: str) -> Rootfs | None:
-    try:
+    try:  # metadata.json, written last, marks a complete image of this version;
+        # images unpacked before it was written (mount points maybe links) are pulled again
         env = json.loads((directory / _CONFIG).read_text())
-    except (OSError, ValueError):
+        user = str(json.loads((directory / _METADATA).read_text()).get("user") or "")
+    except (OSError, ValueError, AttributeError):
         return None
-    return Rootfs(directory / _UNPACKED, digest, {str(k): str(v) for k, v in env.items()})
+    return Rootfs(directory / _UNPACKED, digest, {str(k): str(v) for k, v in env.items()},
+                  user)
+
+
+def _user(config: Mapping[str, Any]) -> str:
+    return str((config.get("config") or {}).get("User") or "")
 
 
 def _env(config: Mapping[str, Any]) -> dict[str, str]:
@@ -283,11 +332,11 @@ def _env(config: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str, str], *,
-                 budget: Budget, image: str) -> None:
+def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str, str],
+                 user: str, *, budget: Budget, image: str) -> None:
     """Unpack the layer files into `work/rootfs`, then rename `work` to `target`: the
     image appears complete or not at all."""
-    if (target / _CONFIG).exists():
+    if (target / _METADATA).exists():
         return
     root = work / _UNPACKED
     root.mkdir()
@@ -304,19 +353,62 @@ def _unpack_into(target: Path, work: Path, layers: list[Path], env: Mapping[str,
         except ResourceError as e:
             raise ResourceError(f"{where}: {e}") from None
         layer.unlink()
-    for d in _MOUNT_POINTS_DIRS:
-        ensure_dir(root, d)
-    for f in _MOUNT_POINTS_FILES:
-        ensure_file(root, f)
+    real_mount_points(root)
     shutil.rmtree(work / _LAYERS, ignore_errors=True)
     (work / _CONFIG).write_text(json.dumps(dict(env)))
-    if target.exists() and not (target / _CONFIG).exists():  # an incomplete pull
+    (work / _METADATA).write_text(json.dumps(
+        {"env": [f"{k}={v}" for k, v in env.items()], "user": user}))
+    if target.exists() and not (target / _METADATA).exists():  # incomplete, or older
         _force_rmtree(target)
     try:
         work.rename(target)
     except OSError as e:
-        if not (target / _CONFIG).exists():  # not another server's complete pull
+        if not (target / _METADATA).exists():  # not another server's complete pull
             raise ResourceError(f"storing the image under {target}: {e}") from None
+
+
+def real_mount_points(root: Path) -> None:
+    """Make the paths sandboxes mount over real directories and files of `root`,
+    replacing any symlink on the way (see the module doc)."""
+    for d in _MOUNT_POINTS_DIRS:
+        _real(root, d, directory=True)
+    for f in _MOUNT_POINTS_FILES:
+        _real(root, f, directory=False)
+
+
+def _real(root: Path, rel: str, *, directory: bool) -> None:
+    parts = rel.split("/")
+    fd = os.open(root, _DIR_NOFOLLOW)
+    try:
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                found: os.stat_result | None = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                found = None
+            want_dir = directory or not last
+            if found is not None and (stat.S_ISDIR(found.st_mode) != want_dir
+                                      or stat.S_ISLNK(found.st_mode)):
+                if stat.S_ISDIR(found.st_mode):
+                    shutil.rmtree(name, dir_fd=fd)
+                else:
+                    os.unlink(name, dir_fd=fd)
+                found = None
+            if found is None:
+                if want_dir:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                else:
+                    os.close(os.open(name, _NEW_FILE, 0o644, dir_fd=fd))
+            if want_dir:
+                child = os.open(name, _DIR_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = child
+    finally:
+        os.close(fd)
+
+
+_DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _remove_if_there(path: Path) -> None:

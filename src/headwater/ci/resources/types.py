@@ -71,6 +71,11 @@ class ResourceTypes:
                    script_timeout=script_timeout, image_limits=image_limits, network=network,
                    cgroups=cgroups, limits=limits)
 
+    @property
+    def images(self) -> ResourceImages | None:
+        """The image cache, which task images share (None: no `images_dir`)."""
+        return self._images
+
     def resolve(self, type_name: str,
                 resource_types: Sequence[ResourceTypeRef] = ()) -> ResourceType:
         for ref in resource_types:

@@ -7,17 +7,22 @@
    (`input_mapping` says which artifact feeds which input) at `inputs[].path`
    (default: its name); outputs and caches start as empty directories. A missing
    input that is not `optional` errors the build, naming it.
-3. The environment: PATH, HOME (the task's directory), the build's metadata
-   (`BUILD_*`, `ATC_EXTERNAL_URL`), then the params: the config's, overridden by
-   the step's; strings as they are, anything else JSON-encoded.
-4. The executor runs `run.path` with `run.args` in `run.dir`; stdout and stderr
+3. The environment: PATH, HOME (the task's directory; with an image, the image's
+   and its user's, taskimage.py), the build's metadata (`BUILD_*`,
+   `ATC_EXTERNAL_URL`), then the params: the config's, overridden by the step's;
+   strings as they are, anything else JSON-encoded.
+4. The image: `image:` on the step, else `image_resource`, else `rootfs_uri`
+   (Concourse's precedence); none: the host's view (local.py).
+5. The executor runs `run.path` with `run.args` in `run.dir`; stdout and stderr
    become log events. Outputs are registered as artifacts (renamed by
    `output_mapping`) whatever the exit status, so failure hooks can use them; then
    finish-task carries the exit status, and anything but 0 fails the step. An
    output the task replaced by a symlink, or that lies under one, errors the step
    naming it: the server never follows a task's links on the host (confine.py).
 
-Caches are empty directories for now (not kept between builds).
+Caches start empty, or as the job's last build of this step left them
+(taskcaches.py: kept per job when the server has a cache store; one-off builds get
+none), and are stored back after the run, before outputs are registered.
 """
 
 from __future__ import annotations
@@ -31,12 +36,24 @@ import yaml
 
 from headwater import yamlload
 from headwater.ci import eventtypes as ev
-from headwater.ci.build import confine
+from headwater.ci.build import confine, taskcaches
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
-from headwater.ci.build.executor import LimitExceeded, Limits, ProcessSpec, Stream
+from headwater.ci.build.executor import (
+    ArtifactImage,
+    LimitExceeded,
+    Limits,
+    ProcessSpec,
+    RegistryImage,
+    RootfsUri,
+    Stream,
+    TaskImage,
+)
+from headwater.ci.build.imagesandbox import working_directory
 from headwater.ci.build.state import RunState
+from headwater.ci.build.taskcaches import CacheKey
 from headwater.ci.build.taskconfig import TaskConfig, param_env, parse_task_config
+from headwater.ci.build.taskimage import pinned
 from headwater.ci.plan import Task
 from headwater.ci.resources.netns import NetworkError
 from headwater.ci.resources.process import DEFAULT_PATH
@@ -60,13 +77,21 @@ class TaskStep:
             raise StepError(f"task {p.name!r}: run.dir {config.run.dir!r} is not a directory "
                             "of the task (it should be one of its inputs or outputs, and "
                             "not a symlink)")
-        env = {"PATH": DEFAULT_PATH, "HOME": str(root), **state.ctx.env(), **param_env(params)}
+        image = self._image(state, config)
+        host = {"PATH": DEFAULT_PATH, "HOME": str(root)} if image is None else {}
+        env = {**host, **state.ctx.env(), **param_env(params)}
         spec = ProcessSpec(
             argv=[config.run.path, *config.run.args], root=root, cwd=cwd, env=env,
             inputs=[i.dir for i in config.inputs], outputs=[o.dir for o in config.outputs],
             caches=[c.path for c in config.caches], network=p.network,
-            privileged=p.privileged, user=config.run.user, image=self._image(state, config),
+            privileged=p.privileged, user=config.run.user, image=image,
+            image_root=working_directory(p.name), name=p.name,
             limits=config.container_limits.limits() if config.container_limits else Limits())
+        caches = self._cache_keys(state, config)
+        for key in caches:
+            assert state.ctx.task_caches is not None
+            await taskcaches.take(state.ctx.task_caches, key, root,
+                                  Beneath(state.scratch_root, f"cache-{root.name}"))
 
         async def output(stream: Stream, text: str) -> None:
             await state.log(p.id, text, stream)
@@ -79,6 +104,13 @@ class TaskStep:
                             "run.path is looked up in PATH, or relative to run.dir") from None
         except (NetworkError, LimitExceeded) as e:
             raise StepError(f"task {p.name!r}: {e}") from None
+        for key in caches:
+            assert state.ctx.task_caches is not None
+            why = await taskcaches.keep(state.ctx.task_caches, key, root,
+                                        Beneath(state.scratch_root, f"cache-{root.name}"))
+            if why:
+                await state.log(p.id, f"headwater: cache {key.path!r} not kept: {why}\n",
+                                "stderr")
         await self._outputs(state, config, root)
         await state.event(ev.FinishTask(origin=ev.Origin(p.id), exit_status=status))
         await asyncio.to_thread(confine.remove_tree, Beneath(root))
@@ -151,16 +183,28 @@ class TaskStep:
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 await state.register(name, Beneath(root, task_output.dir), what=what)
 
-    def _image(self, state: RunState,
-               config: TaskConfig) -> dict[str, Any] | Path | None:
+    def _image(self, state: RunState, config: TaskConfig) -> TaskImage | None:
+        """Concourse's precedence: the step's `image:`, `image_resource`, `rootfs_uri`."""
         if self.plan.image:
             artifact = state.artifacts.get(self.plan.image)
             if artifact is None:
+                known = ", ".join(sorted(state.artifacts)) or "none"
                 raise StepError(f"task {self.plan.name!r}: image artifact "
-                                f"{self.plan.image!r} not found in this build")
-            return artifact
+                                f"{self.plan.image!r} not found in this build (artifacts: "
+                                f"{known}); get it first")
+            return ArtifactImage(self.plan.image, artifact)
         if config.image_resource is not None:
-            return config.image_resource.model_dump(exclude_none=True)
+            resource = config.image_resource
+            return RegistryImage(resource.type, pinned(resource.source, resource.version))
         if config.rootfs_uri:
-            return {"rootfs_uri": config.rootfs_uri}
+            return RootfsUri(config.rootfs_uri)
         return None
+
+    def _cache_keys(self, state: RunState, config: TaskConfig) -> list[CacheKey]:
+        """The caches kept between builds: those of a job's build on a server that
+        keeps them (one-off builds start empty every time)."""
+        ctx = state.ctx
+        if ctx.task_caches is None or not ctx.job or not ctx.pipeline:
+            return []
+        return [CacheKey(ctx.team, ctx.pipeline, ctx.job, self.plan.name, c.path)
+                for c in config.caches]
