@@ -120,7 +120,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                   images_dir=settings.data_dir / "resource-images",
                                   image_limits=settings.image_limits,
                                   network=network, cgroups=cgroups,
-                                  limits=settings.task_limits)
+                                  limits=settings.task_limits,
+                                  cache_dir=settings.data_dir / "resource-caches")
     executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
                              cgroups=cgroups, limits=settings.task_limits)
     ci = CI(store, types=types, executor=executor,

@@ -6,7 +6,7 @@ Looked up in Concourse's order of precedence:
    images (`type: registry-image` or `docker-image`) whose `/opt/resource` scripts
    run in a bubblewrap sandbox on the image's root filesystem (image.py), pulled
    into `images_dir`;
-2. the built-in types the server registers (`time`, later `git`, `semver`, ...);
+2. the built-in types the server registers (`time`, `git`, ...);
 3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
    layout `opt/resource/...`): an external type, run as scripts.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.git import GitResource
 from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.netns import NetworkPolicy
 from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
@@ -50,12 +51,18 @@ class ResourceTypes:
                 script_timeout: float | None = None,
                 image_limits: ImageLimits | None = None,
                 network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
-                limits: Limits | None = None) -> ResourceTypes:
-        """The built-in types (`time` for now), script types under `types_dir`, and
+                limits: Limits | None = None,
+                cache_dir: Path | None = None) -> ResourceTypes:
+        """The built-in types (`time`, `git` with its check caches under `cache_dir`),
+        script types under `types_dir`, and
         image types of pipelines, pulled into `images_dir` (refused without one) within
         `image_limits`, whose scripts reach of the host's loopback only what `network`
         allows."""
-        return cls({"time": TimeResource()}, types_dir, images_dir=images_dir,
+        builtins: dict[str, ResourceType] = {
+            "time": TimeResource(),
+            "git": GitResource(cache_dir=cache_dir / "git" if cache_dir else None),
+        }
+        return cls(builtins, types_dir, images_dir=images_dir,
                    script_timeout=script_timeout, image_limits=image_limits, network=network,
                    cgroups=cgroups, limits=limits)
 
