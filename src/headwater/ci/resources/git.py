@@ -26,8 +26,12 @@ from headwater.ci.resources import gitcheck, gitget, gitput
 from headwater.ci.resources.base import Fetched, Log, ResourceError, Version
 from headwater.ci.resources.gitaccess import access
 from headwater.ci.resources.gitcheck import Git, cache_key
-from headwater.ci.resources.gitsource import (GitSource, parse_get_params,
-                                              parse_put_params, parse_source)
+from headwater.ci.resources.gitsource import (
+    GitSource,
+    parse_get_params,
+    parse_put_params,
+    parse_source,
+)
 from headwater.gitrepo.errors import GitError, redact, redact_url
 
 DEFAULT_TIMEOUT = 600.0
@@ -76,10 +80,11 @@ class GitResource:
         src = parse_source(source)
         get = parse_get_params(params)
         async with self._git(src, self._learned(src)) as run:
+            use = run
             if get.disable_git_lfs:
                 lfs_off = {**run.access.env, "GIT_LFS_SKIP_SMUDGE": "1"}
-                run = Git(dataclasses.replace(run.access, env=lfs_off), run.timeout)
-            fetched = await gitget.get(run, src, get, version, dest)
+                use = Git(dataclasses.replace(run.access, env=lfs_off), run.timeout)
+            fetched = await gitget.get(use, src, get, version, dest)
         await log(f"fetched {fetched.version['ref']} from {_shown(src)}\n")
         return fetched
 

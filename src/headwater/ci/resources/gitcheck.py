@@ -45,7 +45,8 @@ class Git:
 
     async def __call__(self, *args: str, cwd: Path, remote: str | None = None,
                        config: Sequence[tuple[str, str]] = ()) -> str:
-        return await git(*args, cwd=cwd, env=config_env(self.access.env, config), timeout=self.timeout,
+        return await git(*args, cwd=cwd, env=config_env(self.access.env, config),
+                         timeout=self.timeout,
                          url=self.access.uri if remote else None,
                          what=f"{remote} {self.access.where()}" if remote else None,
                          secrets=self.access.secrets)
@@ -96,9 +97,9 @@ async def _exists(run: Git, repo: Path, ref: str) -> bool:
     try:
         await run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
                   cwd=repo)
-        return True
     except GitError:
         return False
+    return True
 
 
 async def _commits(run: Git, src: GitSource, repo: Path, revs: list[str], *,

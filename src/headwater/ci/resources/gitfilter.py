@@ -155,8 +155,7 @@ def commit_url(origin: str, commit: str) -> str:
 
 def push_rejected(output: str) -> bool:
     """Did a push fail because the branch moved (git-resource then rebases or merges
-    again): `[rejected]`, or `[remote rejected] ... cannot lock ref`."""
-    if "[rejected]" in output:
-        return True
-    return any("[remote rejected]" in line and "cannot lock ref" in line
-               for line in output.splitlines())
+    again): `[rejected]`, or `[remote rejected]` for `cannot lock ref`, which git 2.39
+    says on a line of its own (`remote: error: cannot lock ref ...`)."""
+    return "[rejected]" in output or ("[remote rejected]" in output
+                                      and "cannot lock ref" in output)

@@ -58,7 +58,7 @@ async def clone(run: Git, src: GitSource, params: GetParams, version: Version,
     ref = version.get("ref") or "HEAD"
     if ref.startswith("-"):
         raise ResourceError(f"git resource: version ref {ref!r} is not a git revision")
-    dest.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
     await run("init", "--quiet", cwd=dest)
     branch = version.get("branch") or src.branch or await _default_branch(run, src, dest)
     if branch.startswith("-"):
@@ -93,10 +93,11 @@ async def _deepen(run: Git, dest: Path, ref: str, depth: int, tags: list[str]) -
     for _ in range(_DEEPEN_ATTEMPTS):
         try:
             await run("cat-file", "-e", "--end-of-options", f"{ref}^{{commit}}", cwd=dest)
-            return
         except GitError:
             depth *= 2
-            await run("fetch", "--quiet", f"--deepen={depth}", *tags, "origin", cwd=dest,
+        else:
+            return
+        await run("fetch", "--quiet", f"--deepen={depth}", *tags, "origin", cwd=dest,
                       remote="git fetch of")
     await run("fetch", "--quiet", "--unshallow", *tags, "origin", cwd=dest,
               remote="git fetch of")

@@ -105,7 +105,7 @@ async def _ref_ok(run: Git, ref: str, cwd: Path, what: str) -> None:
 
 
 class _Push:
-    def __init__(self, run: Git, src: GitSource, params: PutParams, work: Path,
+    def __init__(self, run: Git, src: GitSource, params: PutParams, work: Path, *,
                  tag: str, annotation: Path | None) -> None:
         self.run, self.src, self.params, self.work = run, src, params, work
         self.tag, self.annotation = tag, annotation
@@ -161,10 +161,11 @@ class _Push:
             await self.make_tag()
             try:
                 await self.push()
-                return
             except GitError as e:
                 if attempt == ATTEMPTS or not push_rejected(e.stderr):
                     raise
+            else:
+                return
         raise AssertionError("unreachable")
 
 
@@ -198,7 +199,7 @@ async def put(run: Git, src: GitSource, params: PutParams, workdir: Path,
                             f"not be read as a git repository: {e.stderr[-300:]}") from None
     await run("checkout", "--quiet", "--force", local, cwd=work)
     commit = (await run("rev-parse", "HEAD", cwd=work)).strip()
-    push = _Push(run, src, params, work, tag, annotation)
+    push = _Push(run, src, params, work, tag=tag, annotation=annotation)
     try:
         if params.only_tag:
             await push.make_tag()
@@ -212,7 +213,7 @@ async def put(run: Git, src: GitSource, params: PutParams, workdir: Path,
         hint = " (the branch moved: set rebase: true or merge: true to integrate it)" \
             if push_rejected(e.stderr) and not (params.merge or params.rebase) else ""
         raise ResourceError(f"git resource: push refused by {run.access.where()}: "
-                            f"{e.stderr[-400:] or e}{hint}") from None
+                            f"{e.stderr or e}{hint}") from None
     ref = commit if params.merge and params.returning == "unmerged" else \
         (await run("rev-parse", "HEAD", cwd=work)).strip()
     version = {"branch": params.branch, "ref": ref} if params.branch else {"ref": ref}

@@ -71,11 +71,7 @@ def allowed_config(name: str) -> bool:
     key = name.lower()
     if _CONFIG_REFUSED.search(key):
         return False
-    if key in _CONFIG_EXACT:
-        return True
-    if key.startswith(_CONFIG_SECTIONS):
-        return True
-    return False
+    return key in _CONFIG_EXACT or key.startswith(_CONFIG_SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -196,12 +192,12 @@ def _int(payload: Mapping[str, Any], key: str, where: str, default: int) -> int:
     if value is None or value == "":
         return default
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        return int(value)
+        if not isinstance(value, bool):
+            return int(value)
     except (TypeError, ValueError):
-        raise ResourceError(f"git resource: {where}.{key} must be a whole number, "
-                            f"not {value!r}") from None
+        pass
+    raise ResourceError(f"git resource: {where}.{key} must be a whole number, "
+                        f"not {value!r}")
 
 
 def _strings(payload: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -384,7 +380,7 @@ def parse_put_params(params: Mapping[str, Any], source: GitSource) -> PutParams:
                             "can be set, but not both)")
     if put.returning not in ("merged", "unmerged"):
         raise ResourceError("git resource: params.returning must be merged or unmerged")
-    if not re.fullmatch(r"refs(/[A-Za-z0-9._-]+)+", put.refs_prefix):
+    if not re.fullmatch(r"refs(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+", put.refs_prefix):
         raise ResourceError(f"git resource: params.refs_prefix {put.refs_prefix!r} is not "
                             "a ref prefix like refs/heads")
     for option in put.push_options:
