@@ -103,11 +103,12 @@ def test_get_params() -> None:
     assert params.depth == 1
     assert params.submodules == ("lib",)
     assert params.describe_ref_options == ("--tags", "--always")
-    bad: dict[str, Any]
-    for bad, words in [({"depth": -1}, "params.depth"), ({"clone": 1}, "unknown keys"),
-                       ({"describe_ref_options": "--output=/x"}, "describe_ref_options"),
-                       ({"timestamp_format": "x y"}, "timestamp_format"),
-                       ({"fetch": ["--upload-pack=x"]}, "params.fetch")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"depth": -1}, "params.depth"), ({"clone": 1}, "unknown keys"),
+        ({"describe_ref_options": "--output=/x"}, "describe_ref_options"),
+        ({"timestamp_format": "x y"}, "timestamp_format"),
+        ({"fetch": ["--upload-pack=x"]}, "params.fetch")]
+    for bad, words in cases:
         with pytest.raises(ResourceError, match=words):
             parse_get_params(bad)
 
