@@ -65,7 +65,8 @@ def test_a_commit_triggers_a_build_that_gets_and_puts_with_git(
     code, out = fly("unpause-pipeline", "-p", "git")
     assert code == 0, out
 
-    [build] = wait_for(lambda: _builds(fly), timeout=60)  # type: ignore[misc]
+    builds: list[dict[str, Any]] = wait_for(lambda: _builds(fly), timeout=60)  # type: ignore[assignment]
+    [build] = builds
     code, out = fly("watch", "-j", "git/build", "-b", build["name"])
     assert build["status"] == "succeeded", out
     assert f"short {first[:7]} app v1" in out
