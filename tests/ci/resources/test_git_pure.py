@@ -12,6 +12,7 @@ from headwater.ci.resources.gitfilter import (
     MessageFilter,
     bre_to_python,
     commit_url,
+    hint,
     pathspec,
     push_rejected,
     select_versions,
@@ -238,6 +239,33 @@ def test_short_ref(fmt: str, short: str) -> None:
 ])
 def test_commit_url(origin: str, url: str) -> None:
     assert commit_url(origin, "abc") == url
+
+
+@pytest.mark.parametrize(("error", "creds", "advice"), [
+    ("fatal: could not read Username for 'https://h': terminal prompts disabled",
+     (True, False, False), "the server refused source.username/source.password"),
+    ("fatal: Authentication failed for 'https://h/'", (False, False, False),
+     "set source.username and source.password"),
+    ("git@h: Permission denied (publickey).", (False, True, False),
+     "the server refused source.private_key"),
+    ("git@h: Permission denied (publickey).", (False, False, False),
+     "set source.private_key"),
+    ("Host key verification failed.", (False, True, True), "not one of source.known_hosts"),
+    ("Host key verification failed.", (False, True, False), "changed since it was first seen"),
+    ("SSL certificate problem: self-signed certificate", (False, False, False),
+     "skip_ssl_verification"),
+    ("fatal: the certificate of your mother", (False, False, False), ""),
+    ("server certificate verification failed. CAfile: none", (False, False, False),
+     "skip_ssl_verification"),
+    ("fatal: repository not found", (True, True, True), ""),
+])
+def test_hint_says_what_to_do_in_the_sources_terms(
+        error: str, creds: tuple[bool, bool, bool], advice: str) -> None:
+    has_password, has_key, has_known_hosts = creds
+    said = hint(error, has_password=has_password, has_key=has_key,
+                has_known_hosts=has_known_hosts)
+    assert advice in said
+    assert bool(said) is bool(advice)
 
 
 @pytest.mark.parametrize(("output", "rejected"), [

@@ -26,6 +26,7 @@ from headwater.ci.resources import gitcheck, gitget, gitput
 from headwater.ci.resources.base import Fetched, Log, ResourceError, Version
 from headwater.ci.resources.gitaccess import access
 from headwater.ci.resources.gitcheck import Git, cache_key
+from headwater.ci.resources.gitfilter import hint
 from headwater.ci.resources.gitsource import (
     GitSource,
     parse_get_params,
@@ -54,8 +55,11 @@ class GitResource:
             try:
                 yield Git(acc, self._timeout)
             except GitError as e:
-                raise ResourceError(
-                    f"git resource ({acc.where()}): {redact(str(e), acc.secrets)}") from None
+                advice = hint(str(e), has_password=bool(src.password),
+                              has_key=bool(src.private_key),
+                              has_known_hosts=bool(src.known_hosts))
+                raise ResourceError(f"git resource ({acc.where()}): "
+                                    f"{redact(str(e), acc.secrets)}{advice}") from None
 
     def _learned(self, src: GitSource) -> Path | None:
         if self._cache is None:

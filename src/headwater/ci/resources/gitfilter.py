@@ -153,6 +153,24 @@ def commit_url(origin: str, commit: str) -> str:
     return ""
 
 
+def hint(error: str, *, has_password: bool, has_key: bool, has_known_hosts: bool) -> str:
+    """What to do about a remote's refusal, said in the source's terms ('' if unknown)."""
+    if "could not read Username" in error or "Authentication failed" in error:
+        return (" (the server refused source.username/source.password)" if has_password
+                else " (the server asks for credentials: set source.username and "
+                     "source.password)")
+    if "Permission denied (publickey" in error:
+        return (" (the server refused source.private_key)" if has_key
+                else " (the server wants an ssh key: set source.private_key)")
+    if "Host key verification failed" in error:
+        return (" (the server's host key is not one of source.known_hosts)" if has_known_hosts
+                else " (the server's host key changed since it was first seen; if that is "
+                     "expected, set source.known_hosts)")
+    if "SSL certificate problem" in error or ("certificate" in error and "verif" in error):
+        return " (an untrusted TLS certificate: fix it, or set skip_ssl_verification: true)"
+    return ""
+
+
 def push_rejected(output: str) -> bool:
     """Did a push fail because the branch moved (git-resource then rebases or merges
     again): `[rejected]`, or `[remote rejected]` for `cannot lock ref`, which git 2.39
