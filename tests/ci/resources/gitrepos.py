@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.gitseed import plain_git
+from tests.gitseed import plain_git, write_files
 
 
 class Upstream:
@@ -26,13 +26,7 @@ class Upstream:
     def commit(self, files: Mapping[str, str | None] | None = None,
                message: str = "change") -> str:
         """Write (None: delete) files, commit (empty commits allowed), push; the sha."""
-        for name, text in (files or {}).items():
-            path = self.work / name
-            if text is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
+        write_files(self.work, files or {})
         plain_git("add", "-A", cwd=self.work)
         plain_git("commit", "-q", "--allow-empty", "-m", message, cwd=self.work)
         plain_git("push", "-q", "--force", "--tags", "origin", "HEAD:main", cwd=self.work)

@@ -217,3 +217,14 @@ async def test_check_leaves_no_file_outside_its_cache(up: Upstream, tmp_path: Pa
     await git.check({"uri": up.uri}, None, log=log)
     await git.get({"uri": up.uri}, {"ref": up.head()}, {}, tmp_path / "d", log=log)
     assert os.listdir(scratch) == []
+
+
+async def test_a_cache_left_locked_by_a_killed_fetch_is_made_again(
+        up: Upstream, git: GitResource, tmp_path: Path) -> None:
+    src = {"uri": up.uri, "branch": "main"}
+    up.commit({"a": "1"})
+    await git.check(src, None, log=log)
+    [cache] = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    (cache / "refs" / "heads" / "main.lock").write_text("")  # as a git killed mid-fetch
+    newest = up.commit({"a": "2"})
+    assert refs(await git.check(src, None, log=log)) == [newest]

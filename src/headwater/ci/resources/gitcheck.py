@@ -78,8 +78,26 @@ def _refspecs(src: GitSource) -> list[str]:
     return specs
 
 
+# What a fetch into a cache says when the cache itself is broken (a git killed at its
+# deadline leaves lock files; a disk filled up leaves bad objects): start it afresh.
+_BROKEN_CACHE = (".lock': File exists", "not a git repository", "bad object",
+                 "corrupt", "unable to read", "fatal: bad config")
+
+
 async def update_cache(run: Git, src: GitSource, repo: Path) -> None:
-    """Make `repo` (a bare repository, created when missing) hold the remote's refs."""
+    """Make `repo` hold the remote's refs; a cache broken by an interrupted command is
+    removed and made again, once."""
+    try:
+        await _update(run, src, repo)
+    except GitError as e:
+        broken = any(words in e.stderr for words in _BROKEN_CACHE)
+        if not (broken and await asyncio.to_thread(repo.exists)):
+            raise
+        await asyncio.to_thread(shutil.rmtree, repo, True)
+        await _update(run, src, repo)
+
+
+async def _update(run: Git, src: GitSource, repo: Path) -> None:
     fresh = not (repo / "HEAD").exists()
     work = repo.with_name(repo.name + ".new") if fresh else repo
     if fresh:

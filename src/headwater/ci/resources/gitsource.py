@@ -228,8 +228,8 @@ def _git_config(value: Any) -> tuple[tuple[str, str], ...]:
             raise ResourceError(
                 f"git resource: source.git_config[{i}].name {name!r} is not allowed: headwater "
                 "runs git on the server itself, and keys that run programs, read "
-                "credentials or redirect URLs are refused (allowed: user.*, http.*, core "
-                "line-ending keys, pack.*, fetch.*, lfs.*; docs/resources/git.md)")
+                "credentials or redirect URLs are refused (allowed: user.name/email, http.*, core "
+                "line-ending keys, pack.*, fetch.*, lfs.url; docs/resources/git.md)")
         raw = entry["value"]
         entries.append((name, str(raw).lower() if isinstance(raw, bool) else str(raw)))
     return tuple(entries)
