@@ -38,6 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        self.server.served += 1
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(self.server.root),
@@ -69,6 +70,7 @@ class _Server(ThreadingHTTPServer):
     root: Path
     basic: str
     refused: int = 0
+    served: int = 0
 
 
 @contextmanager

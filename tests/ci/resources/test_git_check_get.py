@@ -228,3 +228,18 @@ async def test_a_cache_left_locked_by_a_killed_fetch_is_made_again(
     (cache / "refs" / "heads" / "main.lock").write_text("")  # as a git killed mid-fetch
     newest = up.commit({"a": "2"})
     assert refs(await git.check(src, None, log=log)) == [newest]
+
+
+async def test_get_of_a_tag_version_checks_out_the_tag(up: Upstream, git: GitResource,
+                                                       tmp_path: Path) -> None:
+    tagged = up.commit({"a": "1"})
+    up.tag("v1.0.0", "first release")
+    up.commit({"a": "2"})
+    src = {"uri": up.uri, "branch": "main", "tag_filter": "v*"}
+    [version] = await git.check(src, None, log=log)
+    assert version == {"ref": "v1.0.0", "commit": tagged}
+    dest = tmp_path / "d"
+    fetched = await git.get(src, version, {}, dest, log=log)
+    assert fetched.version == {"ref": "v1.0.0"}
+    assert plain_git("rev-parse", "HEAD", cwd=dest) == tagged
+    assert (dest / ".git" / "describe_ref").read_text() == "v1.0.0\n"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,23 @@ async def test_a_password_in_the_uri_is_hidden_in_errors(tmp_path: Path) -> None
         await git.check({"uri": uri}, None, log=log)
     assert "hunter2-in-url" not in str(info.value)
     assert "https://ci:***@127.0.0.1:1/nothing.git" in str(info.value)
+
+
+async def test_a_check_with_nothing_new_costs_what_ls_remote_costs(
+        up: Upstream, https: _Server, tmp_path: Path) -> None:
+    git = GitResource(cache_dir=tmp_path / "cache")
+    src = {"uri": url(https, up), "branch": "main", "username": "ci", "password": PASSWORD,
+           "skip_ssl_verification": True}
+    [version] = await git.check(src, None, log=log)
+    before = https.served
+    assert await git.check(src, version, log=log) == [version]
+    check_requests = https.served - before
+
+    before = https.served
+    basic = base64.b64encode(f"ci:{PASSWORD}".encode()).decode()
+    plain_git("-c", f"http.extraHeader=Authorization: Basic {basic}", "-c", "http.sslVerify=false",
+              "ls-remote", url(https, up), "refs/heads/main")
+    assert check_requests == https.served - before
+
+    newer = up.commit({"app.txt": "2"})
+    assert await git.check(src, version, log=log) == [version, {"ref": newer}]

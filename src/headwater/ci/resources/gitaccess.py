@@ -118,11 +118,26 @@ def _keygen_words(err: str, src: GitSource) -> str:
     return words[-300:] or "ssh-keygen refused it"
 
 
+def _access(src: GitSource, auth: GitAuth, learned_hosts: Path | None,
+            config: Sequence[tuple[str, str]]) -> Access:
+    env = auth.env(src.uri, learned_hosts=learned_hosts)
+    if src.skip_ssl_verification:
+        env["GIT_SSL_NO_VERIFY"] = "true"
+    env = config_env(env, [*IDENTITY, *src.git_config, *config])
+    return Access(uri=src.uri, env=env, secrets=(*auth.secrets(src.uri), *src.secrets()))
+
+
 @contextlib.asynccontextmanager
 async def access(src: GitSource, *, learned_hosts: Path | None = None,
                  scratch: Path | None = None,
                  config: Sequence[tuple[str, str]] = ()) -> AsyncIterator[Access]:
     """Credentials of `src` for one operation; the files they need live until exit."""
+    if not (src.private_key or src.known_hosts):  # no file to write
+        yield _access(src, GitAuth(username=src.username or None,
+                                   password=src.password or None,
+                                   skip_tls_verify=src.skip_ssl_verification),
+                      learned_hosts, config)
+        return
     directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hw-git-",
                                              dir=scratch))
     try:
@@ -136,11 +151,6 @@ async def access(src: GitSource, *, learned_hosts: Path | None = None,
         auth = GitAuth(ssh_key=key, known_hosts=known,
                        username=src.username or None, password=src.password or None,
                        skip_tls_verify=src.skip_ssl_verification)
-        env = auth.env(src.uri, learned_hosts=learned_hosts)
-        if src.skip_ssl_verification:
-            env["GIT_SSL_NO_VERIFY"] = "true"
-        env = config_env(env, [*IDENTITY, *src.git_config, *config])
-        yield Access(uri=src.uri, env=env,
-                     secrets=(*auth.secrets(src.uri), *src.secrets()))
+        yield _access(src, auth, learned_hosts, config)
     finally:
         await asyncio.to_thread(shutil.rmtree, directory, True)

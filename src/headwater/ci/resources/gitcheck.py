@@ -2,8 +2,11 @@
 
 The cache is a bare repository per source under the server's cache directory, named
 by a hash of what decides its contents (uri, branch, whether tags are versions), so
-a check with nothing new costs one `git fetch` round trip. The remote URL reaches
+a check that finds something new costs one `git fetch` of what is new. The remote URL reaches
 git through the environment (`remote.origin.url`), never argv or the cache's config.
+
+A check from a version first asks the remote for its tip (`git ls-remote`): when it
+is still that version, the answer is that version, without a fetch.
 
 Versions follow git-resource's `check`: with a last version still in the history,
 every commit of the branch's first-parent line from it (included) to the tip,
@@ -136,23 +139,43 @@ async def _commits(run: Git, src: GitSource, repo: Path, revs: list[str], *,
     return found
 
 
-async def _since(run: Git, repo: Path, ref: str, tip: str) -> list[str]:
-    """git-resource's `ref~1..`: the exclusion, none when `ref` is a root commit."""
-    roots = (await run("rev-list", "--max-parents=0", "--end-of-options", tip,
-                       cwd=repo)).split()
-    sha = (await run("rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}",
-                     cwd=repo)).strip()
-    return [] if sha in roots else [f"^{sha}~1"]
+async def _since(run: Git, repo: Path, ref: str) -> list[str]:
+    """git-resource's `ref~1..`: the exclusion, none when `ref` is a root commit
+    (asked of `ref` itself, not by listing the roots of the whole history)."""
+    try:
+        parent = await run("rev-parse", "--verify", "--quiet", "--end-of-options",
+                           f"{ref}~1^{{commit}}", cwd=repo)
+    except GitError:
+        return []
+    return [f"^{parent.strip()}"]
+
+
+async def _remote_tip(run: Git, src: GitSource, cwd: Path) -> str:
+    """The commit the remote's branch (or HEAD) points at now: one round trip."""
+    want = f"refs/heads/{src.branch}" if src.branch else "HEAD"
+    out = await run("ls-remote", "origin", want, cwd=cwd, remote="git ls-remote of",
+                    config=origin(src.uri))
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == want:
+            return sha
+    return ""
 
 
 async def check(run: Git, src: GitSource, version: Version | None, repo: Path) -> list[Version]:
+    ref = (version or {}).get("ref", "")
+    if ref and not src.tagged:
+        # Nothing new (the common case of polling): one ls-remote, no fetch. The last
+        # version passed the filters when it was found; it is the answer again.
+        await asyncio.to_thread(repo.parent.mkdir, parents=True, exist_ok=True)
+        if await _remote_tip(run, src, repo.parent) == ref:
+            return [{"ref": ref}]
     await update_cache(run, src, repo)
     tip = _tip(src)
-    ref = (version or {}).get("ref", "")
     since = bool(ref) and not ref.startswith("-") and await _exists(run, repo, ref)
     if src.tagged:
         return await _check_tags(run, src, repo, ref if since else "")
-    revs = [*(await _since(run, repo, ref, tip)), tip] if since else [tip]
+    revs = [*(await _since(run, repo, ref)), tip] if since else [tip]
     commits = await _commits(run, src, repo, revs)
     return [{"ref": sha} for sha in
             select_versions(commits, since_version=since, depth=src.version_depth)]
@@ -172,9 +195,7 @@ async def _check_tags(run: Git, src: GitSource, repo: Path, ref: str) -> list[Ve
         tags = tags[tags.index(ref):] if ref in tags else tags
     if not tags:
         return []
-    negative = []
-    if ref:
-        negative = [r for r in await _since(run, repo, ref, ref)]
+    negative = await _since(run, repo, ref) if ref else []
     allowed = set(await _commits(run, src, repo, negative, all_refs=True))
     found: list[Version] = []
     for tag in tags:
