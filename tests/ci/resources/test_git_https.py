@@ -106,3 +106,23 @@ async def test_a_check_with_nothing_new_costs_what_ls_remote_costs(
 
     newer = up.commit({"app.txt": "2"})
     assert await git.check(src, version, log=log) == [version, {"ref": newer}]
+
+
+async def test_a_refused_push_over_https_names_the_remote_not_the_password(
+        up: Upstream, https: _Server, tmp_path: Path) -> None:
+    hook = up.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'branch main is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    git = GitResource(cache_dir=tmp_path / "cache")
+    src = {"uri": url(https, up), "branch": "main", "username": "ci", "password": PASSWORD,
+           "skip_ssl_verification": True}
+    work = tmp_path / "work"
+    await git.get(src, {"ref": up.head()}, {}, work / "repo", log=log)
+    plain_git("commit", "-q", "--allow-empty", "-m", "try", cwd=work / "repo")
+    with pytest.raises(ResourceError) as info:
+        await git.put(src, {"repository": "repo"}, work, log=log)
+    message = str(info.value)
+    assert f"push refused by {url(https, up)}" in message
+    assert "branch main is protected" in message
+    assert PASSWORD not in message
+    assert base64.b64encode(f"ci:{PASSWORD}".encode()).decode() not in message

@@ -261,3 +261,28 @@ async def test_rebase_is_retried_when_the_branch_moves_during_the_push(
     assert up.head() == fetched.version["ref"]
     subjects = plain_git("--git-dir", str(up.bare), "log", "--format=%s", "main").split("\n")
     assert subjects[:3] == ["bump", "concurrent", "initial"]
+
+
+async def test_force_replaces_a_branch_that_moved(up: Upstream, git: GitResource,
+                                                  workdir: Path) -> None:
+    mine = task_commit(up, workdir)
+    up.commit({"other.txt": "someone else"})
+    await git.put({"uri": up.uri, "branch": "main"}, {"repository": "out", "force": True},
+                  workdir, log=log)
+    assert up.head() == mine
+
+
+async def test_a_shallow_get_can_be_pushed_back(up: Upstream, git: GitResource,
+                                                workdir: Path) -> None:
+    for i in range(3):
+        up.commit({"app.txt": str(i)})
+    repo = workdir / "repo"
+    await git.get({"uri": up.uri, "branch": "main"}, {"ref": up.head()}, {"depth": 1}, repo,
+                  log=log)
+    (repo / "app.txt").write_text("from a shallow clone")
+    plain_git("commit", "-qam", "shallow work", cwd=repo)
+    fetched = await git.put({"uri": up.uri, "branch": "main"},
+                            {"repository": "repo", "rebase": True}, workdir, log=log)
+    assert up.head() == fetched.version["ref"]
+    assert plain_git("--git-dir", str(up.bare), "show", "main:app.txt") == \
+        "from a shallow clone"

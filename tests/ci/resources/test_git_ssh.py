@@ -181,6 +181,7 @@ async def test_an_unreachable_host_fails_naming_the_remote(
         await git.check(src, None, log=log)
     assert f"git resource ({uri})" in str(info.value)
     assert "Connection refused" in str(info.value)
+    assert stack.git.deploy_key.read_text().splitlines()[1] not in str(info.value)
 
 
 async def test_host_keys_are_learnt_on_first_use_then_held(
