@@ -22,6 +22,9 @@ resources:
 - name: published
   type: git
   source: {{uri: "{uri}", branch: published}}
+- name: broken
+  type: git
+  source: {{uri: "{uri}-missing", branch: main}}
 jobs:
 - name: build
   plan:
@@ -45,6 +48,9 @@ jobs:
           git -c user.name=ci -c user.email=ci@x commit -qm "stamp"
   - put: published
     params: {{repository: out}}
+- name: manual
+  plan:
+  - get: broken
 """
 
 
@@ -83,3 +89,11 @@ def test_a_commit_triggers_a_build_that_gets_and_puts_with_git(
     assert skipped[:7] not in out
     time.sleep(3)  # three scheduler ticks
     assert len(_builds(fly)) == 1
+
+    # an unreachable repository: the check fails naming the remote and git's words
+    code, out = fly("check-resource", "-r", "git/broken")
+    assert code != 0
+    said = " ".join(out.split())
+    assert "check failed: git resource (file://" in said
+    assert "origin.git-missing" in out.replace("\n", "")
+    assert "does not appear to be a git repository" in said
