@@ -40,7 +40,8 @@ DEFAULT_TIMEOUT = 600.0
 
 class GitResource:
     """`cache_dir` holds one bare repository per source for `check` (a temporary one
-    per check without it); `scratch` is where per-operation files go (system temp)."""
+    per check without it) and the host keys learnt; `scratch` is where key files go
+    (the system's temp dir by default) and a put's repository (its work dir by default)."""
 
     def __init__(self, *, cache_dir: Path | None = None, scratch: Path | None = None,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -97,8 +98,10 @@ class GitResource:
                   env: Mapping[str, str] | None = None) -> Fetched:
         src = parse_source(source)
         put = parse_put_params(params, src)
-        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hw-git-put-",
-                                               dir=self._scratch))
+        # Next to the inputs (on the build's disk: the repository is copied there), under
+        # a name no artifact can have (Concourse identifiers never start with a dot).
+        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".git-put-",
+                                               dir=self._scratch or workdir))
         try:
             async with self._git(src, self._learned(src)) as run:
                 fetched = await gitput.put(run, src, put, workdir, scratch)
