@@ -243,3 +243,24 @@ async def test_get_of_a_tag_version_checks_out_the_tag(up: Upstream, git: GitRes
     assert fetched.version == {"ref": "v1.0.0"}
     assert plain_git("rev-parse", "HEAD", cwd=dest) == tagged
     assert (dest / ".git" / "describe_ref").read_text() == "v1.0.0\n"
+
+
+async def test_get_updates_submodules_unless_told_not_to(
+        up: Upstream, git: GitResource, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # git refuses file:// submodules by default (protocol.file.allow=user); this test's
+    # own global config allows them, as an https or ssh submodule would be.
+    config = tmp_path / "gitconfig"
+    config.write_text("[protocol \"file\"]\n\tallow = always\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    lib = Upstream(tmp_path / "lib")
+    lib.commit({"lib.txt": "library"})
+    plain_git("-c", "protocol.file.allow=always", "submodule", "add", "-q", lib.uri, "vendor/lib",
+              cwd=up.work)
+    up.commit(message="add the library")
+    src = {"uri": up.uri, "branch": "main"}
+    await git.get(src, {"ref": up.head()}, {}, tmp_path / "with", log=log)
+    assert (tmp_path / "with" / "vendor" / "lib" / "lib.txt").read_text() == "library"
+    await git.get(src, {"ref": up.head()}, {"submodules": "none"}, tmp_path / "without",
+                  log=log)
+    assert not (tmp_path / "without" / "vendor" / "lib" / "lib.txt").exists()
