@@ -21,6 +21,17 @@ def plain_git(*args: str, cwd: Path | None = None) -> str:
     return done.stdout.strip()
 
 
+def write_files(root: Path, files: Mapping[str, str | None]) -> None:
+    """Write each file under `root` (its directories made), or delete it for None."""
+    for name, text in files.items():
+        path = root / name
+        if text is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+
 def push_url(stack: StackInfo, repo: str) -> str:
     """The URL to clone `repo` from and push to: ssh, with `deploy_auth`."""
     return stack.git.ssh_url(repo)
@@ -41,13 +52,7 @@ class Seed:
 
     def commit(self, files: Mapping[str, str | None], message: str = "change") -> str:
         """Write (or delete, for None) each file, commit, push; return the revision."""
-        for name, text in files.items():
-            path = self.work / name
-            if text is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
+        write_files(self.work, files)
         plain_git("add", "-A", cwd=self.work)
         plain_git("commit", "-q", "-m", message, cwd=self.work)
         plain_git("push", "-q", "origin", "HEAD:main", cwd=self.work)

@@ -32,7 +32,7 @@ import json
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +111,13 @@ class _Token:
     expires: float  # time.monotonic()
 
 
+def _guarding(guard: Callable[[httpx.URL], Awaitable[None]]) \
+        -> Callable[[httpx.Request], Awaitable[None]]:
+    async def hook(request: httpx.Request) -> None:
+        await guard(request.url)
+    return hook
+
+
 class RegistryClient:
     """Use as `async with RegistryClient(...) as client:`; see the module docstring.
 
@@ -120,7 +127,9 @@ class RegistryClient:
     tries of one request on 429, 5xx and connection errors, `backoff_base` is the first
     backoff (doubling), and `max_wait` the longest wait we accept (a longer
     `Retry-After` fails at once with `RateLimited`); `verify` is httpx's (an SSL
-    context trusting a registry's own CA).
+    context trusting a registry's own CA); `guard` is awaited with the URL of every
+    request before it is sent (token realms and blob redirects included) and may
+    raise to refuse it: the CI server refuses its own machine's services this way.
     """
 
     def __init__(
@@ -135,6 +144,7 @@ class RegistryClient:
         max_wait: float = 60.0,
         timeout: float = 30.0,
         verify: ssl.SSLContext | bool = True,
+        guard: Callable[[httpx.URL], Awaitable[None]] | None = None,
     ) -> None:
         self._credentials = (credentials if isinstance(credentials, Keychain)
                              else Keychain(credentials))
@@ -144,8 +154,9 @@ class RegistryClient:
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
         self._max_wait = max_wait
+        hooks = {"request": [_guarding(guard)]} if guard is not None else {}
         self._http = httpx.AsyncClient(
-            timeout=timeout, verify=verify,
+            timeout=timeout, verify=verify, event_hooks=hooks,
             headers={"User-Agent": f"headwater/{__version__}"})
         self._challenges: dict[str, Challenge] = {}
         self._tokens: dict[tuple[str, str], _Token] = {}

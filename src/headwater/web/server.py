@@ -40,6 +40,7 @@ from headwater.ci.resources.cgroups import (
     Limits,
 )
 from headwater.ci.resources.netns import Allowed, NetworkPolicy
+from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
@@ -122,7 +123,9 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                   images_dir=settings.data_dir / "resource-images",
                                   image_limits=settings.image_limits,
                                   network=network, cgroups=cgroups,
-                                  limits=settings.task_limits)
+                                  limits=settings.task_limits,
+                                  cache_dir=settings.data_dir / "resource-caches",
+                                  reach=Reach(allow=settings.task_allow))
     executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
                              cgroups=cgroups, limits=settings.task_limits,
                              images=types.images, rootfs_dirs=settings.task_rootfs_dirs)

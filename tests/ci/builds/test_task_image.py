@@ -18,7 +18,7 @@ from headwater.ci.build.engine import run_build
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.plan import Do, Plan, Task
 from headwater.ci.resources.process import find_bwrap
-from headwater.ci.resources.rootfs import ResourceImages
+from headwater.ci.resources.rootfs import Guard, ResourceImages
 from headwater.registry import DEFAULT_INSECURE_HOSTS, Credentials, Reference, RegistryClient
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx
 from tests.ci.builds.taskimages import OS_RELEASE, push_test_image, write_layout
@@ -38,10 +38,10 @@ class CountingClient(RegistryClient):
         return await super().download(repo, digest, dest, max_bytes=max_bytes)
 
 
-def counting(credentials: Mapping[str, Credentials],
-             insecure: frozenset[str]) -> RegistryClient:
+def counting(credentials: Mapping[str, Credentials], insecure: frozenset[str],
+             guard: Guard) -> RegistryClient:
     return CountingClient(credentials=credentials,
-                          insecure_hosts=DEFAULT_INSECURE_HOSTS | insecure)
+                          insecure_hosts=DEFAULT_INSECURE_HOSTS | insecure, guard=guard)
 
 
 def image_source(stack: devstack.StackInfo, repo: str, tag: str = "1") -> dict[str, Any]:

@@ -10,6 +10,7 @@ pushes Docker v2 schema 2 manifests as `docker push` did, with buildah and no da
 from __future__ import annotations
 
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.registryimage_buildah import BuildahSettings
 from headwater.ci.resources.registryimage_source import DOCKER_IMAGE
@@ -19,6 +20,6 @@ from headwater.ci.resources.rootfs import ImageLimits
 class DockerImageResource(RegistryImageResource):
     def __init__(self, *, limits: ImageLimits | None = None,
                  buildah: BuildahSettings | None = None, cgroups: Cgroups | None = None,
-                 run_limits: Limits | None = None) -> None:
+                 run_limits: Limits | None = None, reach: Reach | None = None) -> None:
         super().__init__(DOCKER_IMAGE, limits=limits, buildah=buildah, cgroups=cgroups,
-                         run_limits=run_limits)
+                         run_limits=run_limits, reach=reach)

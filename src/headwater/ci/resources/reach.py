@@ -28,8 +28,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import httpx
 
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.netns import Allowed
@@ -111,6 +114,18 @@ class Reach:
             await self._check(where, host, what=what)
             if ":" not in host.rpartition("]")[2]:
                 await self._check(Target(where.host, 80), host, what=what)
+
+    def guard(self, what: str) -> Callable[[httpx.URL], Awaitable[None]] | None:
+        """A `RegistryClient` guard: every request it sends (token realms and blob
+        redirects too) is checked as a URL; None when nothing is checked."""
+        if self.unchecked:
+            return None
+
+        async def check(url: httpx.URL) -> None:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            await self._check(Target(url.host, port), str(url.copy_with(query=None)),
+                              what=what)
+        return check
 
     async def _check(self, where: Target, url: str, *, what: str) -> None:
         if where.local:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import glob
 import os
 import stat
@@ -34,6 +35,7 @@ from headwater.ci.build.confine import Beneath
 from headwater.ci.resources import registryimage_semver as semver
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
 from headwater.ci.resources.cgroups import Cgroups, Limits
+from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.registryimage_buildah import (
     BuildahSettings,
     Session,
@@ -66,10 +68,11 @@ class RegistryImageResource:
 
     def __init__(self, kind: str = REGISTRY_IMAGE, *, limits: ImageLimits | None = None,
                  buildah: BuildahSettings | None = None, cgroups: Cgroups | None = None,
-                 run_limits: Limits | None = None) -> None:
+                 run_limits: Limits | None = None, reach: Reach | None = None) -> None:
         """`limits` bound what a get downloads and unpacks; `run_limits` (the server's
         task limits) what a put's buildah and each RUN step of its build may use,
-        buildah in a cgroup of `cgroups`."""
+        buildah in a cgroup of `cgroups`; `reach` which registries may be spoken to."""
+        self._reach = reach or Reach.anything()
         if kind not in (REGISTRY_IMAGE, DOCKER_IMAGE):
             raise ValueError(kind)
         self.kind = kind
@@ -81,6 +84,10 @@ class RegistryImageResource:
     def __repr__(self) -> str:
         return f"RegistryImageResource({self.kind!r})"
 
+    def _source(self, source: Mapping[str, Any]) -> ImageRepo:
+        repo = parse_source(self.kind, source)
+        return dataclasses.replace(repo, guard=self._reach.guard(repo.label))
+
     def _version(self, tag: str, digest: str) -> Version:
         return {"digest": digest} if self.kind == DOCKER_IMAGE else {"tag": tag,
                                                                       "digest": digest}
@@ -89,7 +96,7 @@ class RegistryImageResource:
 
     async def check(self, source: Mapping[str, Any], version: Version | None, *,
                     log: Log) -> list[Version]:
-        repo = parse_source(self.kind, source)
+        repo = self._source(source)
         try:
             async with repo.client() as client:
                 if repo.semver is not None:
@@ -145,7 +152,7 @@ class RegistryImageResource:
     async def get(self, source: Mapping[str, Any], version: Version,
                   params: Mapping[str, Any], dest: Path, *, log: Log,
                   env: Mapping[str, str] | None = None) -> Fetched:
-        repo = parse_source(self.kind, source)
+        repo = self._source(source)
         return await fetch(repo, version, params, dest, log=log, limits=self._limits)
 
     # -- put ----------------------------------------------------------------------
@@ -153,7 +160,8 @@ class RegistryImageResource:
     async def put(self, source: Mapping[str, Any], params: Mapping[str, Any],
                   workdir: Path, *, log: Log,
                   env: Mapping[str, str] | None = None) -> Fetched:
-        repo = parse_source(self.kind, source)
+        repo = self._source(source)
+        await self._reach.check_registry(repo.registry, what=repo.label)
 
         def read(path: str, key: str) -> str:
             return _read_param_file(workdir, path, key, repo.label, MAX_PARAM_FILE)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import fnmatch
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.registryimage_semver import SemverMode
@@ -70,6 +72,9 @@ class ImageRepo:
     pre_releases: bool = False
     tag_given: bool = False  # `tag` is in the source (registry-image pushes it then)
     semver: SemverMode | None = None  # registry-image without tag nor tag_regex
+    # Asked before each request the client sends (reach.py): None checks nothing.
+    guard: Callable[[httpx.URL], Awaitable[None]] | None = field(default=None, repr=False,
+                                                                 compare=False)
 
     @property
     def label(self) -> str:
@@ -92,7 +97,7 @@ class ImageRepo:
                                     f"({e.reason})") from None
         return RegistryClient(credentials=credentials,
                               insecure_hosts=DEFAULT_INSECURE_HOSTS | self.insecure_hosts,
-                              verify=verify)
+                              verify=verify, guard=self.guard)
 
     def plain_http(self, host: str) -> bool:
         """Is `host` reached over plain http (insecure) rather than https?"""

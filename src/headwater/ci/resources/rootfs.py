@@ -54,8 +54,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.layers import Budget, ImageTooLarge, unpack_layer
+from headwater.ci.resources.reach import Reach
 from headwater.registry import (
     DEFAULT_INSECURE_HOSTS,
     BlobTooLarge,
@@ -80,7 +83,8 @@ _LAYERS = "layers"
 _CONFIG = "env.json"
 _METADATA = "metadata.json"
 
-ClientFactory = Callable[[Mapping[str, Credentials], frozenset[str]], RegistryClient]
+Guard = Callable[[httpx.URL], Awaitable[None]] | None
+ClientFactory = Callable[[Mapping[str, Credentials], frozenset[str], Guard], RegistryClient]
 LayerFetch = Callable[[Path], Awaitable[list[Path]]]  # writes layer files into a dir
 
 
@@ -150,8 +154,10 @@ class ImageSource:
         return f"{self.repository}{sep}{self.tag}"
 
 
-def _client(credentials: Mapping[str, Credentials], insecure: frozenset[str]) -> RegistryClient:
-    return RegistryClient(credentials=credentials, insecure_hosts=DEFAULT_INSECURE_HOSTS | insecure)
+def _client(credentials: Mapping[str, Credentials], insecure: frozenset[str],
+            guard: Guard) -> RegistryClient:
+    return RegistryClient(credentials=credentials, insecure_hosts=DEFAULT_INSECURE_HOSTS | insecure,
+                          guard=guard)
 
 
 class ResourceImages:
@@ -159,8 +165,9 @@ class ResourceImages:
 
     def __init__(self, cache_dir: Path, *, resolve_ttl: float = 60.0,
                  keep_unused: float = 7 * 86400.0, client: ClientFactory = _client,
-                 limits: ImageLimits = ImageLimits()) -> None:
+                 limits: ImageLimits = ImageLimits(), reach: Reach | None = None) -> None:
         self.cache_dir = cache_dir
+        self._reach = reach or Reach.anything()
         self.limits = limits
         self._ttl = resolve_ttl
         self._keep = keep_unused
@@ -183,11 +190,11 @@ class ResourceImages:
         lock = self._locks.setdefault(image.image, asyncio.Lock())
         async with lock:  # one resolve and one pull per image at a time
             try:
-                return await self._rootfs(image)
+                return await self._rootfs(image, what)
             except RegistryError as e:
                 raise ResourceError(f"{what}: pulling {image.image}: {e}") from None
 
-    async def _rootfs(self, image: ImageSource) -> Rootfs:
+    async def _rootfs(self, image: ImageSource, what: str) -> Rootfs:
         key = (image.repository, image.tag)
         now = time.monotonic()
         cached = self._resolved.get(key)
@@ -199,7 +206,8 @@ class ResourceImages:
         # The tag is looked up again: a use of the image it names, for the sweep below.
         host = parse(image.repository).registry
         credentials = {host: image.credentials} if image.credentials else {}
-        async with self._client(credentials, image.insecure_hosts) as client:
+        guard = self._reach.guard(what)
+        async with self._client(credentials, image.insecure_hosts, guard) as client:
             manifest = await client.manifest(image.repository, image.tag)
             digest = manifest.image_digest
             self._resolved[key] = (now, digest)

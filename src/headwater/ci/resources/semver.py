@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath
 from headwater.ci.resources.base import Fetched, Log, MetadataField, ResourceError, Version
+from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.semverbump import (
     Bump,
     InvalidSemver,
@@ -56,14 +57,15 @@ class SemverResource:
     `scratch` is where the git driver clones (the system's temp dir by default)."""
 
     def __init__(self, *, files_dir: Path | None = None, scratch: Path | None = None,
-                 git_timeout: float = 60.0) -> None:
+                 git_timeout: float = 60.0, reach: Reach | None = None) -> None:
+        self._reach = reach or Reach.anything()
         self._files_dir = files_dir
         self._scratch = scratch
         self._git_timeout = git_timeout
 
     async def check(self, source: Mapping[str, Any], version: Version | None, *,
                     log: Log) -> list[Version]:
-        driver = self.driver(source)
+        driver = await self._reachable(self.driver(source))
         cursor = None
         if version and version.get("number"):
             try:
@@ -91,7 +93,7 @@ class SemverResource:
     async def put(self, source: Mapping[str, Any], params: Mapping[str, Any],
                   workdir: Path, *, log: Log,
                   env: Mapping[str, str] | None = None) -> Fetched:
-        driver = self.driver(source)
+        driver = await self._reachable(self.driver(source))
         params = params or {}
         bump = bump_from_params(params)
         if params.get("get_latest"):
@@ -109,6 +111,11 @@ class SemverResource:
                                 "`bump`, `pre` or `build`, or `get_latest: true`")
         return Fetched(version={"number": str(new)},
                        metadata=[MetadataField("number", str(new))])
+
+    async def _reachable(self, driver: Driver) -> Driver:
+        if isinstance(driver, GitDriver):
+            await self._reach.check(driver.src.uri, what="semver: source.uri")
+        return driver
 
     def driver(self, source: Mapping[str, Any]) -> Driver:
         """The driver `source` asks for, its settings checked."""

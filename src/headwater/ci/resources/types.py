@@ -6,8 +6,10 @@ Looked up in Concourse's order of precedence:
    images (`type: registry-image` or `docker-image`) whose `/opt/resource` scripts
    run in a bubblewrap sandbox on the image's root filesystem (image.py), pulled
    into `images_dir`;
-2. the built-in types the server registers (`time`, `semver`, `registry-image`,
-   `docker-image`, later `git`, ...);
+2. the built-in types the server registers (`time`, `git`, `semver`,
+   `registry-image`, `docker-image`), which connect from the server's process and so
+   are held to its `reach` (reach.py: no local paths, no loopback service unless
+   allowed);
 3. a directory `<types_dir>/<name>/` holding `check`, `in`, `out` (or the image
    layout `opt/resource/...`): an external type, run as scripts.
 
@@ -24,8 +26,10 @@ from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, ResourceType
 from headwater.ci.resources.cgroups import Cgroups, Limits
 from headwater.ci.resources.dockerimage import DockerImageResource
+from headwater.ci.resources.git import GitResource
 from headwater.ci.resources.image import ImageResourceType
 from headwater.ci.resources.netns import NetworkPolicy
+from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.registryimage import RegistryImageResource
 from headwater.ci.resources.rootfs import IMAGE_TYPES, ImageLimits, ResourceImages
 from headwater.ci.resources.script import ScriptResourceType, scripts_dir
@@ -39,14 +43,14 @@ class ResourceTypes:
                  script_timeout: float | None = None,
                  image_limits: ImageLimits | None = None,
                  network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, reach: Reach | None = None) -> None:
         self._builtins = dict(builtins)
         self._network = network
         self._cgroups = cgroups
         self._limits = limits
         self._types_dir = types_dir
-        self._images = ResourceImages(images_dir, limits=image_limits or ImageLimits()) \
-            if images_dir is not None else None
+        self._images = ResourceImages(images_dir, limits=image_limits or ImageLimits(),
+                                      reach=reach) if images_dir is not None else None
         self._script_timeout = script_timeout
 
     @classmethod
@@ -54,22 +58,28 @@ class ResourceTypes:
                 script_timeout: float | None = None,
                 image_limits: ImageLimits | None = None,
                 network: NetworkPolicy | None = None, cgroups: Cgroups | None = None,
-                limits: Limits | None = None) -> ResourceTypes:
-        """The built-in types (`time`, `semver`, `registry-image`, `docker-image`),
-        script types under `types_dir`, and image types of pipelines, pulled into
-        `images_dir` (refused without one) within `image_limits`, whose scripts reach
-        of the host's loopback only what `network` allows."""
+                limits: Limits | None = None, cache_dir: Path | None = None,
+                reach: Reach | None = None) -> ResourceTypes:
+        """The built-in types (`time`, `git` with its check caches under `cache_dir`,
+        `semver`, `registry-image`, `docker-image`), script types under `types_dir`, and
+        image types of pipelines, pulled into `images_dir` (refused without one) within
+        `image_limits`, whose scripts reach of the host's loopback only what `network`
+        allows. The built-ins and the image pulls connect from this process: `reach`
+        says where they may (everything when None, for tests that build their own)."""
+        reach = reach or Reach.anything()
         builtins: dict[str, ResourceType] = {
             "time": TimeResource(),
-            "semver": SemverResource(),
+            "git": GitResource(cache_dir=cache_dir / "git" if cache_dir else None,
+                               reach=reach),
+            "semver": SemverResource(reach=reach),
             "registry-image": RegistryImageResource(limits=image_limits, cgroups=cgroups,
-                                                    run_limits=limits),
+                                                    run_limits=limits, reach=reach),
             "docker-image": DockerImageResource(limits=image_limits, cgroups=cgroups,
-                                                run_limits=limits),
+                                                run_limits=limits, reach=reach),
         }
         return cls(builtins, types_dir, images_dir=images_dir,
                    script_timeout=script_timeout, image_limits=image_limits, network=network,
-                   cgroups=cgroups, limits=limits)
+                   cgroups=cgroups, limits=limits, reach=reach)
 
     @property
     def images(self) -> ResourceImages | None:
