@@ -71,6 +71,10 @@ def server(
         "--stack", help="The local stack (`headwater up` state dir) whose Git server and "
         "registry tasks may reach (default: the default stack, when one was started).")
     ] = None,
+    resource_local_paths: Annotated[bool, typer.Option(
+        "--resource-local-paths", help="Let the built-in resource types read repositories "
+        "by path or file:// URL on this machine (a single-user dev server; anyone who "
+        "can set a pipeline then reads any repository the server can).")] = False,
     task_rootfs_dir: Annotated[list[Path] | None, typer.Option(
         "--task-rootfs-dir", help="A directory under which tasks' rootfs_uri: raw:///... "
         "may name their root filesystem; repeatable (default: none, raw:// refused).")
@@ -138,6 +142,7 @@ def server(
             task_allow=tuple(dict.fromkeys([*allowed, *stack_allowed])),
             hidden=(config_dir(), *([stack_dir] if stack_dir else [])),
             task_rootfs_dirs=tuple(task_rootfs_dir or ()),
+            resource_local_paths=resource_local_paths,
             task_limits=Limits(memory=_flag(parse_memory, task_memory,
                                             "--default-task-memory-limit"),
                                cpu=task_cpu, pids=task_pids),

@@ -73,6 +73,7 @@ class ServerSettings:
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     # The host loopback services tasks and resource scripts with network may reach.
     task_allow: tuple[Allowed, ...] = ()
+    resource_local_paths: bool = False  # built-in types may read file:// and paths
     # More of the server's own paths to hide from tasks (its data dir always is).
     hidden: tuple[Path, ...] = ()
     task_limits: Limits = field(default_factory=lambda: Limits(
@@ -125,7 +126,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                   network=network, cgroups=cgroups,
                                   limits=settings.task_limits,
                                   cache_dir=settings.data_dir / "resource-caches",
-                                  reach=Reach(allow=settings.task_allow))
+                                  reach=Reach(allow=settings.task_allow,
+                                              local_paths=settings.resource_local_paths))
     executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
                              cgroups=cgroups, limits=settings.task_limits,
                              images=types.images, rootfs_dirs=settings.task_rootfs_dirs)

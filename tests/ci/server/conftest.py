@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from headwater.cli.app import app
 from headwater.devstack.ports import pick
+from headwater.devstack.stack import StackInfo
 
 TARGET = "test"
 
@@ -97,6 +98,13 @@ class Server:
 def server_args() -> tuple[str, ...]:
     """More `headwater server` flags: a test module overrides this fixture."""
     return ()
+
+
+@pytest.fixture
+def stack_server_args(stack: StackInfo) -> tuple[str, ...]:
+    """`--stack` for a server whose pipelines use the stack's Git server and registry:
+    the built-in resource types reach no loopback service that is not allowed."""
+    return ("--stack", stack.state_dir)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.ci.resources.gitrepos import Upstream
 from tests.ci.server.conftest import Fly, Server, wait_for
 from tests.gitseed import plain_git
@@ -58,6 +60,12 @@ def _builds(fly: Fly) -> list[dict[str, Any]]:
     code, out = fly("builds", "-j", "git/build", "--json")
     assert code == 0, out
     return [b for b in json.loads(out) if b["status"] not in ("pending", "started")]
+
+
+@pytest.fixture
+def server_args() -> tuple[str, ...]:
+    """The upstream is a file:// repository of the test's."""
+    return ("--resource-local-paths",)
 
 
 def test_a_commit_triggers_a_build_that_gets_and_puts_with_git(

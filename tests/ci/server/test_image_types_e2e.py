@@ -16,6 +16,12 @@ from tests.ci.server.conftest import Fly, Server, wait_for
 pytestmark = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
 
 
+@pytest.fixture
+def server_args(auth_registry: Registry) -> tuple[str, ...]:
+    """The built-in types and image pulls reach that registry only when allowed."""
+    return ("--task-allow", auth_registry.host)
+
+
 def test_a_resource_type_from_an_image_checks_gets_and_puts(
         ci_server: Server, fly: Fly, auth_registry: Registry, tmp_path: Path) -> None:
     push_echo_type(auth_registry.url, "types/echo-e2e", "1.0", tmp_path,

@@ -45,6 +45,11 @@ jobs:
 """
 
 
+@pytest.fixture
+def server_args(stack_server_args: tuple[str, ...]) -> tuple[str, ...]:
+    return stack_server_args
+
+
 def test_get_bump_patch_then_put_file_moves_the_version_branch(
         stack: StackInfo, git_repo: str, ci_server: Server, fly: Fly, tmp_path: Path) -> None:
     bare = stack.git.repos / git_repo

@@ -18,6 +18,11 @@ pytestmark = [pytest.mark.stack,
               pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")]
 
 
+@pytest.fixture
+def server_args(stack_server_args: tuple[str, ...]) -> tuple[str, ...]:
+    return stack_server_args
+
+
 def test_a_jobs_task_runs_in_its_image_with_caches_kept_per_job(
         ci_server: Server, fly: Fly, stack: devstack.StackInfo, registry_repo: str,
         tmp_path: Path) -> None:
