@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,14 +41,15 @@ def _creds(reg: registry.Registry, password: str | None = None) -> Keychain:
 async def test_basic_auth_registry_refuses_anonymous_and_serves_with_credentials(
     auth_registry: registry.Registry,
 ) -> None:
-    push_image(auth_registry.url, "app", "1.0", labels={
+    name = f"app-{uuid.uuid4().hex[:8]}"  # the session's registry is shared by other tests
+    push_image(auth_registry.url, name, "1.0", labels={
         "org.opencontainers.image.created": "2024-05-05T00:00:00Z"}, auth=auth_registry.auth)
-    repo = Reference(auth_registry.host, "app")
+    repo = Reference(auth_registry.host, name)
     async with RegistryClient() as anonymous:
         with pytest.raises(AuthError) as refused:
             await anonymous.tags(repo)
     message = str(refused.value)
-    assert auth_registry.host in message and "app" in message
+    assert auth_registry.host in message and name in message
     assert "no credentials" in message and "--docker-config" in message
     assert anonymous.requests == {"tags": 1}
 
