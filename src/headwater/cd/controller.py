@@ -7,6 +7,10 @@ retried at the next poll or interval, except one that failed with a user error
 (`SyncResult.stalled`: a manifest that does not render, ...): syncing that revision
 again fails the same way, so the loop is Stalled (Flux's word) and neither timer syncs
 it until a new revision arrives; a request still does. `status()` says so.
+
+The controller is the CD service the web routes call (`web/routes/cd.py`): `sync`
+(wait for the results), `sync_later` (the request is queued, the task kept here until
+done) and `status`; an unknown source name is an `UnknownSource` (404).
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ def due(timer: Literal["poll", "interval"], *, revision: str, before: str, synce
     if timer == "poll":
         return revision != before or revision != synced
     return True  # the sync interval: correct drift, retry what may pass now
+
+
+class UnknownSource(UserError):
+    """A request names a source the controller does not have (404)."""
 
 
 @dataclass
@@ -121,17 +129,22 @@ class SourceLoop:
         """One round of image automation; errors are logged and retried next round."""
         assert self.automator is not None
         try:
-            return await self.automator.run_once()
+            revision = await self.automator.run_once()
         except (GitError, RegistryError, OSError, UserError) as e:
             self.log.warning("image automation failed", source=self.syncer.source.name,
                              err=str(e))
             return None
+        if revision:
+            self.metrics.released(self.syncer.source.name)
+        return revision
 
 
 class Controller:
     def __init__(self, loops: list[SourceLoop], metrics: SyncMetrics) -> None:
         self.loops = {loop.syncer.source.name: loop for loop in loops}
         self.metrics = metrics
+        # Syncs asked for without waiting: referenced here until done, so none is collected.
+        self._background: set[asyncio.Task[list[SyncResult]]] = set()
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -142,10 +155,21 @@ class Controller:
                    ) -> list[SyncResult]:
         """Sync one source (or all) now and return the results; with `scan`, run image
         automation first (registries scanned now, releases committed)."""
-        if source is not None and source not in self.loops:
-            raise KeyError(source)
+        self._known(source)
         chosen = [self.loops[source]] if source else list(self.loops.values())
         return list(await asyncio.gather(*(loop.request(scan=scan) for loop in chosen)))
+
+    def sync_later(self, source: str | None = None, *, scan: bool = False) -> None:
+        """`sync` in the background (the request's answer does not wait for it)."""
+        self._known(source)
+        task = asyncio.create_task(self.sync(source, scan=scan))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _known(self, source: str | None) -> None:
+        if source is not None and source not in self.loops:
+            raise UnknownSource(f"no source {source!r}; sources: "
+                                f"{', '.join(self.loops) or 'none'}")
 
     def status(self) -> list[dict[str, Any]]:
         """Each source's state (Ready, Failed, Stalled: the last sync failed with a user
