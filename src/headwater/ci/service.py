@@ -185,10 +185,7 @@ class CI:
     async def rerun(self, team: str, pipeline_name: str, job_name: str,
                     build_name: str) -> Build:
         """`rerun-build`: the same inputs as that build, the job's current config."""
-        pipeline, _ = await self.job(team, pipeline_name, job_name)
-        original = await self.store.job_build(pipeline.id, job_name, build_name)
-        if original is None:
-            raise NotFound(f"build {pipeline_name}/{job_name} #{build_name} not found")
+        original = await self.job_build(team, pipeline_name, job_name, build_name)
         build = await self.store.create_rerun(original.id)
         self.runner.wake()
         return build
