@@ -210,7 +210,7 @@ async def _open_cd(settings: ServerSettings, metrics: SyncMetrics,
             yaml_limits=settings.yaml_limits))
     except Exception as e:  # connecting to the cluster is all that may fail here
         raise ServerError(f"the CD controller cannot start: the cluster's config "
-                          f"(--kubeconfig, KUBECONFIG, --kube-context): {e}") from None
+                          f"(--kubeconfig, KUBECONFIG, --context): {e}") from None
 
 
 async def _run_cd(controller: Controller) -> None:
