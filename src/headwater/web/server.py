@@ -6,8 +6,8 @@ serves both halves with one token check, and one Prometheus registry collects bo
 halves' metrics (one per app: several servers may share a process). On the
 first start of a data dir an admin token is created and printed once; only its hash
 is stored. In loopback dev mode (`--dev`, listening on 127.0.0.1) no token is
-needed, as the CD API does. The data dir is made 0700 (the database 0600, see
-`store/db.py`); `--encryption-key` encrypts the columns that hold vars' values
+needed (`web/devguard.py` keeps web pages out). The data dir is made 0700 (the
+database 0600, see `store/db.py`); `--encryption-key` encrypts the columns that hold vars' values
 (`store/encryption.py`), and a start without one warns. SIGINT/SIGTERM stop
 uvicorn, then the loops; builds still running are left as they are and marked
 errored at the next start.
