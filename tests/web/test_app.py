@@ -65,5 +65,8 @@ async def test_an_unknown_source_is_a_404_naming_it() -> None:
             assert r.status_code == 404
             assert r.json()["detail"] == "no source 'nope'; sources: none"
         assert (await http.get("/api/v1/cd/status")).json() == {"sources": []}
+        assert (await http.get("/api/v1/cd/workloads")).json() == {"sources": []}
+        unknown = await http.get("/api/v1/cd/workloads", params={"source": "nope"})
+        assert unknown.status_code == 404
         accepted = await http.post("/api/v1/sync")
         assert (accepted.status_code, accepted.json()) == (202, {"accepted": True})

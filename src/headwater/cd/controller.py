@@ -10,7 +10,9 @@ it until a new revision arrives; a request still does. `status()` says so.
 
 The controller is the CD service the web routes call (`web/routes/cd.py`): `sync`
 (wait for the results), `sync_later` (the request is queued, the task kept here until
-done) and `status`; an unknown source name is an `UnknownSource` (404).
+done), `status` and `workloads`; an unknown source name is an `UnknownSource` (404).
+Reading the working copy (`workloads`) is a request too, served by the loop between
+its syncs, so it never sees the tree while a fetch or an automation commit moves it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +28,7 @@ from headwater.cd import reasons
 from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer, SyncResult
+from headwater.cd.verbs import Located, all_workloads
 from headwater.errors import UserError
 from headwater.gitrepo import GitError
 from headwater.registry import RegistryError
@@ -52,6 +56,20 @@ class _Request:
 
 
 @dataclass
+class _Read:
+    """Work on the working copy, done by the loop between syncs (nothing moves it)."""
+    work: Callable[[], Awaitable[Any]]
+    done: asyncio.Future[Any]
+
+
+@dataclass(frozen=True)
+class SourceWorkloads:
+    source: str
+    revision: str  # the revision checked out ("" before the first fetch)
+    workloads: list[Located]
+
+
+@dataclass
 class SourceLoop:
     syncer: Syncer
     metrics: SyncMetrics
@@ -59,13 +77,28 @@ class SourceLoop:
     automator: Automator | None = None
     last: SyncResult | None = None
     stalled: str = ""  # the revision that failed with a user error, until another syncs
-    _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
+    _requests: asyncio.Queue[_Request | _Read] = field(default_factory=asyncio.Queue)
 
     async def request(self, *, scan: bool = False) -> SyncResult:
         """Fetch and sync now (after an image automation round with `scan`)."""
         req = _Request(asyncio.get_running_loop().create_future(), scan)
         await self._requests.put(req)
         return await req.done
+
+    async def workloads(self) -> SourceWorkloads:
+        """The workloads in the working copy at the revision checked out, read by the
+        loop between its syncs."""
+        checkout, paths = self.syncer.checkout, self.syncer.source.paths
+
+        async def read() -> SourceWorkloads:
+            found = (await asyncio.to_thread(all_workloads, checkout.path, paths)
+                     if self.syncer.revision else [])
+            return SourceWorkloads(self.syncer.source.name, self.syncer.revision, found)
+
+        req = _Read(read, asyncio.get_running_loop().create_future())
+        await self._requests.put(req)
+        result: SourceWorkloads = await req.done
+        return result
 
     async def sync_once(self, *, fetch: bool = True) -> SyncResult:
         result = await self.syncer.sync(fetch=fetch)
@@ -84,11 +117,13 @@ class SourceLoop:
         while True:
             now = time.monotonic()
             wait = max(0.0, min(next_poll, next_sync, next_scan) - now)
-            req: _Request | None = None
+            req: _Request | _Read | None = None
             with contextlib.suppress(TimeoutError):
                 req = await asyncio.wait_for(self._requests.get(), timeout=wait)
             now = time.monotonic()
-            if req is not None:
+            if isinstance(req, _Read):
+                await _serve(req)
+            elif req is not None:
                 if req.scan and self.automator:
                     await self._automate()
                 result = await self.sync_once(fetch=True)
@@ -139,6 +174,17 @@ class SourceLoop:
         return revision
 
 
+async def _serve(req: _Read) -> None:
+    try:
+        result = await req.work()
+    except Exception as e:  # handed to the caller, the loop goes on
+        if not req.done.done():
+            req.done.set_exception(e)
+        return
+    if not req.done.done():
+        req.done.set_result(result)
+
+
 class Controller:
     def __init__(self, loops: list[SourceLoop], metrics: SyncMetrics) -> None:
         self.loops = {loop.syncer.source.name: loop for loop in loops}
@@ -165,6 +211,12 @@ class Controller:
         task = asyncio.create_task(self.sync(source, scan=scan))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def workloads(self, source: str | None = None) -> list[SourceWorkloads]:
+        """Each source's workloads (or one source's) at the revision it has."""
+        self._known(source)
+        chosen = [self.loops[source]] if source else list(self.loops.values())
+        return list(await asyncio.gather(*(loop.workloads() for loop in chosen)))
 
     def _known(self, source: str | None) -> None:
         if source is not None and source not in self.loops:

@@ -44,6 +44,29 @@ jobs:
 """
 
 
+def _deployment(ns: str) -> str:
+    """An automated Deployment with no replicas: a workload, and no pod to pull for."""
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: {ns}
+  annotations:
+    fluxcd.io/automated: "true"
+    fluxcd.io/tag.app: semver:~1.0
+spec:
+  replicas: 0
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      containers:
+      - name: app
+        image: 127.0.0.1:5000/app:1.0.0
+"""
+
+
 def _kubectl(stack: StackInfo, *args: str) -> str:
     assert stack.kubeconfig
     done = subprocess.run([stack.kubectl or "kubectl", "--kubeconfig", stack.kubeconfig,
@@ -77,7 +100,8 @@ def server_with_cd(stack: StackInfo, git_repo: str, tmp_path: Path,
     ns = f"one-{uuid.uuid4().hex[:8]}"
     repo = Repo(stack, git_repo, tmp_path / "dev")
     repo.commit({"deploy/ns.yaml": namespace(ns),
-                 "deploy/a.yaml": configmap("a", ns, {"v": "first"})})
+                 "deploy/a.yaml": configmap("a", ns, {"v": "first"}),
+                 "deploy/app.yaml": _deployment(ns)})
     config = tmp_path / "cd.yml"
     config.write_text(yaml.safe_dump({"sources": [{
         "name": source_name, "git-url": repo.url, "git-branch": "main",
@@ -130,6 +154,12 @@ def test_one_server_builds_a_pipeline_and_syncs_a_source_on_one_api(
         status = api.get("/cd/status").json()["sources"]
         assert [(s["source"], s["state"], s["last"]["revision"]) for s in status] == [
             (source_name, "Ready", rev)]
+        [found] = api.get("/cd/workloads", params={"source": source_name}).json()["sources"]
+        assert (found["source"], found["revision"]) == (source_name, rev)
+        assert [(w["id"], w["file"], w["automated"], w["containers"]) for w in
+                found["workloads"]] == [(f"{ns}:deployment/app", "deploy/app.yaml", True, [
+                    {"name": "app", "image": "127.0.0.1:5000/app:1.0.0", "init": False,
+                     "policy": "semver:~1.0"}])]
 
         metrics = httpx.get(server.url + "/metrics", timeout=30,
                             headers=dict(api.headers)).text
@@ -159,8 +189,8 @@ def test_the_cd_routes_need_the_token_and_sync_nothing_without_it(
                 refused = anonymous.post(path, params={"wait": "true"}, headers=headers)
                 assert refused.status_code == 401, (path, headers)
                 assert "token" in refused.json()["detail"]
-            for path in ("/api/v1/cd/status", "/api/v1/status", "/metrics",
-                         "/api/v1/openapi.json"):
+            for path in ("/api/v1/cd/status", "/api/v1/status", "/api/v1/cd/workloads",
+                         "/metrics", "/api/v1/openapi.json"):
                 assert anonymous.get(path, headers=headers).status_code == 401, path
         assert anonymous.get("/api/v1/docs").status_code == 404  # only in --dev
         assert anonymous.get("/healthz").status_code == 200
@@ -184,6 +214,7 @@ def test_the_openapi_document_lists_the_ci_and_cd_routes(
                           "post"),
                          ("/api/v1/tokens", "post"),
                          ("/api/v1/cd/sync", "post"), ("/api/v1/cd/status", "get"),
+                         ("/api/v1/cd/workloads", "get"),
                          ("/metrics", "get")]:
         assert method in paths.get(path, {}), (path, method)
     assert "/api/v1/sync" not in paths  # the old paths answer, undocumented

@@ -2,6 +2,8 @@
 
     POST /api/v1/cd/sync[?source=S][&wait=true][&scan=true]   200 {"results"} or 202
     GET  /api/v1/cd/status                     {"sources": [{"source", "state", "last"}]}
+    GET  /api/v1/cd/workloads[?source=S]       {"sources": [{"source", "revision",
+                                                "workloads": [list-workloads --json]}]}
 
 `/api/v1/sync` and `/api/v1/status` answer the same (the paths of `headwater cd` before
 it shared this router; `headwater sync` still calls them), outside the OpenAPI document.
@@ -33,10 +35,18 @@ async def _status(cd: CDController) -> dict[str, Any]:
     return {"sources": cd.status()}
 
 
+async def _workloads(cd: CDController, source: str | None = None) -> dict[str, Any]:
+    return {"sources": [{"source": found.source, "revision": found.revision,
+                         "workloads": [w.to_json() for w in found.workloads]}
+                        for found in await cd.workloads(source or None)]}
+
+
 router.add_api_route("/cd/sync", _sync, methods=["POST"], name="cd_sync",
                      summary="Sync one source (or all) now", response_model=None)
 router.add_api_route("/cd/status", _status, methods=["GET"], name="cd_status",
                      summary="Each source's state and last sync")
+router.add_api_route("/cd/workloads", _workloads, methods=["GET"], name="cd_workloads",
+                     summary="Each source's workloads (images, policies) at its revision")
 router.add_api_route("/sync", _sync, methods=["POST"], include_in_schema=False,
                      response_model=None)
 router.add_api_route("/status", _status, methods=["GET"], include_in_schema=False)
