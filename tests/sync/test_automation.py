@@ -162,7 +162,8 @@ async def test_the_controller_scans_releases_and_syncs_on_its_own(
     env: Env, repo: Repo, registry_repo: str, client: RegistryClient
 ) -> None:
     syncer = _automated_app(env, repo, registry_repo, registry_poll_interval=1.0)
-    loop = SourceLoop(syncer, SyncMetrics(), syncer.log, automator(syncer, client))
+    metrics = SyncMetrics()
+    loop = SourceLoop(syncer, metrics, syncer.log, automator(syncer, client))
     task = asyncio.create_task(loop.run())
     path = f"/apis/apps/v1/namespaces/{env.ns}/deployments/app"
     try:
@@ -178,6 +179,9 @@ async def test_the_controller_scans_releases_and_syncs_on_its_own(
             await asyncio.sleep(0.2)
         else:
             raise AssertionError("the release never reached the cluster")
+        # One release commit, counted on /metrics.
+        assert metrics.registry.get_sample_value(
+            "headwater_automation_releases_total", {"source": syncer.source.name}) == 1
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
+from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from headwater import devstack
@@ -21,37 +24,34 @@ from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source
 from headwater.cli.app import app
-from headwater.web.cdapi import make_app
+from headwater.devstack.ports import pick
+from headwater.web.app import make_app
+from headwater.web.deps import Services, static_token
 from tests.sync.conftest import Env, Repo, configmap, forget_cd_once, namespace
+from tests.web.served import served
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager
 async def _running(env: Env, sources: list[Source], *, token: str | None = None
                    ) -> AsyncIterator[tuple[Controller, str]]:
-    metrics = SyncMetrics()
+    """The controller and its API as `headwater cd` serves them (the one app's CD
+    router), in the test's event loop."""
+    registry = CollectorRegistry()
+    metrics = SyncMetrics(registry)
     loops = [SourceLoop(env.syncer(s), metrics, env.syncer(s).log) for s in sources]
     controller = Controller(loops, metrics)
-    site_runner = web.AppRunner(make_app(controller, token=token))
-    await site_runner.setup()
-    port = _free_port()
-    await web.TCPSite(site_runner, "127.0.0.1", port).start()
+    app = make_app(Services(cd=controller, registry=registry,
+                            check_token=static_token(token) if token else None))
     task = asyncio.create_task(controller.run())
     try:
-        yield controller, f"http://127.0.0.1:{port}"
+        async with served(app) as url:
+            yield controller, url
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await site_runner.cleanup()
 
 
 async def _until(probe: object, limit: float) -> float:
@@ -159,3 +159,56 @@ def test_bad_durations_are_refused_naming_the_value(bad: str) -> None:
     r = runner.invoke(app, ["cd", "--git-url", "file:///x", "--once", bad])
     assert r.exit_code == 2
     assert "invalid duration" in r.output
+
+
+def test_headwater_cd_serves_the_cd_router_and_stops_on_sigterm(
+        stack: devstack.StackInfo, git_repo: str, tmp_path: Path) -> None:
+    """The real `headwater cd` process: its API is the server's CD router (new and old
+    paths, its --api-token), and SIGTERM stops the API and the loops before the process
+    ends by that signal (uvicorn raises it again once it has shut down)."""
+    seed = Repo(stack, git_repo, tmp_path / "dev")
+    ns = f"cdapi-{git_repo[5:13]}"
+    rev = seed.commit({"deploy/ns.yaml": namespace(ns)})
+    assert stack.kubeconfig
+    port = pick(None, set())
+    log = tmp_path / "cd.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "headwater", "cd", "--git-url",
+             stack.git.git_url(git_repo), "--git-branch", "main", "--git-path", "deploy",
+             "--kubeconfig", stack.kubeconfig, "--workdir", str(tmp_path / "work"),
+             "--git-readonly", "--registry-disable-scanning", "--listen",
+             f"127.0.0.1:{port}", *(["--kubectl", stack.kubectl] if stack.kubectl else [])],
+            stdout=out, stderr=out, start_new_session=True,
+            env={**os.environ, "HEADWATER_API_TOKEN": "cd-s3cret"})
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": "Bearer cd-s3cret"}
+    try:
+        def synced() -> bool:
+            try:
+                answer = httpx.get(f"{url}/api/v1/cd/status", headers=auth, timeout=5)
+            except httpx.HTTPError:
+                assert proc.poll() is None, log.read_text()
+                return False
+            last = answer.json()["sources"][0]["last"]
+            return bool(last) and last["revision"] == rev
+
+        deadline = time.monotonic() + 60
+        while not synced():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/api/v1/status", timeout=5).status_code == 401
+        old = httpx.get(f"{url}/api/v1/status", headers=auth, timeout=5).json()
+        assert old["sources"][0]["state"] == "Ready"
+        r = runner.invoke(app, ["sync", "--wait", "--url", url], env={
+            "HEADWATER_API_TOKEN": "cd-s3cret"})
+        assert r.exit_code == 0, r.output
+        assert f"default: synced {rev[:7]}" in r.output
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM, log.read_text()
+        assert "event=stopped" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        forget_cd_once(stack, ns)

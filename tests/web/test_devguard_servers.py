@@ -1,6 +1,7 @@
-"""The dev mode's guard on the real servers: `headwater server --dev` (uvicorn) and the CD
-API without a token (aiohttp), attacked over loopback the way a browser would: a page of a
-rebound name (forged `Host`), and a page of another origin changing state (CSRF)."""
+"""The dev mode's guard on the real servers: `headwater server --dev` and the CD API of
+`headwater cd` without a token (the same app, CD routes only), attacked over loopback
+the way a browser would: a page of a rebound name (forged `Host`), and a page of another
+origin changing state (CSRF)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from headwater.cd.controller import Controller
 from headwater.cd.metrics import SyncMetrics
 from headwater.devstack.ports import pick
-from headwater.web.cdapi import make_app
+from headwater.web.app import make_app
+from headwater.web.deps import Services, static_token
 from tests.ci.server.conftest import Server
+from tests.web.served import served
 
 PIPELINE = """\
 jobs:
@@ -88,14 +91,11 @@ def test_the_dev_server_refuses_writes_from_another_origin(dev_server: Server) -
 
 @contextlib.asynccontextmanager
 async def _cd_api(token: str | None) -> AsyncIterator[str]:
-    runner = web.AppRunner(make_app(Controller([], SyncMetrics()), token=token))
-    await runner.setup()
-    port = pick(None, set())
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    registry = CollectorRegistry()
+    app = make_app(Services(cd=Controller([], SyncMetrics(registry)), registry=registry,
+                            check_token=static_token(token) if token else None))
+    async with served(app) as url:
+        yield url
 
 
 async def test_the_cd_api_without_a_token_refuses_rebound_hosts_and_foreign_origins() -> None:
@@ -103,10 +103,10 @@ async def test_the_cd_api_without_a_token_refuses_rebound_hosts_and_foreign_orig
         port = url.rsplit(":", 1)[1]
         rebound = await http.get("/api/v1/status", headers={"Host": f"evil.example:{port}"})
         assert rebound.status_code == 421
-        assert "DNS rebinding" in rebound.json()["error"]
+        assert "DNS rebinding" in rebound.json()["detail"]
         csrf = await http.post("/api/v1/sync?wait=true", headers=FOREIGN)
         assert csrf.status_code == 403
-        assert "cross-site request (CSRF)" in csrf.json()["error"]
+        assert "cross-site request (CSRF)" in csrf.json()["detail"]
         same = await http.post("/api/v1/sync?wait=true", headers={"Origin": url})
         assert same.status_code == 200
         assert same.json() == {"results": []}

@@ -7,6 +7,12 @@ retried at the next poll or interval, except one that failed with a user error
 (`SyncResult.stalled`: a manifest that does not render, ...): syncing that revision
 again fails the same way, so the loop is Stalled (Flux's word) and neither timer syncs
 it until a new revision arrives; a request still does. `status()` says so.
+
+The controller is the CD service the web routes call (`web/routes/cd.py`): `sync`
+(wait for the results), `sync_later` (the request is queued, the task kept here until
+done), `status` and `workloads`; an unknown source name is an `UnknownSource` (404).
+Reading the working copy (`workloads`) is a request too, served by the loop between
+its syncs, so it never sees the tree while a fetch or an automation commit moves it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +28,7 @@ from headwater.cd import reasons
 from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.sync import Syncer, SyncResult
+from headwater.cd.verbs import Located, all_workloads
 from headwater.errors import UserError
 from headwater.gitrepo import GitError
 from headwater.registry import RegistryError
@@ -37,10 +45,28 @@ def due(timer: Literal["poll", "interval"], *, revision: str, before: str, synce
     return True  # the sync interval: correct drift, retry what may pass now
 
 
+class UnknownSource(UserError):
+    """A request names a source the controller does not have (404)."""
+
+
 @dataclass
 class _Request:
     done: asyncio.Future[SyncResult]
     scan: bool = False  # scan registries and release first (on-demand automation)
+
+
+@dataclass
+class _Read:
+    """Work on the working copy, done by the loop between syncs (nothing moves it)."""
+    work: Callable[[], Awaitable[Any]]
+    done: asyncio.Future[Any]
+
+
+@dataclass(frozen=True)
+class SourceWorkloads:
+    source: str
+    revision: str  # the revision checked out ("" before the first fetch)
+    workloads: list[Located]
 
 
 @dataclass
@@ -51,13 +77,28 @@ class SourceLoop:
     automator: Automator | None = None
     last: SyncResult | None = None
     stalled: str = ""  # the revision that failed with a user error, until another syncs
-    _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
+    _requests: asyncio.Queue[_Request | _Read] = field(default_factory=asyncio.Queue)
 
     async def request(self, *, scan: bool = False) -> SyncResult:
         """Fetch and sync now (after an image automation round with `scan`)."""
         req = _Request(asyncio.get_running_loop().create_future(), scan)
         await self._requests.put(req)
         return await req.done
+
+    async def workloads(self) -> SourceWorkloads:
+        """The workloads in the working copy at the revision checked out, read by the
+        loop between its syncs."""
+        checkout, paths = self.syncer.checkout, self.syncer.source.paths
+
+        async def read() -> SourceWorkloads:
+            found = (await asyncio.to_thread(all_workloads, checkout.path, paths)
+                     if self.syncer.revision else [])
+            return SourceWorkloads(self.syncer.source.name, self.syncer.revision, found)
+
+        req = _Read(read, asyncio.get_running_loop().create_future())
+        await self._requests.put(req)
+        result: SourceWorkloads = await req.done
+        return result
 
     async def sync_once(self, *, fetch: bool = True) -> SyncResult:
         result = await self.syncer.sync(fetch=fetch)
@@ -76,11 +117,13 @@ class SourceLoop:
         while True:
             now = time.monotonic()
             wait = max(0.0, min(next_poll, next_sync, next_scan) - now)
-            req: _Request | None = None
+            req: _Request | _Read | None = None
             with contextlib.suppress(TimeoutError):
                 req = await asyncio.wait_for(self._requests.get(), timeout=wait)
             now = time.monotonic()
-            if req is not None:
+            if isinstance(req, _Read):
+                await _serve(req)
+            elif req is not None:
                 if req.scan and self.automator:
                     await self._automate()
                 result = await self.sync_once(fetch=True)
@@ -121,17 +164,33 @@ class SourceLoop:
         """One round of image automation; errors are logged and retried next round."""
         assert self.automator is not None
         try:
-            return await self.automator.run_once()
+            revision = await self.automator.run_once()
         except (GitError, RegistryError, OSError, UserError) as e:
             self.log.warning("image automation failed", source=self.syncer.source.name,
                              err=str(e))
             return None
+        if revision:
+            self.metrics.released(self.syncer.source.name)
+        return revision
+
+
+async def _serve(req: _Read) -> None:
+    try:
+        result = await req.work()
+    except Exception as e:  # handed to the caller, the loop goes on
+        if not req.done.done():
+            req.done.set_exception(e)
+        return
+    if not req.done.done():
+        req.done.set_result(result)
 
 
 class Controller:
     def __init__(self, loops: list[SourceLoop], metrics: SyncMetrics) -> None:
         self.loops = {loop.syncer.source.name: loop for loop in loops}
         self.metrics = metrics
+        # Syncs asked for without waiting: referenced here until done, so none is collected.
+        self._background: set[asyncio.Task[list[SyncResult]]] = set()
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -142,10 +201,27 @@ class Controller:
                    ) -> list[SyncResult]:
         """Sync one source (or all) now and return the results; with `scan`, run image
         automation first (registries scanned now, releases committed)."""
-        if source is not None and source not in self.loops:
-            raise KeyError(source)
+        self._known(source)
         chosen = [self.loops[source]] if source else list(self.loops.values())
         return list(await asyncio.gather(*(loop.request(scan=scan) for loop in chosen)))
+
+    def sync_later(self, source: str | None = None, *, scan: bool = False) -> None:
+        """`sync` in the background (the request's answer does not wait for it)."""
+        self._known(source)
+        task = asyncio.create_task(self.sync(source, scan=scan))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def workloads(self, source: str | None = None) -> list[SourceWorkloads]:
+        """Each source's workloads (or one source's) at the revision it has."""
+        self._known(source)
+        chosen = [self.loops[source]] if source else list(self.loops.values())
+        return list(await asyncio.gather(*(loop.workloads() for loop in chosen)))
+
+    def _known(self, source: str | None) -> None:
+        if source is not None and source not in self.loops:
+            raise UnknownSource(f"no source {source!r}; sources: "
+                                f"{', '.join(self.loops) or 'none'}")
 
     def status(self) -> list[dict[str, Any]]:
         """Each source's state (Ready, Failed, Stalled: the last sync failed with a user

@@ -33,7 +33,13 @@ class SyncMetrics:
             registry=r)
         self.last_success = Gauge("headwater_sync_last_success_timestamp_seconds",
                                   "When the last good sync ended.", ["source"], registry=r)
+        self.releases = Counter(
+            "headwater_automation_releases_total",
+            "Release commits pushed by image automation.", ["source"], registry=r)
         self._revision: dict[str, str] = {}
+
+    def released(self, source: str) -> None:
+        self.releases.labels(source).inc()
 
     def observe(self, result: SyncResult) -> None:
         self.duration.labels(result.source, str(result.ok).lower()).observe(result.seconds)

@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from headwater import yamlload
 from headwater.cd.automation import manifest_files
@@ -53,6 +54,19 @@ class Located:
     @property
     def id(self) -> str:
         return workload_id(self.workload)
+
+    def to_json(self) -> dict[str, Any]:
+        """`list-workloads --json`'s object (the CD API's too)."""
+        w = self.workload
+        return {
+            "id": self.id, "file": self.file, "kind": w.kind,
+            "namespace": w.namespace or DEFAULT_NAMESPACE, "name": w.name,
+            "automated": w.automated, "locked": w.locked, "ignore": w.ignored,
+            "locked_msg": w.locked_msg, "locked_user": w.locked_user,
+            "policies": dict(w.policies),
+            "containers": [{"name": c.name, "image": c.image, "init": c.init,
+                            "policy": w.tag_pattern(c.name)} for c in w.containers],
+        }
 
 
 def workload_id(w: Workload) -> str:

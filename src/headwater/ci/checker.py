@@ -19,6 +19,7 @@ from typing import Any
 from headwater import log as hwlog
 from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import resource_for_check
+from headwater.ci.metrics import CIMetrics
 from headwater.ci.plan import ResourceTypeRef
 from headwater.ci.resources.base import ResourceError, Version
 from headwater.ci.resources.types import ResourceTypes
@@ -35,8 +36,10 @@ _log = hwlog.get("checker")
 class Checker:
     def __init__(self, store: Store, *, types: ResourceTypes, on_new_versions: Callable[[], None],
                  tick: float = 10.0, concurrency: int = 32,
-                 check_timeout: float = DEFAULT_CHECK_TIMEOUT) -> None:
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+                 metrics: CIMetrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics
         self._types = types
         self._on_new = on_new_versions
         self._tick = tick
@@ -103,6 +106,7 @@ class Checker:
             # A check's error carries the script's output: the pipeline's var values
             # are hidden from it, as from build logs, before it is stored or logged.
             redactor = Redactor(pipeline.redact if pipeline else ())
+            started = time.monotonic()
             try:
                 source, chain = self._resolve(resource, pipeline)
                 rtype = self._types.resolve(resource.type, chain)
@@ -113,17 +117,24 @@ class Checker:
                                           if isinstance(e, TimeoutError) else str(e))
                 await self._store.record_check(resource.id, error=message)
                 _log.warning("check failed", resource=resource.name, error=message)
+                self._observe("failed", started)
                 return 0
             except Exception as e:  # a bug of ours: shown on the resource, not swallowed
                 message = redactor.redact(f"headwater error: {type(e).__name__}: {e}")
                 _log.error("check broke", resource=resource.name, error=message)
                 await self._store.record_check(resource.id, error=message)
+                self._observe("errored", started)
                 return 0
+            self._observe("succeeded", started)
             new = await self._store.save_versions(resource.id, versions, checked=True)
         if new:
             _log.info("new versions", resource=resource.name, count=new)
             self._on_new()
         return new
+
+    def _observe(self, result: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.check_finished(result, time.monotonic() - started)
 
     def _resolve(self, resource: Resource, pipeline: Pipeline | None,
                  ) -> tuple[dict[str, Any], list[ResourceTypeRef]]:

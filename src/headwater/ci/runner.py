@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from headwater.ci.config.cache import ConfigCache
 from headwater.ci.config.compile import compile_job
 from headwater.ci.config.model import JobConfig, PipelineConfig
 from headwater.ci.events import Hub
+from headwater.ci.metrics import CIMetrics
 from headwater.ci.plan import PLAN, Plan
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.storedelegate import StoreDelegate
@@ -68,8 +70,9 @@ class RunnerSettings:
 
 class Runner:
     def __init__(self, store: Store, *, hub: Hub, types: ResourceTypes, executor: TaskExecutor,
-                 settings: RunnerSettings) -> None:
+                 settings: RunnerSettings, metrics: CIMetrics | None = None) -> None:
         self._store = store
+        self._metrics = metrics
         self._hub = hub
         self._types = types
         self._executor = executor
@@ -190,6 +193,7 @@ class Runner:
 
     async def _run(self, build: Build) -> None:
         workdir = workdirs.workdir(self._settings.work_root, build.id)
+        started = time.monotonic()
         status = BuildStatus.ERRORED
         delegate: StoreDelegate | None = None
         try:
@@ -225,6 +229,8 @@ class Runner:
             # Stopped with the server: left "started", the next start marks it errored.
             if not self._stopping:
                 await self._store.finish_build(build.id, status)
+                if self._metrics is not None:
+                    self._metrics.build_finished(status, time.monotonic() - started)
                 self._hub.close(build.id)
                 if build.job_id is not None:
                     await self._apply_retention(build.job_id)

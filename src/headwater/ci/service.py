@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from headwater import log as hwlog
 from headwater import yamlload
 from headwater.ci import workdirs
@@ -33,13 +35,23 @@ from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT, Checker
 from headwater.ci.config.model import JobConfig
 from headwater.ci.config.rules import identifier_problem
 from headwater.ci.events import LIVE_LIMIT, PAGE_SIZE, Event, Hub, stream
+from headwater.ci.metrics import CIMetrics
 from headwater.ci.pipelines import SetResult, set_pipeline
 from headwater.ci.plan import PLAN, Task
 from headwater.ci.resources.base import Version
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.runner import Runner, RunnerSettings, TriggerError
 from headwater.errors import UserError
-from headwater.store import Build, Job, Pipeline, Resource, ResourceVersion, Store
+from headwater.store import (
+    ApiToken,
+    Build,
+    Job,
+    Pipeline,
+    Resource,
+    ResourceVersion,
+    Store,
+    webhook_token_matches,
+)
 
 _CHUNK = 64 * 1024
 _STAGING = ".upload-"  # builds/.upload-XXXX: an upload being unpacked
@@ -77,10 +89,11 @@ class CISettings:
 
 class CI:
     def __init__(self, store: Store, *, types: ResourceTypes, executor: TaskExecutor,
-                 settings: CISettings) -> None:
+                 settings: CISettings, metrics: CIMetrics | None = None) -> None:
         self.store = store
         self.hub = Hub(limit=settings.live_events_limit)
         self.settings = settings
+        self.metrics = metrics or CIMetrics()
         self.runner = Runner(store, hub=self.hub, types=types, executor=executor,
                              settings=RunnerSettings(
                                  work_root=workdirs.root(settings.data_dir),
@@ -89,10 +102,11 @@ class CI:
                                  tick=settings.scheduler_tick, log=settings.build_log,
                                  get_timeout=settings.get_timeout,
                                  put_timeout=settings.put_timeout,
-                                 yaml_limits=settings.yaml_limits))
+                                 yaml_limits=settings.yaml_limits),
+                             metrics=self.metrics)
         self.checker = Checker(store, types=types, on_new_versions=self.runner.wake,
                                tick=settings.checker_tick,
-                               check_timeout=settings.check_timeout)
+                               check_timeout=settings.check_timeout, metrics=self.metrics)
         self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -123,6 +137,9 @@ class CI:
             raise NotFound(f"pipeline {name!r} not found")
         return pipeline
 
+    async def pipelines(self, team: str) -> list[Pipeline]:
+        return await self.store.list_pipelines(team)
+
     async def pause(self, team: str, name: str, paused: bool) -> None:
         if not await self.store.set_pipeline_paused(team, name, paused):
             raise NotFound(f"pipeline {name!r} not found")
@@ -140,6 +157,14 @@ class CI:
         if job is None:
             raise NotFound(f"job {pipeline_name}/{job_name} not found")
         return pipeline, job
+
+    async def jobs(self, team: str, pipeline_name: str,
+                   ) -> tuple[Pipeline, list[tuple[Job, Build | None]]]:
+        """The pipeline's jobs, each with its latest finished build (one query)."""
+        pipeline = await self.pipeline(team, pipeline_name)
+        jobs = await self.store.jobs(pipeline.id)
+        latest = await self.store.latest_builds([job.id for job in jobs])
+        return pipeline, [(job, latest.get(job.id)) for job in jobs]
 
     async def pause_job(self, team: str, pipeline_name: str, job_name: str,
                         paused: bool) -> None:
@@ -160,12 +185,29 @@ class CI:
     async def rerun(self, team: str, pipeline_name: str, job_name: str,
                     build_name: str) -> Build:
         """`rerun-build`: the same inputs as that build, the job's current config."""
-        pipeline, _ = await self.job(team, pipeline_name, job_name)
-        original = await self.store.job_build(pipeline.id, job_name, build_name)
-        if original is None:
-            raise NotFound(f"build {pipeline_name}/{job_name} #{build_name} not found")
+        original = await self.job_build(team, pipeline_name, job_name, build_name)
         build = await self.store.create_rerun(original.id)
         self.runner.wake()
+        return build
+
+    async def builds(self, *, team: str | None = None, pipeline: str | None = None,
+                     job: str | None = None, limit: int = 50) -> list[Build]:
+        """Builds newest first: of a job (pipeline and job named), of a pipeline, of a
+        team, or of all teams (team None)."""
+        if pipeline is not None and job is not None:
+            _, j = await self.job(team or "main", pipeline, job)
+            return await self.store.builds(job_id=j.id, limit=limit)
+        if pipeline is not None:
+            p = await self.pipeline(team or "main", pipeline)
+            return await self.store.builds(pipeline_id=p.id, limit=limit)
+        return await self.store.builds(team=team, limit=limit)
+
+    async def job_build(self, team: str, pipeline_name: str, job_name: str,
+                        build_name: str) -> Build:
+        pipeline, _ = await self.job(team, pipeline_name, job_name)
+        build = await self.store.job_build(pipeline.id, job_name, build_name)
+        if build is None:
+            raise NotFound(f"build {pipeline_name}/{job_name} #{build_name} not found")
         return build
 
     async def build(self, build_id: int) -> Build:
@@ -199,6 +241,26 @@ class CI:
         if resource is None:
             raise NotFound(f"resource {pipeline_name}/{name} not found")
         return pipeline, resource
+
+    async def resources(self, team: str, pipeline_name: str) -> list[Resource]:
+        pipeline = await self.pipeline(team, pipeline_name)
+        return await self.store.resources(pipeline.id)
+
+    async def check_by_webhook(self, team: str, pipeline_name: str, name: str,
+                               token: str) -> bool:
+        """Check the resource now if `token` is its `webhook_token`; False otherwise.
+        An unknown pipeline or resource, a resource without a webhook token and a
+        wrong token all give False after the same hash and constant-time compare:
+        nothing to probe names or tokens with."""
+        try:
+            _, resource = await self.resource(team, pipeline_name, name)
+            stored = resource.webhook_token_sha256
+        except NotFound:
+            stored = None
+        if not webhook_token_matches(stored, token):
+            return False
+        await self.check(team, pipeline_name, name)
+        return True
 
     async def pin(self, team: str, pipeline_name: str, name: str, version_id: int,
                   comment: str | None) -> Version:
@@ -237,7 +299,42 @@ class CI:
         _, resource = await self.resource(team, pipeline_name, name)
         return await self.store.versions(resource.id, limit=limit)
 
+    # -- API tokens -------------------------------------------------------------------
+
+    async def tokens(self) -> list[ApiToken]:
+        return await self.store.list_tokens()
+
+    async def create_token(self, name: str) -> tuple[str, str]:
+        """(name, token) of a new token: the token is answered once, only its hash is
+        stored. `store.TokenConflict`: the name is taken."""
+        name = name.strip()
+        if not name:
+            raise Invalid("a token needs a name")
+        return name, await self.store.create_token(name)
+
+    async def revoke_token(self, name_or_id: str, *, force: bool = False) -> None:
+        """`store.LastToken` unless `force` when it is the last one: without any, the API is
+        locked until the server restarts and prints a new admin token."""
+        if await self.store.revoke_token(name_or_id, force=force) is None:
+            raise NotFound(f"no token named {name_or_id!r} (or with that id): see "
+                           "`headwater tokens`")
+
     # -- one-off builds (`execute`) ---------------------------------------------------
+
+    async def execute_text(self, team: str, text: str,
+                           inputs: Sequence[tuple[str, IO[bytes]]]) -> Build:
+        """`execute` of a task config as the user wrote it (YAML, within the limits)."""
+        limits = self.settings.yaml_limits
+        try:
+            task = await asyncio.to_thread(yamlload.load, text, filename="task config",
+                                           limits=limits)
+        except yamlload.YamlLimitError as e:
+            raise Invalid(str(e)) from e
+        except (yaml.YAMLError, UnicodeError) as e:
+            raise Invalid(f"task config is not YAML: {e}") from e
+        if not isinstance(task, dict):
+            raise Invalid("task config must be a mapping")
+        return await self.execute(team, task, inputs)
 
     async def execute(self, team: str, config: dict[str, Any],
                       inputs: Sequence[tuple[str, IO[bytes]]]) -> Build:

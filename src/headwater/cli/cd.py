@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,10 +19,12 @@ from headwater.cli.console import LazyConsole
 from headwater.cli.paths import data_dir
 
 if TYPE_CHECKING:
+    import httpx
+
     from headwater import yamlload
     from headwater.cd.automation import ImagePolicy
+    from headwater.cd.runtime import ClusterSettings, Scanning
     from headwater.cd.source import Source
-    from headwater.registry import RegistryClient
 
 out = LazyConsole()
 err = LazyConsole(stderr=True)
@@ -33,7 +34,7 @@ def default_identity() -> Path:
     return data_dir() / "identity" / "id_ed25519"
 
 
-def _kubectl(given: str | None) -> str | None:
+def kubectl_path(given: str | None) -> str | None:
     if given:
         return given
     from headwater.devstack import kubebuild
@@ -132,7 +133,8 @@ def cd(
     import asyncio
 
     from headwater import log as hwlog
-    from headwater.cd.automation import PolicyFileError, load_image_policies
+    from headwater.cd.automation import PolicyFileError
+    from headwater.cd.runtime import ClusterSettings, Scanning, load_policies
     from headwater.cd.source import Source, SourceError, load_file
     from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, load_docker_config
     from headwater.web.devguard import is_loopback
@@ -163,12 +165,11 @@ def cd(
                 registry_poll_interval=_duration(registry_poll_interval),
                 registry_disable_scanning=registry_disable_scanning,
                 image_policies=image_policies, git_release_template=git_release_template)]
-        policies = {s.name: load_image_policies(s.image_policies) for s in sources
-                    if s.image_policies}
+        policies = load_policies(sources)
     except (SourceError, PolicyFileError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
-    sources = [_with_identity(s) for s in sources]
+    sources = [with_identity(s) for s in sources]
     host, _, port = listen.rpartition(":")
     if not api_token and not is_loopback(host):
         err.print("[red]error:[/red] --api-token is required to listen beyond loopback")
@@ -181,21 +182,15 @@ def cd(
     scanning = Scanning(registry, tuple(registry_include_image or ()),
                         tuple(registry_exclude_image or FLUX_DEFAULT_EXCLUDE))
     code = asyncio.run(_run(
-        sources, kubeconfig=kubeconfig, context=context, kubectl=_kubectl(kubectl),
-        inventory_namespace=inventory_namespace, workdir=workdir, host=host, port=int(port),
-        token=api_token, once=once, scanning=scanning, policies=policies,
-        yaml_limits=yaml_limits))
+        sources, cluster=ClusterSettings(kubeconfig=kubeconfig, context=context,
+                                         kubectl=kubectl_path(kubectl),
+                                         inventory_namespace=inventory_namespace),
+        workdir=workdir, host=host, port=int(port), token=api_token, once=once,
+        scanning=scanning, policies=policies, yaml_limits=yaml_limits))
     raise typer.Exit(code)
 
 
-@dataclass(frozen=True)
-class Scanning:
-    client: RegistryClient
-    include: tuple[str, ...]
-    exclude: tuple[str, ...]
-
-
-def _with_identity(s: Source) -> Source:
+def with_identity(s: Source) -> Source:
     """fluxd always has an identity: ssh URLs use it unless a key was given."""
     from dataclasses import replace
 
@@ -212,55 +207,60 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-async def _run(sources: list[Source], *, kubeconfig: Path | None, context: str | None,
-               kubectl: str | None, inventory_namespace: str, workdir: Path, host: str,
+async def _run(sources: list[Source], *, cluster: ClusterSettings, workdir: Path, host: str,
                port: int, token: str | None, once: bool, scanning: Scanning,
                policies: dict[str, dict[str, ImagePolicy]], yaml_limits: yamlload.Limits,
                ) -> int:
-    from aiohttp import web
+    """The controller's loops and its API (the server's CD router, `web/app.py`) on one
+    event loop; with `once`, one sync of each source and no API."""
+    import asyncio
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    import uvicorn
+    from prometheus_client import CollectorRegistry
 
     from headwater import log as hwlog
-    from headwater.cd.automation import Automator
-    from headwater.cd.controller import Controller, SourceLoop
     from headwater.cd.metrics import SyncMetrics
-    from headwater.cd.sync import Syncer
-    from headwater.kube.client import Kube
-    from headwater.kube.discovery import Discovery
-    from headwater.registry import Scanner
-    from headwater.web.cdapi import make_app
+    from headwater.cd.runtime import open_controller
+    from headwater.web.app import make_app
+    from headwater.web.deps import Services, static_token
 
-    logger = hwlog.get("sync")
-    async with await Kube.connect(kubeconfig, context=context) as kube, scanning.client:
-        discovery = Discovery()
-        metrics = SyncMetrics()
-        scanner = Scanner(scanning.client, include=scanning.include, exclude=scanning.exclude)
-        loops = []
-        for s in sources:
-            syncer = Syncer(s, kube=kube, discovery=discovery, workdir=workdir,
-                            kubectl=kubectl, inventory_namespace=inventory_namespace,
-                            log=logger, yaml_limits=yaml_limits)
-            automator = None if s.registry_disable_scanning else Automator(
-                checkout=syncer.checkout, paths=s.paths, scanner=scanner,
-                ci_skip=s.git_ci_skip, ci_skip_message=s.git_ci_skip_message,
-                log=hwlog.get("daemon"), kube=kube,
-                image_policies=policies.get(s.name),
-                message_template=s.git_release_template, yaml_limits=yaml_limits)
-            loops.append(SourceLoop(syncer, metrics, logger, automator))
-        controller = Controller(loops, metrics)
+    registry = CollectorRegistry()
+    async with open_controller(sources, cluster=cluster, scanning=scanning, workdir=workdir,
+                               metrics=SyncMetrics(registry), policies=policies,
+                               yaml_limits=yaml_limits) as controller:
         if once:
-            results = [await loop.sync_once() for loop in loops]
+            results = [await loop.sync_once() for loop in controller.loops.values()]
             print(json.dumps([r.to_json() for r in results], indent=2))
             return 0 if all(r.ok for r in results) else 1
-        runner = web.AppRunner(make_app(controller, token=token), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        hwlog.get("api").info("listening", address=f"http://{host}:{port}",
-                              auth="token" if token else "none (loopback dev mode)")
-        try:
-            await controller.run()
-        finally:
-            await runner.cleanup()
-    return 0
+        app = make_app(Services(cd=controller, registry=registry,
+                                check_token=static_token(token) if token else None))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                               lifespan="on", access_log=False))
+
+        broke: list[BaseException] = []
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: object) -> AsyncIterator[None]:
+            # The loops live as long as the API; one that breaks stops the process.
+            loops = asyncio.create_task(controller.run(), name="cd")
+            loops.add_done_callback(lambda _: setattr(server, "should_exit", True))
+            hwlog.get("api").info("listening", address=f"http://{host}:{port}",
+                                  auth="token" if token else "none (loopback dev mode)")
+            try:
+                yield
+            finally:
+                loops.cancel()
+                [outcome] = await asyncio.gather(loops, return_exceptions=True)
+                if isinstance(outcome, Exception):
+                    broke.append(outcome)
+                    hwlog.get("api").error("the controller stopped", err=repr(outcome))
+                hwlog.get("api").info("stopped")
+
+        app.router.lifespan_context = lifespan
+        await server.serve()  # until SIGINT/SIGTERM (uvicorn stops, then re-raises it)
+    return 1 if broke else 0
 
 
 def sync(
@@ -286,7 +286,7 @@ def sync(
         err.print(f"[red]error:[/red] cannot reach the controller at {url}: {e}")
         raise typer.Exit(2) from None
     if r.status_code >= 400:
-        err.print(f"[red]error:[/red] {r.json().get('error', r.text)}", highlight=False)
+        err.print(f"[red]error:[/red] {_error_of(r)}", highlight=False, markup=False)
         raise typer.Exit(2)
     if not wait:
         out.print("sync requested")
@@ -302,6 +302,16 @@ def sync(
             err.print(f"{res['source']}: {res['reason']} at {rev or '?'}:\n{res['message']}",
                       highlight=False, markup=False)
     raise typer.Exit(1 if failed else 0)
+
+
+def _error_of(r: httpx.Response) -> str:
+    """The message of an API error answer (`detail`; `error` from older controllers)."""
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text
+    return str(body.get("detail") or body.get("error") or r.text) if isinstance(
+        body, dict) else r.text
 
 
 def identity(

@@ -157,7 +157,7 @@ def list_workloads(
                   git_email, workdir, git_token)
     found = _run(lambda: verbs.list_workloads(src.checkout(), src.paths, workload))
     if json_:
-        typer.echo(json.dumps([_workload_json(loc) for loc in found], indent=2))
+        typer.echo(json.dumps([loc.to_json() for loc in found], indent=2))
         return
     rows = [["WORKLOAD", "CONTAINER", "IMAGE", "POLICY"]]
     for loc in found:
@@ -172,21 +172,6 @@ def list_workloads(
                 policy.append(f"tag.{c.name}={w.tag_pattern(c.name)}")
             rows.append([loc.id if i == 0 else "", c.name, c.image, ",".join(policy)])
     typer.echo(_table(rows))
-
-
-def _workload_json(loc: verbs.Located) -> dict[str, Any]:
-    from headwater.cd import verbs
-
-    w = loc.workload
-    return {
-        "id": loc.id, "file": loc.file, "kind": w.kind,
-        "namespace": w.namespace or verbs.DEFAULT_NAMESPACE, "name": w.name,
-        "automated": w.automated, "locked": w.locked, "ignore": w.ignored,
-        "locked_msg": w.locked_msg, "locked_user": w.locked_user,
-        "policies": dict(w.policies),
-        "containers": [{"name": c.name, "image": c.image, "init": c.init,
-                        "policy": w.tag_pattern(c.name)} for c in w.containers],
-    }
 
 
 def list_images(

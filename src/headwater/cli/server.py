@@ -1,4 +1,5 @@
-"""`headwater server`: the all-in-one CI server (API, checker, scheduler, builds)."""
+"""`headwater server`: the all-in-one server: the CI API, checker, scheduler and builds,
+and with `--cd-config` the CD controller, in one process behind one API."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from headwater.cli import yamlflags
+from headwater.cli.cd import kubectl_path, with_identity
 from headwater.cli.console import LazyConsole
 from headwater.cli.paths import config_dir
 from headwater.cli.paths import data_dir as default_data_dir
 from headwater.sizes import parse_size
 
 if TYPE_CHECKING:
+    from headwater.cd.source import Source
     from headwater.ci.resources.netns import Allowed
 
 err = LazyConsole(stderr=True)
@@ -100,10 +103,29 @@ def server(
         "check_timeout.")] = "1h",
     yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
     yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
+    cd_config: Annotated[Path | None, typer.Option(
+        "--cd-config", help="Run the CD controller too, for the sources of this file "
+        "(`headwater cd --config`'s format: sources: [{name, git-url, git-path, ...}]).",
+        exists=True, dir_okay=False)] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(
+        "--kubeconfig", envvar="KUBECONFIG", help="The cluster of --cd-config's sources.")
+    ] = None,
+    context: Annotated[str | None, typer.Option(
+        "--context", help="kubeconfig context (--cd-config).")] = None,
+    kubectl: Annotated[str | None, typer.Option(
+        "--kubectl", help="kubectl used for kustomize (--cd-config).")] = None,
+    docker_config: Annotated[Path | None, typer.Option(
+        "--docker-config", help="Docker config.json with registry credentials for image "
+        "automation (--cd-config).", exists=True, dir_okay=False)] = None,
+    inventory_namespace: Annotated[str, typer.Option(
+        "--inventory-namespace", help="Namespace of the CD inventories (--cd-config).")
+    ] = "headwater-system",
 ) -> None:
-    """Run the CI server: REST API, checker, scheduler and builds in one process."""
+    """Run the server: the CI API, checker, scheduler and builds, and with --cd-config the
+    CD controller, in one process behind one API."""
     import asyncio
 
+    from headwater.cd.runtime import ClusterSettings
     from headwater.ci.resources.cgroups import Limits, parse_memory
     from headwater.ci.resources.netns import parse_allowed
     from headwater.ci.resources.rootfs import ImageLimits
@@ -126,6 +148,7 @@ def server(
         err.print(f"error: --task-allow: {e}")
         raise typer.Exit(2) from None
     stack_allowed, stack_dir = _stack_access(stack)
+    sources = _cd_sources(cd_config)
     try:
         settings = ServerSettings(
             data_dir=data_dir or default_data_dir() / "server", host=host, port=int(port),
@@ -149,13 +172,35 @@ def server(
             get_timeout=parse_duration(get_timeout) or None,
             put_timeout=parse_duration(put_timeout) or None,
             check_timeout=parse_duration(check_timeout),
-            yaml_limits=yamlflags.limits(yaml_max_bytes, yaml_max_nodes))
+            yaml_limits=yamlflags.limits(yaml_max_bytes, yaml_max_nodes),
+            cd_sources=tuple(sources),
+            cd_cluster=ClusterSettings(kubeconfig=kubeconfig, context=context,
+                                       kubectl=kubectl_path(kubectl) if sources else kubectl,
+                                       inventory_namespace=inventory_namespace),
+            cd_docker_config=docker_config)
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+def _cd_sources(path: Path | None) -> list[Source]:
+    """The sources of `--cd-config` (none without it), ssh ones with `headwater
+    identity`'s key unless they name one, as `headwater cd --config` reads them."""
+    if path is None:
+        return []
+    from headwater import log as hwlog
+    from headwater.cd.source import SourceError, load_file
+
+    try:
+        sources = load_file(path)
+    except SourceError as e:
+        err.print(f"error: --cd-config: {e}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    hwlog.redact(*(s.git_token for s in sources))
+    return [with_identity(s) for s in sources]
 
 
 def _stack_access(state_dir: Path | None) -> tuple[list[Allowed], Path | None]:

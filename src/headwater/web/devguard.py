@@ -14,18 +14,17 @@ browser will send requests to 127.0.0.1 for them:
   or `Referer`): a state-changing request from another origin is refused (403).
   Programs (the CLI, curl, a registry's webhook) send none of these and pass.
 
-`check` is the whole rule, a pure function of the request; `DevGuard` (ASGI, the CI
-API) and `aiohttp_guard` (the CD API) only apply it and answer its refusal.
+`check` is the whole rule, a pure function of the request; `DevGuard` (ASGI middleware
+of the one app, `web/app.py`) only applies it and answers its refusal.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -175,19 +174,3 @@ class DevGuard:
             return
         await JSONResponse({"detail": refusal.message}, status_code=refusal.status)(
             scope, receive, send)
-
-
-@web.middleware
-async def aiohttp_guard(request: web.Request,
-                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                        ) -> web.StreamResponse:
-    """aiohttp middleware applying `check` (the CD API's dev mode)."""
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    bound = (str(sockname[0]), int(sockname[1])) if sockname else ("127.0.0.1", 0)
-    refusal = check(request.method, _joined(request.headers.items()), bound=bound)
-    if refusal is None:
-        return await handler(request)
-    _log.warning("request refused", method=request.method, path=request.path,
-                 host=request.headers.get("Host"), origin=request.headers.get("Origin"),
-                 status=refusal.status)
-    return web.json_response({"error": refusal.message}, status=refusal.status)

@@ -1,10 +1,13 @@
-"""`headwater server`: the store, the CI loops and the REST API in one process.
+"""`headwater server`: the store, the CI loops, the CD controller and the API in one process.
 
-One asyncio loop runs uvicorn, the checker and the scheduler (DESIGN.md §2). On the
+One asyncio loop runs uvicorn, the checker, the scheduler and, given sources
+(`--cd-config`), the CD controller's loops (DESIGN.md §2). One app (`web/app.py`)
+serves both halves with one token check, and one Prometheus registry collects both
+halves' metrics (one per app: several servers may share a process). On the
 first start of a data dir an admin token is created and printed once; only its hash
 is stored. In loopback dev mode (`--dev`, listening on 127.0.0.1) no token is
-needed, as the CD API does. The data dir is made 0700 (the database 0600, see
-`store/db.py`); `--encryption-key` encrypts the columns that hold vars' values
+needed (`web/devguard.py` keeps web pages out). The data dir is made 0700 (the
+database 0600, see `store/db.py`); `--encryption-key` encrypts the columns that hold vars' values
 (`store/encryption.py`), and a start without one warns. SIGINT/SIGTERM stop
 uvicorn, then the loops; builds still running are left as they are and marked
 errored at the next start.
@@ -26,13 +29,20 @@ from typing import TextIO
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from headwater import log as hwlog
 from headwater import yamlload
+from headwater.cd.automation import PolicyFileError
+from headwater.cd.controller import Controller
+from headwater.cd.metrics import SyncMetrics
+from headwater.cd.runtime import ClusterSettings, Scanning, load_policies, open_controller
+from headwater.cd.source import Source
 from headwater.ci.build.local import LocalExecutor
 from headwater.ci.buildlog import MAX_BUILD_LOG_SIZE, BuildLogSettings
 from headwater.ci.checker import DEFAULT_CHECK_TIMEOUT
 from headwater.ci.events import LIVE_LIMIT
+from headwater.ci.metrics import CIMetrics
 from headwater.ci.resources.cgroups import (
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_PIDS_LIMIT,
@@ -45,9 +55,11 @@ from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
 from headwater.errors import HeadwaterError
+from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, load_docker_config
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
 from headwater.store.db import secure_dir
-from headwater.web.ciapi import make_app
+from headwater.web.app import make_app
+from headwater.web.deps import Services
 from headwater.web.devguard import is_loopback
 
 _log = hwlog.get("server")
@@ -84,6 +96,10 @@ class ServerSettings:
     put_timeout: float | None = 3600.0
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
     yaml_limits: yamlload.Limits = yamlload.DEFAULT
+    # The CD controller (`--cd-config`): its sources, the cluster, registry credentials.
+    cd_sources: tuple[Source, ...] = ()
+    cd_cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    cd_docker_config: Path | None = None
 
     @property
     def url(self) -> str:
@@ -96,6 +112,8 @@ class ServerError(HeadwaterError):
 
 async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tuple[
         FastAPI, CI]:
+    """The app, its CI service (for tests), and its CD controller in
+    `app.state.services.cd`; the app's lifespan starts and stops them."""
     if settings.dev and not is_loopback(settings.host):
         raise ServerError(f"--dev (no token) is only allowed on loopback, not {settings.host}")
     try:
@@ -131,7 +149,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
                              cgroups=cgroups, limits=settings.task_limits,
                              images=types.images, rootfs_dirs=settings.task_rootfs_dirs)
-    ci = CI(store, types=types, executor=executor,
+    registry = CollectorRegistry()  # one per app: CI and CD, on /metrics
+    ci = CI(store, types=types, executor=executor, metrics=CIMetrics(registry),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
                                 scheduler_tick=settings.scheduler_tick,
                                 checker_tick=settings.checker_tick,
@@ -142,17 +161,32 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                 put_timeout=settings.put_timeout,
                                 check_timeout=settings.check_timeout,
                                 yaml_limits=settings.yaml_limits))
-    app = make_app(ci, check_token=None if settings.dev else store.check_token)
+    resources = contextlib.AsyncExitStack()
+    try:
+        controller = await _open_cd(settings, SyncMetrics(registry), resources)
+    except BaseException:
+        await resources.aclose()
+        await store.close()
+        if cgroups is not None:
+            await asyncio.to_thread(cgroups.close)
+        raise
+    app = make_app(Services(ci=ci, cd=controller, registry=registry,
+                            check_token=None if settings.dev else store.check_token))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ci.start()
+        cd = asyncio.create_task(_run_cd(controller), name="cd")
         _log.info("server started", url=settings.url, data_dir=str(settings.data_dir),
                   database="postgresql" if settings.database_url else "sqlite",
-                  task_allow=" ".join(map(str, settings.task_allow)) or "none")
+                  task_allow=" ".join(map(str, settings.task_allow)) or "none",
+                  cd_sources=" ".join(controller.loops) or "none")
         try:
             yield
         finally:
+            cd.cancel()
+            await asyncio.gather(cd, return_exceptions=True)
+            await resources.aclose()
             await ci.stop()
             await store.close()
             if cgroups is not None:
@@ -160,6 +194,36 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
 
     app.router.lifespan_context = lifespan
     return app, ci
+
+
+async def _open_cd(settings: ServerSettings, metrics: SyncMetrics,
+                   resources: contextlib.AsyncExitStack) -> Controller:
+    """The CD controller of `--cd-config`'s sources (none: no cluster connection),
+    closed with `resources`."""
+    sources = list(settings.cd_sources)
+    try:
+        policies = load_policies(sources)
+        credentials = (load_docker_config(settings.cd_docker_config)
+                       if settings.cd_docker_config else None)
+    except (PolicyFileError, ValueError, OSError) as e:
+        raise ServerError(str(e)) from None
+    scanning = Scanning(RegistryClient(credentials=credentials), (), FLUX_DEFAULT_EXCLUDE)
+    try:
+        return await resources.enter_async_context(open_controller(
+            sources, cluster=settings.cd_cluster, scanning=scanning,
+            workdir=settings.data_dir / "cd", metrics=metrics, policies=policies,
+            yaml_limits=settings.yaml_limits))
+    except Exception as e:  # connecting to the cluster is all that may fail here
+        raise ServerError(f"the CD controller cannot start: the cluster's config "
+                          f"(--kubeconfig, KUBECONFIG, --context): {e}") from None
+
+
+async def _run_cd(controller: Controller) -> None:
+    try:
+        await controller.run()
+    except Exception:  # the CI half keeps serving; the log says why CD stopped
+        _log.exception("the CD controller stopped")
+        raise
 
 
 async def serve(settings: ServerSettings) -> None:
