@@ -52,12 +52,22 @@ class SourceLoop:
     last: SyncResult | None = None
     stalled: str = ""  # the revision that failed with a user error, until another syncs
     _requests: asyncio.Queue[_Request] = field(default_factory=asyncio.Queue)
+    _waiting: _Request | None = None  # queued and not taken yet: later asks join it
 
     async def request(self, *, scan: bool = False) -> SyncResult:
         """Fetch and sync now (after an image automation round with `scan`)."""
+        return await self.ask(scan=scan)
+
+    def ask(self, *, scan: bool = False) -> asyncio.Future[SyncResult]:
+        """Queue a sync (`request`) without waiting for it; an ask while one is queued
+        and not started joins it (a burst of webhooks is one sync)."""
+        waiting = self._waiting
+        if waiting is not None and (waiting.scan or not scan):
+            return waiting.done
         req = _Request(asyncio.get_running_loop().create_future(), scan)
-        await self._requests.put(req)
-        return await req.done
+        self._waiting = req
+        self._requests.put_nowait(req)
+        return req.done
 
     async def sync_once(self, *, fetch: bool = True) -> SyncResult:
         result = await self.syncer.sync(fetch=fetch)
@@ -80,6 +90,8 @@ class SourceLoop:
             with contextlib.suppress(TimeoutError):
                 req = await asyncio.wait_for(self._requests.get(), timeout=wait)
             now = time.monotonic()
+            if req is not None and req is self._waiting:
+                self._waiting = None  # taken: a new ask queues a new sync
             if req is not None:
                 if req.scan and self.automator:
                     await self._automate()

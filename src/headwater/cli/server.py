@@ -94,6 +94,11 @@ def server(
     check_timeout: Annotated[str, typer.Option(
         "--global-resource-check-timeout", help="Timeout of checks of resources without a "
         "check_timeout.")] = "1h",
+    webhook_secrets: Annotated[Path | None, typer.Option(
+        "--webhook-secrets", envvar="HEADWATER_WEBHOOK_SECRETS", show_envvar=True,
+        help="A file of name=secret lines: the secrets of /api/v1/hooks/git and "
+        "/api/v1/hooks/registry (docs/webhooks.md). A file, so no secret shows in ps.")
+    ] = None,
     yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
     yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
 ) -> None:
@@ -144,7 +149,8 @@ def server(
             get_timeout=parse_duration(get_timeout) or None,
             put_timeout=parse_duration(put_timeout) or None,
             check_timeout=parse_duration(check_timeout),
-            yaml_limits=yamlflags.limits(yaml_max_bytes, yaml_max_nodes))
+            yaml_limits=yamlflags.limits(yaml_max_bytes, yaml_max_nodes),
+            webhook_secrets=webhook_secrets, stack_dir=stack_dir)
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

@@ -44,11 +44,15 @@ from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
+from headwater.ci.triggers import Triggers
+from headwater.devstack import hooks
 from headwater.errors import HeadwaterError
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
 from headwater.store.db import secure_dir
 from headwater.web.ciapi import make_app
 from headwater.web.devguard import is_loopback
+from headwater.web.hooks import hooks_router
+from headwater.web.hooksecrets import SecretsError, load_secrets
 
 _log = hwlog.get("server")
 
@@ -83,6 +87,8 @@ class ServerSettings:
     put_timeout: float | None = 3600.0
     check_timeout: float = DEFAULT_CHECK_TIMEOUT
     yaml_limits: yamlload.Limits = yamlload.DEFAULT
+    webhook_secrets: Path | None = None  # name=secret lines (web/hooksecrets.py)
+    stack_dir: Path | None = None  # the local stack: its hook secret, its hooks' target
 
     @property
     def url(self) -> str:
@@ -141,16 +147,21 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                 check_timeout=settings.check_timeout,
                                 yaml_limits=settings.yaml_limits))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
+    app.include_router(hooks_router(secrets=_hook_secrets(settings), ci=Triggers(ci)))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ci.start()
+        if settings.stack_dir:  # the stack's post-receive hooks call us from now on
+            await asyncio.to_thread(hooks.write_target, settings.stack_dir, settings.url)
         _log.info("server started", url=settings.url, data_dir=str(settings.data_dir),
                   database="postgresql" if settings.database_url else "sqlite",
                   task_allow=" ".join(map(str, settings.task_allow)) or "none")
         try:
             yield
         finally:
+            if settings.stack_dir:
+                await asyncio.to_thread(hooks.clear_target, settings.stack_dir, settings.url)
             await ci.stop()
             await store.close()
             if cgroups is not None:
@@ -158,6 +169,17 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
 
     app.router.lifespan_context = lifespan
     return app, ci
+
+
+def _hook_secrets(settings: ServerSettings) -> dict[str, str]:
+    """The webhook secrets: the file's, and the local stack's as `stack`."""
+    try:
+        secrets = load_secrets(settings.webhook_secrets) if settings.webhook_secrets else {}
+    except SecretsError as e:
+        raise ServerError(str(e)) from None
+    if settings.stack_dir:
+        secrets.setdefault("stack", hooks.ensure_secret(settings.stack_dir))
+    return secrets
 
 
 async def serve(settings: ServerSettings) -> None:
