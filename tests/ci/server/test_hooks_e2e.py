@@ -79,7 +79,7 @@ def _post(server: Server, body: bytes, secret: str) -> httpx.Response:
 def _resource(server: Server, name: str) -> dict[str, Any]:
     with server.api() as api:
         found = api.get("/teams/main/pipelines/hooks/resources").json()
-    return next(r for r in found if r["name"] == name)  # type: ignore[no-any-return]
+    return next(r for r in found if r["name"] == name)
 
 
 def _builds(server: Server) -> list[dict[str, Any]]:
