@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -28,14 +27,12 @@ from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
 from headwater.cd.source import Source
 from headwater.cd.triggers import sync_matching
-from headwater.devstack import hooks, process
-from headwater.devstack import registry as devstack_registry
-from headwater.devstack.layout import Layout
+from headwater.devstack import hooks
 from headwater.devstack.ports import pick
-from headwater.devstack.registry import Registry
-from headwater.registry import RegistryClient, Scanner, push
+from headwater.registry import RegistryClient, Scanner
 from headwater.web.hooks import hooks_router
 from tests.gitseed import plain_git
+from tests.registryhooks import notifying_registry, push_image
 from tests.sync.conftest import Env, Repo, configmap, namespace
 from tests.sync.test_automation import workload
 
@@ -107,30 +104,6 @@ async def _hooks_app(controller: Controller) -> AsyncIterator[str]:
         await task
 
 
-@contextlib.contextmanager
-def _notifying_registry(hook_url: str) -> Iterator[Registry]:
-    """A registry started by the stack's code, notifying `hook_url` as `up` configures it."""
-    with tempfile.TemporaryDirectory(prefix="hwnotify-") as d:
-        layout = Layout(Path(d))
-        layout.create()
-        home = layout.sub("registry")
-        reg = devstack_registry.prepare(
-            home, port=pick(None, set()), auth=False,
-            notifications=hooks.registry_notifications(hook_url, SECRET))
-        proc = devstack_registry.start(home, reg, name="registry-notify", layout=layout)
-        try:
-            yield reg
-        finally:
-            process.stop(proc, layout)
-
-
-def _push_image(reg: Registry, repo: str, tag: str, created: str) -> str:
-    layer, diff_id = push.layer_from_bytes({"version": tag.encode()})
-    config = push.image_config([diff_id], entrypoint=["/bin/sleep", "3600"], created=created)
-    push.push(reg.url, repo, tag, config=config, layers=[layer])
-    return f"{reg.host}/{repo}:{tag}"
-
-
 async def test_the_registry_notification_of_a_push_releases_now(env: Env, repo: Repo) -> None:
     source = _source(env, repo)
     syncer = env.syncer(source)
@@ -142,8 +115,8 @@ async def test_the_registry_notification_of_a_push_releases_now(env: Env, repo: 
         loop = SourceLoop(syncer, SyncMetrics(), syncer.log, automator)
         controller = Controller([loop], loop.metrics)
         async with _hooks_app(controller) as url:
-            with _notifying_registry(url + hooks.REGISTRY_HOOK_PATH) as reg:
-                v100 = _push_image(reg, "app", "1.0.0", "2024-01-01T00:00:00Z")
+            with notifying_registry(url + hooks.REGISTRY_HOOK_PATH, SECRET) as reg:
+                v100 = push_image(reg, "app", "1.0.0", "2024-01-01T00:00:00Z")
                 repo.commit({"ns.yaml": namespace(env.ns), "app.yaml": workload(
                     env.ns, "app", v100, {"fluxcd.io/automated": "true",
                                           "fluxcd.io/tag.app": "semver:~1.0"})})
@@ -151,7 +124,7 @@ async def test_the_registry_notification_of_a_push_releases_now(env: Env, repo: 
                     # the first round at start: synced, and 1.0.0 scanned (nothing newer)
                     await _until(lambda: asyncio.sleep(0, scanner.cache.get(f"{reg.host}/app")))
                     head = repo.server_ref("refs/heads/main")
-                    v101 = _push_image(reg, "app", "1.0.1", "2024-01-02T00:00:00Z")
+                    v101 = push_image(reg, "app", "1.0.1", "2024-01-02T00:00:00Z")
                     # the registry's notification, not a timer (an hour away), releases it
                     await _until(lambda: asyncio.sleep(
                         0, repo.server_ref("refs/heads/main") != head))

@@ -9,7 +9,7 @@ Everything lives under `<state dir>/hooks/`:
   `headwater server --stack` when it starts and removed when it stops. The
   post-receive hook reads it at each push: without it (no server) the hook does nothing.
 
-Each repository `gitserver.create_repo` makes gets a `post-receive` hook that runs
+Each repository `gitserver.create_repo` makes gets a `post-receive` hook, a copy of
 `posthook.py` (stdlib only, so a push does not pay for importing headwater): it forks,
 the push returns at once, and the child POSTs the generic payload with a short timeout;
 a missing or unreachable server never blocks or fails a push.
@@ -37,6 +37,7 @@ from headwater.devstack.pki import write_private
 DEFAULT_HOOK_URL = "http://127.0.0.1:8080/api/v1/hooks/registry"
 GIT_HOOK_PATH = "/api/v1/hooks/git"
 REGISTRY_HOOK_PATH = "/api/v1/hooks/registry"
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def hooks_dir(state_dir: Path) -> Path:
@@ -71,19 +72,18 @@ def clear_target(state_dir: Path, server_url: str) -> None:
 
 
 def install_post_receive(repo: Path, state_dir: Path) -> Path:
-    """The `post-receive` hook of the bare repository `repo`."""
+    """The `post-receive` hook of the bare repository `repo`: a copy of posthook.py
+    that knows `state_dir`, run by the system's Python (isolated, stdlib only)."""
     hook = repo / "hooks" / "post-receive"
     hook.parent.mkdir(exist_ok=True)
-    script = (f"#!/bin/sh\n# headwater: tell the server of this push (never blocks it)\n"
-              f"exec {_quote(sys.executable)} -I -S {_quote(posthook.__file__ or '')} "
-              f"{_quote(str(state_dir))}\n")
-    hook.write_text(script)
+    source = Path(posthook.__file__ or "").read_text()
+    marker = 'STATE_DIR = ""'
+    python = SYSTEM_PYTHON if Path(SYSTEM_PYTHON).exists() else sys.executable
+    hook.write_text(f"#!{python} -IS\n# headwater: tell the server of this push "
+                    "(devstack/posthook.py)\n"
+                    + source.replace(marker, f"STATE_DIR = {str(state_dir)!r}", 1))
     hook.chmod(0o755)
     return hook
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def registry_notifications(url: str, secret: str) -> dict[str, Any]:

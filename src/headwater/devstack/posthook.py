@@ -1,7 +1,9 @@
 """The local stack's `post-receive` hook: POST each pushed ref to headwater, signed.
 
-Run by git in the bare repository (as `python -I -S posthook.py STATE_DIR`, the
-standard library only: no import of headwater, so a push pays ~30 ms). It reads the
+Each repository gets a copy of this file as its hook, with `STATE_DIR` filled in
+(`hooks.install_post_receive`), run by the system's Python with `-IS`: the standard
+library only, no import of headwater, and nothing that breaks when the checkout or
+virtualenv that created the repository goes away. Git runs it in the bare repository. It reads the
 refs git gives on stdin, then forks: the parent returns at once, so the push never
 waits, and the child, detached from git's pipes, POSTs to the URL in
 `STATE_DIR/hooks/server.json` one generic payload per ref,
@@ -22,6 +24,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+STATE_DIR = ""  # the stack's state directory: set in each installed copy
 TARGET_FILE = "server.json"
 SECRET_FILE = "secret"  # noqa: S105 (a file name)
 TIMEOUT = 2.0
@@ -94,9 +97,10 @@ def _note(state_dir: Path, line: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    given = argv[1] if len(argv) > 1 else STATE_DIR
+    if not given:
         return 0
-    state_dir, repo = Path(argv[1]), Path.cwd()
+    state_dir, repo = Path(given), Path.cwd()
     lines = sys.stdin.read(1 << 16).splitlines()
     if os.fork():
         return 0  # the push goes on; the child tells the server

@@ -179,6 +179,7 @@ def _hook_secrets(settings: ServerSettings) -> dict[str, str]:
         raise ServerError(str(e)) from None
     if settings.stack_dir:
         secrets.setdefault("stack", hooks.ensure_secret(settings.stack_dir))
+    hwlog.redact(*secrets.values())  # whatever logs one by mistake prints ***
     return secrets
 
 

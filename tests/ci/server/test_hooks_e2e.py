@@ -1,6 +1,7 @@
 """Push webhooks through a real `headwater server` whose checker polls once an hour: a
 signed GitHub push checks the git resource at once and its job builds; a push with a
-wrong signature is refused (401), checks nothing and is logged without secrets."""
+wrong signature is refused (401), checks nothing and is logged without secrets; a
+registry's own notification of an image push checks the registry-image resource."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ import httpx
 import pytest
 
 from headwater.devstack import StackInfo
+from headwater.devstack.ports import pick
 from tests.ci.server.conftest import Fly, Server, wait_for
 from tests.gitseed import Seed
+from tests.registryhooks import notifying_registry, push_image
 
 pytestmark = pytest.mark.stack
 
 SECRET = secrets.token_hex(32)
+REGISTRY_SECRET = secrets.token_hex(32)
 
 PIPELINE = """
 resources:
@@ -49,13 +53,19 @@ jobs:
 
 
 @pytest.fixture
-def server_args(stack: StackInfo, tmp_path: Path) -> tuple[str, ...]:
+def registry_port() -> int:
+    return pick(None, set())
+
+
+@pytest.fixture
+def server_args(stack: StackInfo, tmp_path: Path, registry_port: int) -> tuple[str, ...]:
     secrets_file = tmp_path / "hooks.secrets"
-    secrets_file.write_text(f"# the forge's hook\ngithub={SECRET}\n")
+    secrets_file.write_text(f"# the forge's hook\ngithub={SECRET}\nregistry={REGISTRY_SECRET}\n")
     secrets_file.chmod(0o600)
     # Polling once an hour: only the webhook can explain a check.
     return ("--checker-interval", "1h", "--webhook-secrets", str(secrets_file),
-            "--task-allow", f"127.0.0.1:{stack.ports['git']}")
+            "--task-allow", f"127.0.0.1:{stack.ports['git']}",
+            "--task-allow", f"127.0.0.1:{registry_port}")
 
 
 def _github_push(stack: StackInfo, repo: str, after: str) -> bytes:
@@ -130,3 +140,38 @@ def test_an_oversized_body_is_refused_before_it_is_read(ci_server: Server) -> No
     r = httpx.post(f"{ci_server.url}/api/v1/hooks/git", content=b"x" * (1024 * 1024 + 1),
                    headers={"X-GitHub-Event": "push"}, timeout=30)
     assert r.status_code == 413
+
+
+IMAGE_PIPELINE = """
+resources:
+- name: image
+  type: registry-image
+  source: {{repository: "127.0.0.1:{port}/app", tag: latest}}
+jobs:
+- name: deploy
+  plan:
+  - get: image
+"""
+
+
+def test_the_registry_notification_of_a_push_checks_the_image_resource(
+        ci_server: Server, fly: Fly, registry_port: int, tmp_path: Path) -> None:
+    pipeline = tmp_path / "image.yml"
+    pipeline.write_text(textwrap.dedent(IMAGE_PIPELINE.format(port=registry_port)))
+    code, out = fly("set-pipeline", "-p", "image", "-c", str(pipeline), "-n")
+    assert code == 0, out
+    assert fly("unpause-pipeline", "-p", "image")[0] == 0
+    hook = f"{ci_server.url}/api/v1/hooks/registry"
+    with notifying_registry(hook, REGISTRY_SECRET, port=registry_port) as reg:
+        push_image(reg, "app", "latest", "2024-01-01T00:00:00Z")
+
+        def versions() -> list[dict[str, Any]]:
+            with ci_server.api() as api:
+                found: list[dict[str, Any]] = api.get(
+                    "/teams/main/pipelines/image/resources/image/versions").json()
+                return found
+
+        found: list[dict[str, Any]] = wait_for(versions, timeout=60)  # type: ignore[assignment]
+        [version] = found
+    assert version["version"]["digest"].startswith("sha256:")
+    assert REGISTRY_SECRET not in ci_server.log.read_text()
