@@ -95,7 +95,3 @@ class Triggers:
         except Exception:  # recorded on the resource by the checker; a bug of ours here
             _log.exception("webhook check broke", resource=f"{pipeline.name}/{resource.name}")
             return 0
-
-    async def wait(self) -> None:
-        """Until the checks started so far are done (tests, shutdown)."""
-        await asyncio.gather(*self._running, return_exceptions=True)

@@ -102,6 +102,8 @@ def main(argv: list[str]) -> int:
         return 0
     state_dir, repo = Path(given), Path.cwd()
     lines = sys.stdin.read(1 << 16).splitlines()
+    if not (state_dir / "hooks" / TARGET_FILE).exists():
+        return 0  # no server started with --stack: nothing to tell, no child
     if os.fork():
         return 0  # the push goes on; the child tells the server
     os.setsid()
