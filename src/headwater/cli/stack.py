@@ -60,6 +60,9 @@ def print_access(info: devstack.StackInfo) -> None:
     if reg.auth:
         rows.append(("", f"user {reg.auth[0]}, password in "
                          f"{info.layout.sub('registry', 'password')}"))
+    if hook_url := info.options.get("hook_url"):
+        rows.append(("hooks", f"pushes to the registry are POSTed to {hook_url}; git pushes "
+                              "to `headwater server --stack` (docs/webhooks.md)"))
     if info.kubeconfig:
         rows.append(("kubernetes", f"export KUBECONFIG={info.kubeconfig}"))
         if info.kubectl:
