@@ -59,3 +59,16 @@ def test_the_registry_config_sends_pushes_with_the_secret_and_stays_private(
     assert endpoint["url"] == "http://127.0.0.1:8080/api/v1/hooks/registry"
     assert endpoint["headers"] == {"Authorization": ["Bearer " + "s" * 64]}
     assert "pull" in endpoint["ignore"]["actions"]
+
+
+def test_up_gives_the_hook_to_repositories_made_by_hand_and_keeps_the_users_own(
+        tmp_path: Path) -> None:
+    repos = tmp_path / "git" / "repos"
+    for name in ("a.git", "group/b.git", "mine.git"):
+        subprocess.run(["git", "init", "-q", "--bare", str(repos / name)], check=True)
+    own = repos / "mine.git" / "hooks" / "post-receive"
+    own.write_text("#!/bin/sh\necho mine\n")
+    done = hooks.install_missing(repos, tmp_path)
+    assert sorted(p.parent.parent.name for p in done) == ["a.git", "b.git"]
+    assert own.read_text() == "#!/bin/sh\necho mine\n"
+    assert hooks.install_missing(repos, tmp_path) == []

@@ -86,6 +86,18 @@ def install_post_receive(repo: Path, state_dir: Path) -> Path:
     return hook
 
 
+def install_missing(repos: Path, state_dir: Path) -> list[Path]:
+    """Give the post-receive hook to each bare repository under `repos` without one
+    (made by hand with `git init --bare`); a hook of the user's own is left alone."""
+    done = []
+    for config in sorted(repos.glob("**/config")):
+        repo = config.parent
+        if (repo / "HEAD").is_file() and (repo / "objects").is_dir() and \
+                not (repo / "hooks" / "post-receive").exists():
+            done.append(install_post_receive(repo, state_dir))
+    return done
+
+
 def registry_notifications(url: str, secret: str) -> dict[str, Any]:
     """distribution's `notifications:` section: manifest pushes to `url`, with the secret
     as a bearer token, retried with backoff while headwater is not listening."""

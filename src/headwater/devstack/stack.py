@@ -230,6 +230,7 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
     t0 = time.monotonic()
     git = gitserver.prepare(layout, daemon_port=port("git"), ssh_port=port("ssh"),
                             user=info.user)
+    hooks.install_missing(git.repos, layout.root)  # repositories made by hand since
     info.save()
     started(gitserver.start(layout, git), f"{git.git_url('<repo>.git')} (read-only)  "
             f"{git.ssh_url('<repo>.git')} (push, deploy key)")
