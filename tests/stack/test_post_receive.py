@@ -5,10 +5,7 @@ it at; a server that does not answer never holds the push."""
 from __future__ import annotations
 
 import contextlib
-import http.server
-import queue
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,33 +15,9 @@ from headwater.devstack import StackInfo, hooks
 from headwater.devstack.ports import pick
 from headwater.web import hookpayload
 from tests.gitseed import Seed
+from tests.hookhelpers import receiver
 
 pytestmark = pytest.mark.stack
-
-
-@contextlib.contextmanager
-def _receiver() -> Iterator[tuple[str, queue.Queue[tuple[dict[str, str], bytes]]]]:
-    """A plain HTTP server that records each POST (headers, raw body) and answers 202."""
-    got: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            got.put(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(202)
-            self.end_headers()
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", pick(None, set())), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", got
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextlib.contextmanager
@@ -62,7 +35,7 @@ def test_a_push_reaches_the_git_hook_signed_with_the_stack_secret(
         stack: StackInfo, git_repo: str, tmp_path: Path) -> None:
     secret = hooks.ensure_secret(Path(stack.state_dir))
     seed = Seed(stack, git_repo, tmp_path / "seed")
-    with _receiver() as (url, got), _target(stack, url):
+    with receiver() as (url, got), _target(stack, url):
         revision = seed.commit({"app.txt": "v1"})
         headers, body = got.get(timeout=30)
     assert headers["x-hub-signature-256"].startswith("sha256=")

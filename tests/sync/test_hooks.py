@@ -32,7 +32,7 @@ from headwater.devstack.ports import pick
 from headwater.registry import RegistryClient, Scanner
 from headwater.web.hooks import hooks_router
 from tests.gitseed import plain_git
-from tests.registryhooks import notifying_registry, push_image
+from tests.hookhelpers import notifying_registry, push_image
 from tests.sync.conftest import Env, Repo, configmap, namespace
 from tests.sync.test_automation import workload
 

@@ -21,7 +21,7 @@ from headwater.devstack import StackInfo
 from headwater.devstack.ports import pick
 from tests.ci.server.conftest import Fly, Server, wait_for
 from tests.gitseed import Seed
-from tests.registryhooks import notifying_registry, push_image
+from tests.hookhelpers import notifying_registry, push_image
 
 pytestmark = pytest.mark.stack
 

@@ -1,10 +1,14 @@
-"""A registry started by the stack's own code whose notifications go to a hook URL, as
-`headwater up` configures the stack's (devstack/hooks.py), and images pushed to it."""
+"""What webhook tests share: a registry started by the stack's own code whose
+notifications go to a hook URL, as `headwater up` configures the stack's
+(devstack/hooks.py); images pushed to it; a plain HTTP receiver that records POSTs."""
 
 from __future__ import annotations
 
 import contextlib
+import http.server
+import queue
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +43,31 @@ def push_image(reg: Registry, repo: str, tag: str, created: str) -> str:
     config = push.image_config([diff_id], entrypoint=["/bin/sleep", "3600"], created=created)
     push.push(reg.url, repo, tag, config=config, layers=[layer])
     return f"{reg.host}/{repo}:{tag}"
+
+
+Received = queue.Queue[tuple[dict[str, str], bytes]]
+
+
+@contextlib.contextmanager
+def receiver(path: str = "") -> Iterator[tuple[str, Received]]:
+    """A plain HTTP server that records each POST (lower-case headers, raw body) and
+    answers 202; its URL (with `path`) and the queue of what it got."""
+    got: Received = queue.Queue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.put(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", pick(None, set())), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}", got
+    finally:
+        server.shutdown()
+        server.server_close()
