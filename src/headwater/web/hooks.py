@@ -26,6 +26,7 @@ from headwater import log as hwlog
 from headwater.cd import triggers as cd_triggers
 from headwater.cd.controller import Controller
 from headwater.ci.triggers import Triggers
+from headwater.gitrepo import redact_url
 from headwater.web import hookpayload
 from headwater.web.hookpayload import PayloadError
 
@@ -97,7 +98,7 @@ def hooks_router(*, secrets: Mapping[str, str], ci: Triggers | None = None,
             if cd is not None:
                 synced = cd_triggers.sync_matching(cd, push.urls, push.branch)
         _log.info("webhook push", hook=hook, forge=kind, ref=push.ref,
-                  revision=push.after[:12], repository=push.urls[0],
+                  revision=push.after[:12], repository=redact_url(push.urls[0]),
                   checked=",".join(checked) or "none", synced=",".join(synced) or "none")
         return JSONResponse({"forge": kind, "ref": push.ref, "checked": checked,
                              "synced": synced}, status_code=202)
