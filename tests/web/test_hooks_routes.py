@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
+from headwater.cli.app import app
 from headwater.web.hooks import hooks_router
 from tests.logcapture import captured_log
 
@@ -64,3 +67,15 @@ async def test_a_github_ping_is_answered_and_ignored_and_a_bad_body_is_a_400() -
     assert (r.status_code, r.json()) == (200, {"forge": "github", "ignored": "ping"})
     assert bad.status_code == 400 and "no repository URL" in bad.json()["detail"]
     assert big.status_code == 413
+
+
+def test_a_bad_secrets_file_stops_the_server_naming_its_line_not_the_secret(
+        tmp_path: Path) -> None:
+    bad = tmp_path / "hooks.secrets"
+    bad.write_text("github=tiny-secret\n")
+    r = CliRunner().invoke(app, ["server", "--data-dir", str(tmp_path / "data"),
+                                 "--webhook-secrets", str(bad), "--dev"])
+    assert r.exit_code == 2
+    assert f"{bad}:1: the secret of 'github' is shorter than 16" in " ".join(r.output.split())
+    assert "tiny-secret" not in r.output
+    assert not (tmp_path / "data").exists()  # refused before anything was made

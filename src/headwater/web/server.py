@@ -103,6 +103,7 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         FastAPI, CI]:
     if settings.dev and not is_loopback(settings.host):
         raise ServerError(f"--dev (no token) is only allowed on loopback, not {settings.host}")
+    hook_secrets = await asyncio.to_thread(_hook_secrets, settings)  # files: off the loop
     try:
         keyring = Keyring.of(settings.encryption_key, settings.old_encryption_key)
     except EncryptionKeyError as e:
@@ -147,7 +148,7 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                 check_timeout=settings.check_timeout,
                                 yaml_limits=settings.yaml_limits))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
-    app.include_router(hooks_router(secrets=_hook_secrets(settings), ci=Triggers(ci)))
+    app.include_router(hooks_router(secrets=hook_secrets, ci=Triggers(ci)))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
