@@ -101,6 +101,15 @@ def test_a_malformed_push_says_what_is_missing(kind: str, headers: dict[str, str
         hp.parse_push(kind, headers, body)
 
 
+def test_a_gitlab_tag_push_gives_the_tag() -> None:
+    doc = json.loads(_body("gitlab_push.json"))
+    doc.update(object_kind="tag_push", event_name="tag_push", ref="refs/tags/v1.0.0")
+    push = hp.parse_push(hp.GITLAB, {"x-gitlab-event": "Tag Push Hook"},
+                         json.dumps(doc).encode())
+    assert push is not None
+    assert (push.tag, push.branch) == ("v1.0.0", None)
+
+
 def test_a_deleted_branch_is_a_push_that_triggers_nothing() -> None:
     body = json.dumps({"url": "git://h/a", "ref": "refs/heads/x", "after": "0" * 40}).encode()
     push = hp.parse_push(hp.GENERIC, {}, body)
@@ -116,6 +125,9 @@ GITHUB_BODY = _body("github_push.json")
     (hp.GITHUB, {"x-hub-signature-256": "sha256=" + _hmac(SECRET, GITHUB_BODY).upper()},
      "forge"),
     (hp.GITEA, {"x-gitea-signature": _hmac(SECRET, GITHUB_BODY)}, "forge"),
+    (hp.GITEA, {"x-gogs-signature": _hmac(OTHER, GITHUB_BODY)}, "other"),
+    (hp.GITEA, {"x-gitea-signature": "0" * 64,
+                "x-hub-signature-256": "sha256=" + _hmac(SECRET, GITHUB_BODY)}, "forge"),
     (hp.GENERIC, {"x-hub-signature-256": "sha256=" + _hmac(SECRET, GITHUB_BODY)}, "forge"),
     (hp.GITLAB, {"x-gitlab-token": SECRET}, "forge"),
     # attacks: wrong secret, the body changed after signing, no prefix, no signature,

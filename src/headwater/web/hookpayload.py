@@ -5,7 +5,8 @@ the raw body, no I/O.
   `X-GitHub-Event` and `X-Gogs-Event` for compatibility, so they are tried first.
 - `verify`: the secret the request proves it holds, or None. Signatures are HMAC-SHA256
   over the raw body, hex: GitHub `X-Hub-Signature-256: sha256=<hex>`, Gitea
-  `X-Gitea-Signature: <hex>` (or GitHub's header, which newer Gitea sends too), the
+  `X-Gitea-Signature: <hex>` (Forgejo's and Gogs' headers of that name, or GitHub's,
+  which newer Gitea sends too), the
   generic payload GitHub's header. GitLab signs nothing: it sends the secret itself in
   `X-Gitlab-Token`. Every comparison is `hmac.compare_digest`, against every secret.
 - `parse_push`: the repository URLs, the ref and the new revision of a push; None for
@@ -88,9 +89,9 @@ def _proofs(kind: str, headers: Mapping[str, str]) -> list[tuple[str, str]]:
     github = headers.get("x-hub-signature-256", "")
     if github.startswith("sha256="):
         out.append(("hmac", github.removeprefix("sha256=")))
-    if kind == GITEA and (gitea := headers.get("x-gitea-signature") or
-                          headers.get("x-forgejo-signature")):
-        out.append(("hmac", gitea))
+    if kind == GITEA:
+        out += [("hmac", headers[k]) for k in ("x-gitea-signature", "x-forgejo-signature",
+                                              "x-gogs-signature") if headers.get(k)]
     if kind == GITLAB and (token := headers.get("x-gitlab-token")):
         out.append(("token", token))
     return out
