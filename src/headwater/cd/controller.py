@@ -78,12 +78,22 @@ class SourceLoop:
     last: SyncResult | None = None
     stalled: str = ""  # the revision that failed with a user error, until another syncs
     _requests: asyncio.Queue[_Request | _Read] = field(default_factory=asyncio.Queue)
+    _waiting: _Request | None = None  # queued and not taken yet: later asks join it
 
     async def request(self, *, scan: bool = False) -> SyncResult:
         """Fetch and sync now (after an image automation round with `scan`)."""
+        return await self.ask(scan=scan)
+
+    def ask(self, *, scan: bool = False) -> asyncio.Future[SyncResult]:
+        """Queue a sync (`request`) without waiting for it; an ask while one is queued
+        and not started joins it (a burst of webhooks is one sync)."""
+        waiting = self._waiting
+        if waiting is not None and (waiting.scan or not scan):
+            return waiting.done
         req = _Request(asyncio.get_running_loop().create_future(), scan)
-        await self._requests.put(req)
-        return await req.done
+        self._waiting = req
+        self._requests.put_nowait(req)
+        return req.done
 
     async def workloads(self) -> SourceWorkloads:
         """The workloads in the working copy at the revision checked out, read by the
@@ -110,6 +120,16 @@ class SourceLoop:
             self.stalled = ""
         return result
 
+    async def _answer(self, req: _Request) -> None:
+        """Sync for an ask (after an automation round when it asked to scan)."""
+        if req is self._waiting:
+            self._waiting = None  # taken: a new ask queues a new sync
+        if req.scan and self.automator:
+            await self._automate()
+        result = await self.sync_once(fetch=True)
+        if not req.done.done():
+            req.done.set_result(result)
+
     async def run(self) -> None:
         src = self.syncer.source
         next_poll = next_sync = 0.0
@@ -124,11 +144,7 @@ class SourceLoop:
             if isinstance(req, _Read):
                 await _serve(req)
             elif req is not None:
-                if req.scan and self.automator:
-                    await self._automate()
-                result = await self.sync_once(fetch=True)
-                if not req.done.done():
-                    req.done.set_result(result)
+                await self._answer(req)
                 next_poll, next_sync = now + src.git_poll_interval, now + src.sync_interval
             elif now >= next_poll:
                 next_poll = now + src.git_poll_interval

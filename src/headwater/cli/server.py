@@ -101,6 +101,11 @@ def server(
     check_timeout: Annotated[str, typer.Option(
         "--global-resource-check-timeout", help="Timeout of checks of resources without a "
         "check_timeout.")] = "1h",
+    webhook_secrets: Annotated[Path | None, typer.Option(
+        "--webhook-secrets", envvar="HEADWATER_WEBHOOK_SECRETS", show_envvar=True,
+        help="A file of name=secret lines: the secrets of /api/v1/hooks/git and "
+        "/api/v1/hooks/registry (docs/webhooks.md). A file, so no secret shows in ps.")
+    ] = None,
     yaml_max_bytes: yamlflags.MaxBytes = yamlflags.DEFAULT_BYTES,
     yaml_max_nodes: yamlflags.MaxNodes = yamlflags.DEFAULT_NODES,
     cd_config: Annotated[Path | None, typer.Option(
@@ -177,7 +182,8 @@ def server(
             cd_cluster=ClusterSettings(kubeconfig=kubeconfig, context=context,
                                        kubectl=kubectl_path(kubectl) if sources else kubectl,
                                        inventory_namespace=inventory_namespace),
-            cd_docker_config=docker_config)
+            cd_docker_config=docker_config,
+            webhook_secrets=webhook_secrets, stack_dir=stack_dir)
         asyncio.run(serve(settings))
     except (ServerError, ValueError) as e:
         err.print(f"error: {e}")

@@ -60,6 +60,9 @@ def print_access(info: devstack.StackInfo) -> None:
     if reg.auth:
         rows.append(("", f"user {reg.auth[0]}, password in "
                          f"{info.layout.sub('registry', 'password')}"))
+    if hook_url := info.options.get("hook_url"):
+        rows.append(("hooks", f"pushes to the registry are POSTed to {hook_url}; git pushes "
+                              "to `headwater server --stack` (docs/webhooks.md)"))
     if info.kubeconfig:
         rows.append(("kubernetes", f"export KUBECONFIG={info.kubeconfig}"))
         if info.kubectl:
@@ -81,6 +84,10 @@ def up(
     )] = False,
     registry_auth: Annotated[bool, typer.Option(
         "--registry-auth", help="Protect the registry with htpasswd basic auth.")] = False,
+    hook_url: Annotated[str, typer.Option(
+        "--hook-url", help="Where the registry sends its push notifications: headwater's "
+        "/api/v1/hooks/registry ('' for none). Pushes made while nothing listens are "
+        "retried.")] = "http://127.0.0.1:8080/api/v1/hooks/registry",
 ) -> None:
     """Start the local stack: Git server, OCI registry and a single-node Kubernetes cluster."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -88,7 +95,7 @@ def up(
     from headwater import devstack
 
     opts = devstack.Options(cluster=not no_cluster, node=not no_node, kubeconfig=kubeconfig,
-                            registry_auth=registry_auth)
+                            registry_auth=registry_auth, hook_url=hook_url)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err.console,
                   transient=True) as bar:

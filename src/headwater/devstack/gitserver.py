@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from headwater.devstack import process
+from headwater.devstack import hooks, process
 from headwater.devstack.layout import Layout
 from headwater.devstack.ports import accepts
 from headwater.gitrepo.keys import ensure_ed25519
@@ -117,10 +117,11 @@ def start(layout: Layout, server: GitServer) -> list[process.Proc]:
 
 def create_repo(server: GitServer, name: str, *, branch: str = "main") -> Path:
     """A new bare repository `name` (e.g. "app.git") served by both daemons (pushed to
-    over ssh only)."""
+    over ssh only), whose post-receive hook tells headwater of each push (hooks.py)."""
     path = server.repos / name
     subprocess.run(
         ["git", "init", "--quiet", "--bare", f"--initial-branch={branch}", str(path)],
         check=True,
     )
+    hooks.install_post_receive(path, server.repos.parent.parent)
     return path

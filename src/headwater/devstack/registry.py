@@ -2,6 +2,7 @@
 
 Storage is a directory of the stack; deletes are enabled so tests can clean up.
 With `auth=True` an htpasswd file (bcrypt, via `htpasswd -B`) guards every request.
+With `notifications`, it POSTs each push to headwater (devstack/hooks.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -37,7 +39,10 @@ class Registry:
         return (self.username, self.password) if self.username and self.password else None
 
 
-def prepare(directory: Path, *, port: int, auth: bool) -> Registry:
+def prepare(directory: Path, *, port: int, auth: bool,
+            notifications: dict[str, Any] | None = None) -> Registry:
+    """`notifications`: distribution's section of that name (hooks.registry_notifications),
+    so each push is POSTed to headwater."""
     directory.mkdir(parents=True, exist_ok=True)
     config: dict[str, object] = {
         "version": 0.1,
@@ -60,6 +65,8 @@ def prepare(directory: Path, *, port: int, auth: bool) -> Registry:
         ).stdout.strip()
         write_private(directory / "htpasswd", (line + "\n").encode())
         config["auth"] = {"htpasswd": {"realm": "headwater", "path": str(directory / "htpasswd")}}
+    if notifications:
+        config["notifications"] = notifications
     write_private(directory / "config.yml", yaml.safe_dump(config).encode())
     return Registry(port=port, username=username, password=password)
 

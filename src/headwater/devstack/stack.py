@@ -25,6 +25,7 @@ from headwater.devstack import (
     controlplane,
     githttp,
     gitserver,
+    hooks,
     kubebuild,
     node,
     process,
@@ -47,6 +48,7 @@ class Options:
     node: bool = True               # ... with a node (containerd + kubelet), needs root
     kubeconfig: Path | None = None  # or use this cluster instead of a local one
     registry_auth: bool = False
+    hook_url: str = hooks.DEFAULT_HOOK_URL  # the registry's notifications go here ("": none)
 
 
 @dataclass
@@ -228,6 +230,7 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
     t0 = time.monotonic()
     git = gitserver.prepare(layout, daemon_port=port("git"), ssh_port=port("ssh"),
                             user=info.user)
+    hooks.install_missing(git.repos, layout.root)  # repositories made by hand since
     info.save()
     started(gitserver.start(layout, git), f"{git.git_url('<repo>.git')} (read-only)  "
             f"{git.ssh_url('<repo>.git')} (push, deploy key)")
@@ -235,8 +238,10 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
     started([githttp.start(layout, https)],
             f"{https.url('<repo>.git')} (clone and push with the password or token; "
             f"TLS from {https.ca_file})")
+    notify = hooks.registry_notifications(opts.hook_url, hooks.ensure_secret(layout.root)
+                                          ) if opts.hook_url else None
     reg = registry.prepare(layout.sub("registry"), port=port("registry"),
-                           auth=opts.registry_auth)
+                           auth=opts.registry_auth, notifications=notify)
     info.registry_password = reg.password
     started([registry.start(layout.sub("registry"), reg, name="registry", layout=layout)],
             reg.url)

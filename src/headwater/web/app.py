@@ -15,7 +15,9 @@ out (DNS rebinding, CSRF: `web/devguard.py`).
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
 
 from headwater import __version__, yamlload
 from headwater.web.deps import Services
@@ -24,7 +26,9 @@ from headwater.web.errors import add_handlers
 from headwater.web.routes import builds, cd, info, jobs, metrics, pipelines, resources, tokens
 
 
-def make_app(services: Services) -> FastAPI:
+def make_app(services: Services, *, more: Sequence[APIRouter] = ()) -> FastAPI:
+    """The app of `services`; `more` are routers built with their own settings (the
+    signed webhooks, which authenticate by signature, not by token)."""
     app = FastAPI(title="headwater", version=__version__, openapi_url=None, docs_url=None,
                   redoc_url=None)  # served by routes/info.py, behind the token
     app.state.services = services
@@ -43,4 +47,6 @@ def make_app(services: Services) -> FastAPI:
         app.include_router(resources.webhook_router)
         app.include_router(tokens.router)
     app.include_router(cd.router)
+    for router in more:
+        app.include_router(router)
     return app

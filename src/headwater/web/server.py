@@ -54,6 +54,8 @@ from headwater.ci.resources.reach import Reach
 from headwater.ci.resources.rootfs import ImageLimits
 from headwater.ci.resources.types import ResourceTypes
 from headwater.ci.service import CI, CISettings
+from headwater.ci.triggers import Triggers
+from headwater.devstack import hooks
 from headwater.errors import HeadwaterError
 from headwater.registry import FLUX_DEFAULT_EXCLUDE, RegistryClient, load_docker_config
 from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
@@ -61,6 +63,8 @@ from headwater.store.db import secure_dir
 from headwater.web.app import make_app
 from headwater.web.deps import Services
 from headwater.web.devguard import is_loopback
+from headwater.web.hooks import hooks_router
+from headwater.web.hooksecrets import SecretsError, load_secrets
 
 _log = hwlog.get("server")
 
@@ -100,6 +104,8 @@ class ServerSettings:
     cd_sources: tuple[Source, ...] = ()
     cd_cluster: ClusterSettings = field(default_factory=ClusterSettings)
     cd_docker_config: Path | None = None
+    webhook_secrets: Path | None = None  # name=secret lines (web/hooksecrets.py)
+    stack_dir: Path | None = None  # the local stack: its hook secret, its hooks' target
 
     @property
     def url(self) -> str:
@@ -116,39 +122,10 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     `app.state.services.cd`; the app's lifespan starts and stops them."""
     if settings.dev and not is_loopback(settings.host):
         raise ServerError(f"--dev (no token) is only allowed on loopback, not {settings.host}")
-    try:
-        keyring = Keyring.of(settings.encryption_key, settings.old_encryption_key)
-    except EncryptionKeyError as e:
-        raise ServerError(str(e)) from None
-    secure_dir(settings.data_dir)
-    try:
-        store = await Store.open(settings.database_url, data_dir=settings.data_dir,
-                                 keyring=keyring)
-    except DecryptError as e:
-        raise ServerError(str(e)) from None
-    if not store.encrypted:
-        _log.warning("no --encryption-key: pipeline configs, resource sources and plans, "
-                     "which hold the values of vars, are stored unencrypted")
-    if not settings.dev and not await store.has_tokens():
-        token = await store.create_token("admin")
-        print(f"admin token (shown once, keep it): {token}\n"
-              f"log in with: headwater -t local login -c {settings.url} (it asks for the "
-              "token; or pipe it to --token-stdin, or set HEADWATER_TOKEN)",
-              file=out, flush=True)
-    network = NetworkPolicy(allow=settings.task_allow)
+    hook_secrets = await asyncio.to_thread(_hook_secrets, settings)  # files: off the loop
+    store = await _open_store(settings, out)
     cgroups = Cgroups.setup(str(settings.data_dir.resolve()))
-    types = ResourceTypes.default(types_dir=settings.resource_types_dir
-                                  or settings.data_dir / "resource-types",
-                                  images_dir=settings.data_dir / "resource-images",
-                                  image_limits=settings.image_limits,
-                                  network=network, cgroups=cgroups,
-                                  limits=settings.task_limits,
-                                  cache_dir=settings.data_dir / "resource-caches",
-                                  reach=Reach(allow=settings.task_allow,
-                                              local_paths=settings.resource_local_paths))
-    executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
-                             cgroups=cgroups, limits=settings.task_limits,
-                             images=types.images, rootfs_dirs=settings.task_rootfs_dirs)
+    types, executor = _engine(settings, cgroups)
     registry = CollectorRegistry()  # one per app: CI and CD, on /metrics
     ci = CI(store, types=types, executor=executor, metrics=CIMetrics(registry),
             settings=CISettings(data_dir=settings.data_dir, external_url=settings.url,
@@ -170,13 +147,17 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
         if cgroups is not None:
             await asyncio.to_thread(cgroups.close)
         raise
+    hook_routes = hooks_router(secrets=hook_secrets, ci=Triggers(ci), cd=controller)
     app = make_app(Services(ci=ci, cd=controller, registry=registry,
-                            check_token=None if settings.dev else store.check_token))
+                            check_token=None if settings.dev else store.check_token),
+                   more=(hook_routes,))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ci.start()
         cd = asyncio.create_task(_run_cd(controller), name="cd")
+        if settings.stack_dir:  # the stack's post-receive hooks call us from now on
+            await asyncio.to_thread(hooks.write_target, settings.stack_dir, settings.url)
         _log.info("server started", url=settings.url, data_dir=str(settings.data_dir),
                   database="postgresql" if settings.database_url else "sqlite",
                   task_allow=" ".join(map(str, settings.task_allow)) or "none",
@@ -187,6 +168,8 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
             cd.cancel()
             await asyncio.gather(cd, return_exceptions=True)
             await resources.aclose()
+            if settings.stack_dir:
+                await asyncio.to_thread(hooks.clear_target, settings.stack_dir, settings.url)
             await ci.stop()
             await store.close()
             if cgroups is not None:
@@ -194,6 +177,50 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
 
     app.router.lifespan_context = lifespan
     return app, ci
+
+
+async def _open_store(settings: ServerSettings, out: TextIO) -> Store:
+    """The database, decrypted with the server's keys; the first admin token is printed
+    to `out` when there is none (not in --dev)."""
+    try:
+        keyring = Keyring.of(settings.encryption_key, settings.old_encryption_key)
+    except EncryptionKeyError as e:
+        raise ServerError(str(e)) from None
+    secure_dir(settings.data_dir)
+    try:
+        store = await Store.open(settings.database_url, data_dir=settings.data_dir,
+                                 keyring=keyring)
+    except DecryptError as e:
+        raise ServerError(str(e)) from None
+    if not store.encrypted:
+        _log.warning("no --encryption-key: pipeline configs, resource sources and plans, "
+                     "which hold the values of vars, are stored unencrypted")
+    if not settings.dev and not await store.has_tokens():
+        token = await store.create_token("admin")
+        print(f"admin token (shown once, keep it): {token}\n"
+              f"log in with: headwater -t local login -c {settings.url} (it asks for the "
+              "token; or pipe it to --token-stdin, or set HEADWATER_TOKEN)",
+              file=out, flush=True)
+    return store
+
+
+def _engine(settings: ServerSettings,
+            cgroups: Cgroups | None) -> tuple[ResourceTypes, LocalExecutor]:
+    """The resource types and the task executor, held to the server's limits and reach."""
+    network = NetworkPolicy(allow=settings.task_allow)
+    types = ResourceTypes.default(types_dir=settings.resource_types_dir
+                                  or settings.data_dir / "resource-types",
+                                  images_dir=settings.data_dir / "resource-images",
+                                  image_limits=settings.image_limits,
+                                  network=network, cgroups=cgroups,
+                                  limits=settings.task_limits,
+                                  cache_dir=settings.data_dir / "resource-caches",
+                                  reach=Reach(allow=settings.task_allow,
+                                              local_paths=settings.resource_local_paths))
+    executor = LocalExecutor(network=network, hidden=(settings.data_dir, *settings.hidden),
+                             cgroups=cgroups, limits=settings.task_limits,
+                             images=types.images, rootfs_dirs=settings.task_rootfs_dirs)
+    return types, executor
 
 
 async def _open_cd(settings: ServerSettings, metrics: SyncMetrics,
@@ -224,6 +251,18 @@ async def _run_cd(controller: Controller) -> None:
     except Exception:  # the CI half keeps serving; the log says why CD stopped
         _log.exception("the CD controller stopped")
         raise
+
+
+def _hook_secrets(settings: ServerSettings) -> dict[str, str]:
+    """The webhook secrets: the file's, and the local stack's as `stack`."""
+    try:
+        secrets = load_secrets(settings.webhook_secrets) if settings.webhook_secrets else {}
+    except SecretsError as e:
+        raise ServerError(str(e)) from None
+    if settings.stack_dir:
+        secrets.setdefault("stack", hooks.ensure_secret(settings.stack_dir))
+    hwlog.redact(*secrets.values())  # whatever logs one by mistake prints ***
+    return secrets
 
 
 async def serve(settings: ServerSettings) -> None:
