@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,13 +26,11 @@ import pytest
 import yaml
 
 from headwater.ci.resources.registryimage import RegistryImageResource
-from headwater.devstack import StackInfo, process
-from headwater.devstack import registry as devstack_registry
-from headwater.devstack.layout import Layout
-from headwater.devstack.ports import pick
+from headwater.devstack import StackInfo
 from headwater.devstack.registry import Registry
 from tests.ci.resources.semverhelpers import branch_file, push_branch
 from tests.ci.server.conftest import Fly, wait_for
+from tests.conftest import started_auth_registry
 from tests.gitseed import plain_git, push_url
 
 pytestmark = [pytest.mark.stack,
@@ -49,18 +46,9 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 @pytest.fixture(scope="module")
 def seed_registry() -> Iterator[Registry]:
     """A registry with auth on whose one user is the post's `rguichard` (the pipeline's
-    `username` is kept as written), started by the stack's own code."""
-    with tempfile.TemporaryDirectory(prefix="hwreg-") as d:
-        layout = Layout(Path(d))
-        layout.create()
-        home = layout.sub("registry")
-        reg = devstack_registry.prepare(home, port=pick(None, set()), auth=True,
-                                        username="rguichard")
-        proc = devstack_registry.start(home, reg, name="registry-seed", layout=layout)
-        try:
-            yield reg
-        finally:
-            process.stop(proc, layout)
+    `username` is kept as written)."""
+    with started_auth_registry("rguichard") as reg:
+        yield reg
 
 
 @pytest.fixture
