@@ -81,6 +81,9 @@ def up(
     )] = False,
     registry_auth: Annotated[bool, typer.Option(
         "--registry-auth", help="Protect the registry with htpasswd basic auth.")] = False,
+    registry_user: Annotated[str, typer.Option(
+        "--registry-user", help="The auth registry's user (e.g. the seed pipeline's "
+        "rguichard).")] = "headwater",
 ) -> None:
     """Start the local stack: Git server, OCI registry and a single-node Kubernetes cluster."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -88,7 +91,7 @@ def up(
     from headwater import devstack
 
     opts = devstack.Options(cluster=not no_cluster, node=not no_node, kubeconfig=kubeconfig,
-                            registry_auth=registry_auth)
+                            registry_auth=registry_auth, registry_user=registry_user)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err.console,
                   transient=True) as bar:

@@ -47,6 +47,7 @@ class Options:
     node: bool = True               # ... with a node (containerd + kubelet), needs root
     kubeconfig: Path | None = None  # or use this cluster instead of a local one
     registry_auth: bool = False
+    registry_user: str = "headwater"  # the one user of an auth registry
 
 
 @dataclass
@@ -67,6 +68,7 @@ class StackInfo:
     kubeconfig: str | None = None
     kube_bin: str | None = None
     registry_password: str | None = None
+    registry_user: str = "headwater"
     user: str = "root"
     components: list[str] = field(default_factory=list)
 
@@ -91,7 +93,7 @@ class StackInfo:
 
     @property
     def registry(self) -> registry.Registry:
-        user = "headwater" if self.registry_password else None
+        user = self.registry_user if self.registry_password else None
         return registry.Registry(self.ports["registry"], user, self.registry_password)
 
     @property
@@ -236,8 +238,9 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
             f"{https.url('<repo>.git')} (clone and push with the password or token; "
             f"TLS from {https.ca_file})")
     reg = registry.prepare(layout.sub("registry"), port=port("registry"),
-                           auth=opts.registry_auth)
+                           auth=opts.registry_auth, username=opts.registry_user)
     info.registry_password = reg.password
+    info.registry_user = opts.registry_user
     started([registry.start(layout.sub("registry"), reg, name="registry", layout=layout)],
             reg.url)
     if not local_cluster:
