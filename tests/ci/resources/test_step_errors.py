@@ -25,6 +25,7 @@ from headwater.ci.resources.git import GitResource
 from headwater.ci.resources.registryimage_buildah import BuildahSettings
 from headwater.ci.resources.semver import SemverResource
 from headwater.devstack import StackInfo
+from headwater.devstack.ports import pick
 from headwater.devstack.registry import Registry
 from tests.ci.builds.helpers import RecordingDelegate, make_ctx, sh
 from tests.gitseed import push_url
@@ -88,6 +89,12 @@ def _cases(stack: StackInfo, git_repo: str, auth: Registry, key: str) -> dict[st
                 source={"uri": stack.git.git_url("no-such-repo.git"), "branch": "master"},
                 version={"ref": "0" * 40}),
             None, ("no-such-repo.git", "no such repository")),
+        "unreachable host": Case(
+            Get(id="git", name="git", resource="git", type="git",
+                source={"uri": f"git://127.0.0.1:{pick(None, set())}/app.git",
+                        "branch": "master"},
+                version={"ref": "0" * 40}),
+            None, ("git fetch of", "unable to connect", "Connection refused")),
         "failing Dockerfile line": Case(
             _image_put(repository, auth), 'RUN ["/bin/busybox", "false"]',
             ("building the image failed",), in_log='RUN ["/bin/busybox", "false"]'),
@@ -100,7 +107,7 @@ def _cases(stack: StackInfo, git_repo: str, auth: Registry, key: str) -> dict[st
     }
 
 
-CASES = ("bad private key", "malformed private key", "unreachable repo",
+CASES = ("bad private key", "malformed private key", "unreachable repo", "unreachable host",
          "failing Dockerfile line", "refused push", "missing tag file")
 
 
