@@ -11,6 +11,7 @@ runs while developing (it is left running).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -107,19 +108,29 @@ def git_http(stack: devstack.StackInfo) -> Iterator[githttp.GitHttp]:
             process.stop(proc, layout)
 
 
-@pytest.fixture(scope="session")
-def auth_registry() -> Iterator[Registry]:
-    """A second registry, started by the stack's own code with htpasswd auth on."""
+@contextlib.contextmanager
+def started_auth_registry(username: str = "headwater") -> Iterator[Registry]:
+    """A registry started by the stack's own code with htpasswd auth on (one user,
+    `username`), in a temporary directory; stopped by its pid at the end."""
     with tempfile.TemporaryDirectory(prefix="hwreg-") as d:
         layout = Layout(Path(d))
         layout.create()
         home = layout.sub("registry")
-        reg = devstack_registry.prepare(home, port=pick(None, set()), auth=True)
-        proc = devstack_registry.start(home, reg, name="registry-auth", layout=layout)
+        reg = devstack_registry.prepare(home, port=pick(None, set()), auth=True,
+                                        username=username)
+        proc = devstack_registry.start(home, reg, name=f"registry-{username}",
+                                       layout=layout)
         try:
             yield reg
         finally:
             process.stop(proc, layout)
+
+
+@pytest.fixture(scope="session")
+def auth_registry() -> Iterator[Registry]:
+    """A second registry, started by the stack's own code with htpasswd auth on."""
+    with started_auth_registry() as reg:
+        yield reg
 
 
 @pytest.fixture

@@ -33,14 +33,14 @@ def test_status_without_a_stack_says_how_to_start_one(tmp_path: Path) -> None:
 def test_up_status_down_of_a_stack_without_cluster(tmp_path: Path) -> None:
     state = tmp_path / "s"
     try:
-        r = runner.invoke(app, ["up", "--no-cluster", "--registry-auth", "--state-dir",
-                                str(state)])
+        r = runner.invoke(app, ["up", "--no-cluster", "--registry-auth", "--registry-user",
+                                "rguichard", "--state-dir", str(state)])
         assert r.exit_code == 0, r.output
         assert "git://127.0.0.1:" in r.output
         assert "read-only" in r.output
         assert "GIT_SSH_COMMAND=" in r.output
         assert "git push ssh://" in r.output  # pushes go over ssh, with the deploy key
-        assert "password in" in r.output
+        assert "user rguichard, password in" in r.output  # the seed pipeline's user
         assert "https://127.0.0.1:" in r.output  # the HTTPS endpoint, with credentials
         assert "token in" in r.output
         r = runner.invoke(app, ["status", "--state-dir", str(state)])

@@ -48,7 +48,8 @@ def test_an_ssh_key_with_known_hosts_checks_the_host_strictly(tmp_path: Path) ->
     options = argv[4::2]
     assert argv[3::2] == ["-o"] * len(options)
     assert options == ["IdentitiesOnly=yes", "BatchMode=yes",
-                       f"UserKnownHostsFile={tmp_path / 'hosts'}", "StrictHostKeyChecking=yes"]
+                       f"UserKnownHostsFile={tmp_path / 'hosts'}", "StrictHostKeyChecking=yes",
+                       "LogLevel=ERROR"]
 
 
 def test_an_ssh_key_without_known_hosts_learns_the_host_into_the_given_file(

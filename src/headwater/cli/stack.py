@@ -88,6 +88,9 @@ def up(
         "--hook-url", help="Where the registry sends its push notifications: headwater's "
         "/api/v1/hooks/registry ('' for none). Pushes made while nothing listens are "
         "retried.")] = "http://127.0.0.1:8080/api/v1/hooks/registry",
+    registry_user: Annotated[str, typer.Option(
+        "--registry-user", help="The auth registry's user (e.g. the seed pipeline's "
+        "rguichard).")] = "headwater",
 ) -> None:
     """Start the local stack: Git server, OCI registry and a single-node Kubernetes cluster."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -95,7 +98,8 @@ def up(
     from headwater import devstack
 
     opts = devstack.Options(cluster=not no_cluster, node=not no_node, kubeconfig=kubeconfig,
-                            registry_auth=registry_auth, hook_url=hook_url)
+                            registry_auth=registry_auth, hook_url=hook_url,
+                            registry_user=registry_user)
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err.console,
                   transient=True) as bar:

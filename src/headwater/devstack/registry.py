@@ -40,8 +40,11 @@ class Registry:
 
 
 def prepare(directory: Path, *, port: int, auth: bool,
-            notifications: dict[str, Any] | None = None) -> Registry:
-    """`notifications`: distribution's section of that name (hooks.registry_notifications),
+            notifications: dict[str, Any] | None = None,
+            username: str = "headwater") -> Registry:
+    """The registry's config under `directory`; with `auth`, `username` and a password of
+    its own (kept in `directory/password`) are the only credentials it accepts;
+    `notifications`: distribution's section of that name (hooks.registry_notifications),
     so each push is POSTed to headwater."""
     directory.mkdir(parents=True, exist_ok=True)
     config: dict[str, object] = {
@@ -53,22 +56,22 @@ def prepare(directory: Path, *, port: int, auth: bool,
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
     }
-    username = password = None
+    user = password = None
     if auth:
-        username = "headwater"
+        user = username
         pw_file = directory / "password"
         if not pw_file.exists():
             write_private(pw_file, secrets.token_urlsafe(18).encode())
         password = pw_file.read_text()
-        line = subprocess.run(
-            ["htpasswd", "-nbB", username, password], check=True, capture_output=True, text=True
-        ).stdout.strip()
+        line = subprocess.run(  # the password on stdin (-i), never in argv
+            ["htpasswd", "-niB", user], input=password, check=True, capture_output=True,
+            text=True).stdout.strip()
         write_private(directory / "htpasswd", (line + "\n").encode())
         config["auth"] = {"htpasswd": {"realm": "headwater", "path": str(directory / "htpasswd")}}
     if notifications:
         config["notifications"] = notifications
     write_private(directory / "config.yml", yaml.safe_dump(config).encode())
-    return Registry(port=port, username=username, password=password)
+    return Registry(port=port, username=user, password=password)
 
 
 def healthy(registry: Registry) -> bool:

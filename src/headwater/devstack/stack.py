@@ -49,6 +49,7 @@ class Options:
     kubeconfig: Path | None = None  # or use this cluster instead of a local one
     registry_auth: bool = False
     hook_url: str = hooks.DEFAULT_HOOK_URL  # the registry's notifications go here ("": none)
+    registry_user: str = "headwater"  # the one user of an auth registry
 
 
 @dataclass
@@ -69,6 +70,7 @@ class StackInfo:
     kubeconfig: str | None = None
     kube_bin: str | None = None
     registry_password: str | None = None
+    registry_user: str = "headwater"
     user: str = "root"
     components: list[str] = field(default_factory=list)
 
@@ -93,7 +95,7 @@ class StackInfo:
 
     @property
     def registry(self) -> registry.Registry:
-        user = "headwater" if self.registry_password else None
+        user = self.registry_user if self.registry_password else None
         return registry.Registry(self.ports["registry"], user, self.registry_password)
 
     @property
@@ -241,8 +243,10 @@ def _start(info: StackInfo, previous: StackInfo | None, opts: Options, local_clu
     notify = hooks.registry_notifications(opts.hook_url, hooks.ensure_secret(layout.root)
                                           ) if opts.hook_url else None
     reg = registry.prepare(layout.sub("registry"), port=port("registry"),
-                           auth=opts.registry_auth, notifications=notify)
+                           auth=opts.registry_auth, notifications=notify,
+                           username=opts.registry_user)
     info.registry_password = reg.password
+    info.registry_user = opts.registry_user
     started([registry.start(layout.sub("registry"), reg, name="registry", layout=layout)],
             reg.url)
     if not local_cluster:

@@ -106,7 +106,9 @@ class GitAuth:
         if hosts is not None:
             argv += ["-o", f"UserKnownHostsFile={hosts}"]
         strict = "yes" if self.known_hosts is not None else "accept-new"
-        argv += ["-o", f"StrictHostKeyChecking={strict}"]
+        # LogLevel=ERROR: ssh's "Permanently added ... to the list of known hosts" (and
+        # other warnings) would open every error message; its errors still come through.
+        argv += ["-o", f"StrictHostKeyChecking={strict}", "-o", "LogLevel=ERROR"]
         # git runs this value through /bin/sh; shlex.join quotes every path for it.
         return shlex.join(argv)
 
