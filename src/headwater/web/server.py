@@ -48,6 +48,7 @@ from headwater.store import DecryptError, EncryptionKeyError, Keyring, Store
 from headwater.store.db import secure_dir
 from headwater.web.ciapi import make_app
 from headwater.web.devguard import is_loopback
+from headwater.web.ui import mount_ui
 
 _log = hwlog.get("server")
 
@@ -138,6 +139,7 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
                                 check_timeout=settings.check_timeout,
                                 yaml_limits=settings.yaml_limits))
     app = make_app(ci, check_token=None if settings.dev else store.check_token)
+    mount_ui(app, ci, dev=settings.dev)  # the web UI (web/ui/), after the API's routes
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
