@@ -10,7 +10,7 @@ triggers the job (`trigger: true`), dashed otherwise; puts are solid.
 Columns are the depth of each node: input resources 0, a job one more than the
 deepest node feeding it, an output one more than the deepest job writing it. Rows
 within a column follow the mean row of what feeds each node, as close as the rows
-already taken allow (one left-to-right pass, ties by name): most edges stay short.
+already taken allow (one left-to-right pass, ties in config order): most edges stay short.
 `layout` is a pure function of the jobs; `jobs_of` reads them from a validated
 pipeline config, filtered by group.
 """
@@ -141,10 +141,11 @@ def layout(jobs: Sequence[JobSpec]) -> Layout:
     for node in ids:
         columns.setdefault(depth[node], []).append(node)
     rows: dict[str, int] = {}
+    order = {node: i for i, node in enumerate(ids)}
     for col in sorted(columns):
-        def weight(node: str) -> tuple[float, str]:
+        def weight(node: str) -> tuple[float, int]:
             placed = [rows[s] for s in feeds.get(node, ()) if s in rows]
-            return (sum(placed) / len(placed) if placed else float("inf"), node)
+            return (sum(placed) / len(placed) if placed else float("inf"), order[node])
 
         next_free = 0
         for node in sorted(columns[col], key=weight):

@@ -84,9 +84,7 @@ class LogView {
     this.loading = new Set();
     this.steps = {};
     this.stepNames = {};
-    document.querySelectorAll("[data-step-link]").forEach((a) => {
-      this.stepNames[a.dataset.stepLink] = a.textContent;
-    });
+    this.wireSteps();
     this.info = document.getElementById("log-info");
     this.follow = document.getElementById("log-follow");
     this.tail = null;           // [n, step, text, open] of the last line, when live
@@ -101,7 +99,12 @@ class LogView {
     });
     document.getElementById("log-top").addEventListener("click", () => { el.scrollTop = 0; });
     document.getElementById("log-end").addEventListener("click", () => this.toEnd());
+  }
+
+  wireSteps() {
+    // Step names for the log's margin, and a click on a step scrolls to its first line.
     document.querySelectorAll("[data-step-link]").forEach((a) => {
+      this.stepNames[a.dataset.stepLink] = a.textContent;
       a.addEventListener("click", (ev) => {
         const first = this.steps[a.dataset.stepLink];
         if (first !== undefined) { ev.preventDefault(); this.scrollToLine(first); }
@@ -257,6 +260,30 @@ class LogView {
   }
 }
 
+async function refreshSteps(view) {
+  // The step tree, timings and versions as the server renders them now (the plan is
+  // made when the build starts; versions are known when it ends).
+  const r = await fetch(location.href, { credentials: "same-origin" });
+  if (!r.ok) return;
+  const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+  const fresh = doc.querySelector(".steps-pane");
+  const old = document.querySelector(".steps-pane");
+  if (fresh && old) {
+    old.replaceWith(document.adoptNode(fresh));
+    view.wireSteps();
+    view.queueRender();
+  }
+  for (const sel of ["#build-status", ".times"]) {  // the status as the server knows it
+    const now = doc.querySelector(sel);
+    const shown = document.querySelector(sel);
+    if (now && shown) shown.replaceWith(document.adoptNode(now));
+  }
+  if (!doc.getElementById("abort")) {
+    const abort = document.getElementById("abort");
+    if (abort) abort.remove();
+  }
+}
+
 function setStatus(status) {
   const badge = document.getElementById("build-status");
   if (!badge) return;
@@ -292,15 +319,22 @@ async function startBuildPage(el) {
   view.tail = last && last[3] ? view.line(last[0]) : null;
   const source = new EventSource(`/ui/builds/${view.id}/events?after=${page.last_seq}`);
   let pending = false;
+  let planAsked = false;
   source.addEventListener("event", (msg) => {
     const { event, data } = JSON.parse(msg.data);
     const origin = data.origin ? data.origin.id : null;
+    if (origin && !document.querySelector(".steps") && !planAsked) {
+      planAsked = true;  // the page opened before the build had a plan: fetch it once
+      refreshSteps(view);
+    }
+    const badge = document.getElementById("build-status");
+    if (badge && badge.textContent === "pending" && event !== "status") setStatus("started");
     if (event === "log") view.append(origin || "", data.payload || "");
     else if (event.startsWith("start")) setStep(origin, "started");
     else if (event.startsWith("finish")) {
       setStep(origin, data.exit_status === 0 ? "succeeded" : "failed");
     } else if (event === "error" && origin) setStep(origin, "errored");
-    else if (event === "status") setStatus(data.status);
+    else if (event === "status") { setStatus(data.status); refreshSteps(view); }
     if (!pending) {
       pending = true;
       requestAnimationFrame(() => { pending = false; view.afterLive(); });
@@ -308,6 +342,7 @@ async function startBuildPage(el) {
   });
   source.addEventListener("end", () => {
     source.close();
+    refreshSteps(view);
     view.complete = true;
     el.dataset.finished = "true";
     view.afterLive();
