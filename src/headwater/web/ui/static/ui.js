@@ -7,6 +7,7 @@ const MAX_LINE = 4096;     // loglines.py MAX_LINE: the same line rule as the se
 const PAGE = 200;          // lines per fetched page
 const KEEP_PAGES = 40;     // pages kept in memory (8000 lines), older ones dropped
 const OVERSCAN = 40;       // lines rendered above and below the visible ones
+const MAX_PX = 8000000;    // a taller spacer is scaled: browsers cap element heights
 
 // -- ANSI SGR colours -> spans ------------------------------------------------------
 const CSI = /\x1b\[([0-9;?]*)([@-~])/g;
@@ -130,7 +131,7 @@ class LogView {
       arr = [];
       this.pages.set(p, arr);
       while (this.pages.size > KEEP_PAGES) {  // drop the page farthest from the view
-        const here = Math.floor(this.el.scrollTop / this.lineHeight / PAGE);
+        const here = Math.floor((this.topLine || 0) / PAGE);
         let far = null;
         for (const k of this.pages.keys()) {
           if (far === null || Math.abs(k - here) > Math.abs(far - here)) far = k;
@@ -167,13 +168,29 @@ class LogView {
     requestAnimationFrame(() => { this.renderQueued = false; this.render(); });
   }
 
+  geometry() {
+    // Which line is at the top of the view. Up to MAX_PX the spacer is one line per
+    // lineHeight; past it the scrollbar is proportional (a 10-million-line log scrolls).
+    const el = this.el;
+    const lh = this.lineHeight;
+    const height = Math.min(this.total * lh, MAX_PX);
+    const visible = Math.ceil(el.clientHeight / lh);
+    const scaled = this.total * lh > MAX_PX;
+    const room = Math.max(1, height - el.clientHeight);
+    const top = scaled ? Math.min(1, el.scrollTop / room) * Math.max(0, this.total - visible)
+      : el.scrollTop / lh;
+    return { height, visible, scaled, room, top };
+  }
+
   render() {
     const el = this.el;
-    this.spacer.style.height = `${this.total * this.lineHeight}px`;
-    const first = Math.max(0, Math.floor(el.scrollTop / this.lineHeight) - OVERSCAN);
-    const last = Math.min(this.total - 1,
-      Math.ceil((el.scrollTop + el.clientHeight) / this.lineHeight) + OVERSCAN);
-    this.rows.style.transform = `translateY(${first * this.lineHeight}px)`;
+    const g = this.geometry();
+    this.topLine = g.top;
+    this.spacer.style.height = `${g.height}px`;
+    const first = Math.max(0, Math.floor(g.top) - OVERSCAN);
+    const last = Math.min(this.total - 1, Math.floor(g.top) + g.visible + OVERSCAN);
+    const y = el.scrollTop - (g.top - first) * this.lineHeight;
+    this.rows.style.transform = `translateY(${Math.max(0, y)}px)`;
     const frag = document.createDocumentFragment();
     let missing = false;
     let prevStep = null;
@@ -208,7 +225,9 @@ class LogView {
   scrollToLine(n) {
     if (this.follow) this.follow.checked = false;
     this.userScrolled = false;
-    this.el.scrollTop = n * this.lineHeight;
+    const g = this.geometry();
+    this.el.scrollTop = g.scaled ? n / Math.max(1, this.total - g.visible) * g.room
+      : n * this.lineHeight;
     this.queueRender();
   }
 
