@@ -244,6 +244,7 @@ class LogView {
   append(step, text) {
     let tail = this.tail;
     if (tail && tail[3] && tail[1] !== step) { tail[3] = false; tail = null; }
+    if (!(step in this.steps)) this.steps[step] = tail && tail[3] ? tail[0] : this.total;
     let pos = 0;
     while (pos < text.length) {
       if (!tail || !tail[3]) {
@@ -265,7 +266,6 @@ class LogView {
       }
     }
     this.tail = tail;
-    if (!(step in this.steps)) this.steps[step] = tail ? tail[0] : this.total;
   }
 
   afterLive() {
