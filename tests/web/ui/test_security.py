@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from headwater.devstack.ports import pick
 from tests.ci.server.conftest import Fly, Server
+from tests.web.test_devguard_servers import dev_server
 from tests.web.ui.conftest import form_csrf, session_client
+
+__all__ = ["dev_server"]  # the fixture: a --dev server per test
 
 SECRET = "hunter2-never-shown"
 PIPELINE = """
@@ -153,18 +153,6 @@ def test_a_vars_value_appears_on_no_page(ci_server: Server, fly: Fly,
             assert SECRET not in r.text, path
         assert "((secret))" in client.get("/teams/main/pipelines/p").text
         assert "((redacted))" in client.get(f"/ui/builds/{build['id']}/lines").text
-
-
-@pytest.fixture
-def dev_server(tmp_path: Path) -> Iterator[Server]:
-    data = tmp_path / "dev"
-    data.mkdir()
-    server = Server(data_dir=data, port=pick(None, set()), dev=True)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def test_dev_mode_needs_no_login_but_still_refuses_cross_site_posts(
