@@ -152,6 +152,10 @@ def test_a_vars_value_appears_on_no_page(ci_server: Server, fly: Fly,
             assert r.status_code == 200, path
             assert SECRET not in r.text, path
         assert "((secret))" in client.get("/teams/main/pipelines/p").text
+        # the failed check, in plain words, without the source's password
+        resource = client.get("/teams/main/pipelines/p/resources/thing").text
+        assert "The last check failed" in resource
+        assert "type is not known to the server" in resource
         assert "((redacted))" in client.get(f"/ui/builds/{build['id']}/lines").text
 
 

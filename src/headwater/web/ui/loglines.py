@@ -243,8 +243,7 @@ class LogLines:
         while want is None or index.closed_lines < want:
             page = await self._store.events(index.build_id, after=index.read_seq,
                                             limit=INDEX_PAGE)
-            for p in pieces(page):
-                index.add(p)
+            await asyncio.to_thread(_index_page, index, page)  # megabytes of text: off the loop
             if page:
                 index.read_seq = max(index.read_seq, page[-1].seq)
             if len(page) < INDEX_PAGE:
@@ -258,19 +257,33 @@ class LogLines:
         after = seq - 1 if seq else 0
         while len(out) < count:
             page = await self._store.events(index.build_id, after=after, limit=READ_PAGE)
-            for p in pieces(page):
-                if p.seq > index.read_seq:
-                    break
-                skip = offset if p.seq == seq else 0
-                for line, _, _ in splitter.feed(p, skip):
-                    if line.n >= start:
-                        out.append(line)
-                        if len(out) == count:
-                            return out
-            if len(page) < READ_PAGE or (page and page[-1].seq >= index.read_seq):
+            done = await asyncio.to_thread(_collect, splitter, page, out, start=start,
+                                           count=count, begin=(seq, offset),
+                                           read_seq=index.read_seq)
+            if done or len(page) < READ_PAGE or page[-1].seq >= index.read_seq:
                 break
             after = page[-1].seq
         last = splitter.pending()
         if last is not None and last.n >= start and len(out) < count:
             out.append(last)
         return out
+
+
+def _index_page(index: LineIndex, page: list[Event]) -> None:
+    for p in pieces(page):
+        index.add(p)
+
+
+def _collect(splitter: Splitter, page: list[Event], out: list[Line], *, start: int,
+             count: int, begin: tuple[int, int], read_seq: int) -> bool:
+    """Lines of `page` from line `start` into `out`, the first piece cut at `begin`
+    (seq, offset); True once `out` holds `count` lines or the indexed part is over."""
+    for p in pieces(page):
+        if p.seq > read_seq:
+            return True
+        for line, _, _ in splitter.feed(p, begin[1] if p.seq == begin[0] else 0):
+            if line.n >= start:
+                out.append(line)
+                if len(out) == count:
+                    return True
+    return False
