@@ -132,6 +132,10 @@ def test_log_in_see_the_graph_trigger_and_watch_the_log_to_success(
     expect(page.get_by_role("link", name="task: test")).to_be_visible()
     accessible(page)
     ui.shot("build")
+    page.get_by_role("button", name="Rerun with same inputs").click()
+    page.wait_for_url(re.compile(r"/jobs/unit/builds/\d+\.1$"))  # Concourse's rerun name
+    expect(page.locator("#build-status")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("#log-view")).to_contain_text("all passed")
     page.goto(ui.url("/teams/main/pipelines/demo/jobs/unit"))
     expect(page.locator("table.builds .badge").first).to_have_text("succeeded")
     ui.shot("job")
