@@ -4,6 +4,7 @@ back at any range giving exactly the lines of a whole split (a property)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -114,3 +115,8 @@ def test_the_index_of_a_long_log_is_sparse() -> None:
         index.add(Piece(seq, "1", ("x" * 63 + "\n") * 1024))
     assert index.total == 1600 * 1024
     assert len(index.lines) <= 1601
+
+
+def test_the_pages_script_uses_the_same_line_limit() -> None:
+    script = resources.files("headwater.web.ui").joinpath("static/ui.js").read_text()
+    assert f"const MAX_LINE = {MAX_LINE};" in script
