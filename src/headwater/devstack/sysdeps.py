@@ -32,7 +32,9 @@ CI_SERVER = {"buildah": "buildah", "runc": "runc"}
 # What the test suite uses beside the stack (sandboxes and their network, databases).
 TESTS = {"bwrap": "bubblewrap", "slirp4netns": "slirp4netns",
          "nsenter": "util-linux", "jq": "jq",
-         "/usr/lib/postgresql/15/bin/postgres": "postgresql"}
+         "/usr/lib/postgresql/15/bin/postgres": "postgresql",
+         # the web UI's browser tests drive Debian's chromium (never a downloaded one)
+         "/usr/bin/chromium": "chromium"}
 
 EVERYTHING = GIT | REGISTRY | CONTROL_PLANE | NODE | CI_SERVER | TESTS
 

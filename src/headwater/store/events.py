@@ -40,11 +40,14 @@ class EventsMixin:
             return await append_events(conn, build_id, events)
 
     async def events(self, build_id: int, *, after: int = 0,
-                     limit: int | None = None) -> list[Event]:
-        """The build's events with `seq > after`, in order."""
+                     limit: int | None = None, logs: bool = True) -> list[Event]:
+        """The build's events with `seq > after`, in order; `logs=False` leaves the log
+        output out (the progress of a build whose log is 100 MB, for the web UI)."""
         query = (sa.select(build_events)
                  .where(build_events.c.build_id == build_id, build_events.c.seq > after)
                  .order_by(build_events.c.seq).limit(limit))
+        if not logs:
+            query = query.where(build_events.c.type != "log")
         async with self._db.read() as conn:
             return [Event(seq=r.seq, type=r.type, payload=r.payload, time=r.time)
                     for r in await conn.execute(query)]

@@ -64,7 +64,11 @@ class TokensMixin:
         return token
 
     async def check_token(self, token: str) -> bool:
-        wanted = sha256_hex(token)
+        return await self.check_token_sha256(sha256_hex(token))
+
+    async def check_token_sha256(self, wanted: str) -> bool:
+        """Whether the token of this sha256 (hex) is still valid: a web session keeps the
+        hash of the token it logged in with, never the token, and asks this."""
         async with self._db.read() as conn:
             stored = (await conn.execute(
                 sa.select(api_tokens.c.token_sha256)

@@ -111,9 +111,20 @@ def check(method: str, headers: Mapping[str, str], *, bound: tuple[str, int]
             f"answers only to 127.0.0.1, localhost or [::1], so that a web page whose name "
             f"resolves to this machine cannot talk to it (DNS rebinding). Use "
             f"http://127.0.0.1:{bound[1]}/, or run with a token to serve other names."))
+    return cross_site(method, headers, bound=bound)
+
+
+def cross_site(method: str, headers: Mapping[str, str], *, bound: tuple[str, int],
+               also: tuple[str, ...] = ()) -> Refusal | None:
+    """The CSRF half of `check`, for any server: None if this request comes from one of
+    the server's own pages or from a program, else a 403. `also`: more origins of the
+    server (its external URL behind a proxy)."""
     if method.upper() in SAFE_METHODS:
         return None
-    own = _own_origins(host, bound)
+    raw_host = headers.get("host")
+    host = _host_port(raw_host) if raw_host is not None else None
+    own = _own_origins(host, bound) if host is not None else {(bound[0].lower(), bound[1])}
+    own |= {(o[1], o[2]) for url in also if (o := _origin(url)) is not None}
     if (origin := headers.get("origin")) is not None:
         if not _is_own(origin, own):
             return _cross_site(method, f"a page of origin {origin!r}", raw_host)

@@ -65,6 +65,7 @@ from headwater.web.deps import Services
 from headwater.web.devguard import is_loopback
 from headwater.web.hooks import hooks_router
 from headwater.web.hooksecrets import SecretsError, load_secrets
+from headwater.web.ui import mount_ui
 
 _log = hwlog.get("server")
 
@@ -151,6 +152,7 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     app = make_app(Services(ci=ci, cd=controller, registry=registry,
                             check_token=None if settings.dev else store.check_token),
                    more=(hook_routes,))
+    mount_ui(app, ci, dev=settings.dev)  # the web UI (web/ui/), after the API's routes
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,0 +1,397 @@
+"""The web UI's routes: pages at Concourse's paths, forms that POST, a log range API.
+
+    GET  /login  POST /login  POST /logout
+    GET  /                                            dashboard
+    GET  /teams/{t}/pipelines/{p}[?group=G]           graph; POST .../pause|unpause
+    GET  /teams/{t}/pipelines/{p}/jobs/{j}            builds; POST .../trigger
+    GET  /teams/{t}/pipelines/{p}/jobs/{j}/builds/{n} the build page (also /builds/{id})
+    POST /builds/{id}/abort | rerun
+    GET  /teams/{t}/pipelines/{p}/resources/{r}       versions; POST .../check | unpin
+    POST /teams/{t}/pipelines/{p}/resources/{r}/versions/{v}/pin
+    GET  /ui/builds/{id}/lines?start=&count=          log lines (JSON, `loglines.py`)
+    GET  /ui/builds/{id}/events?after=SEQ             the build's events (SSE), as the API
+    GET  /ui/static/...                               CSS and JS
+
+Every page needs a session (`sessions.py`; dev mode makes one at once); every POST
+checks the session's CSRF token and the request's origin (`devguard.cross_site`), and
+answers 403 with nothing done otherwise. Routes read through `views.py` and act
+through `CI`; the JSON API under /api/v1 is not touched.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import StreamingResponse
+
+from headwater import log as hwlog
+from headwater.ci import eventtypes
+from headwater.ci.service import CI, NotFound
+from headwater.errors import UserError
+from headwater.store import Build
+from headwater.store.tokens import sha256_hex
+from headwater.web.devguard import cross_site
+from headwater.web.ui import views
+from headwater.web.ui.colors import STATUS, status_key
+from headwater.web.ui.graph import NODE_HEIGHT, NODE_WIDTH
+from headwater.web.ui.loglines import LogLines
+from headwater.web.ui.sessions import COOKIE, DEV, LOGIN_COOKIE, Session, Sessions
+
+_log = hwlog.get("ui")
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+class Forbidden(Exception):
+    pass
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("headwater.web.ui", "templates"),
+                      autoescape=select_autoescape(default=True), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["when"] = _when
+    env.filters["duration"] = _duration
+    env.filters["version"] = views.version_text
+    env.filters["q"] = lambda s: quote(str(s), safe="")
+    env.globals.update(status_key=status_key, STATUS=STATUS, NODE_WIDTH=NODE_WIDTH,
+                       NODE_HEIGHT=NODE_HEIGHT)
+    return env
+
+
+def _when(value: datetime | float | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value)) + " UTC"
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (
+        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{seconds:.1f}s")
+
+
+def build_duration(b: Build) -> float | None:
+    if b.start_time is None:
+        return None
+    end = b.end_time.timestamp() if b.end_time else time.time()
+    return end - b.start_time.timestamp()
+
+
+def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the routes)
+    """Add the UI's routes to the server's app. `dev`: loopback dev mode, no login."""
+    env = _env()
+    env.globals["build_duration"] = build_duration
+    sessions = Sessions()
+    logs = LogLines(ci.store)
+    static = Path(str(resources.files("headwater.web.ui").joinpath("static")))
+    app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
+    also = (ci.settings.external_url,)
+
+    def secure(request: Request) -> bool:
+        return request.url.scheme == "https" or ci.settings.external_url.startswith("https:")
+
+    def page(template: str, request: Request, session: Session | None, status: int = 200,
+             **context: Any) -> HTMLResponse:
+        html = env.get_template(template).render(
+            request=request, csrf=session.csrf if session else "", dev=dev,
+            logged_in=session is not None and not dev, **context)
+        return HTMLResponse(html, status_code=status, headers=_headers())
+
+    async def session_of(request: Request) -> tuple[Session | None, str | None]:
+        """The request's live session (and a new cookie value when dev mode made one)."""
+        sid = request.cookies.get(COOKIE)
+        session = sessions.get(sid)
+        if session is not None and session.token_sha256 != DEV \
+                and not await ci.store.check_token_sha256(session.token_sha256):
+            sessions.drop(sid)  # its token was revoked
+            session = None
+        if session is None and dev:
+            sid, session = sessions.create(DEV)
+            return session, sid
+        return session, None
+
+    def set_cookie(response: Response, request: Request, sid: str) -> None:
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict",
+                            secure=secure(request), path="/")
+
+    def guarded(handler: Callable[[Request, Session], Awaitable[Response]],
+                *, api: bool = False, post: bool = False) -> Handler:
+        async def route(request: Request) -> Response:
+            session, new_sid = await session_of(request)
+            if session is None:
+                if api:
+                    return JSONResponse({"detail": "log in first"}, status_code=401)
+                if post:
+                    return _forbidden("no session: log in again")
+                target = request.url.path + (f"?{request.url.query}" if request.url.query
+                                             else "")
+                return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
+            if post:
+                refusal = cross_site(request.method, _headers_of(request),
+                                     bound=_bound(request), also=also)
+                if refusal is not None:
+                    _log.warning("ui post refused: another origin", path=request.url.path,
+                                 origin=request.headers.get("origin"))
+                    return _forbidden("refused: this form was posted from another site")
+                form = await request.form()
+                given = form.get("csrf")
+                if not session.csrf_ok(given if isinstance(given, str) else None):
+                    _log.warning("ui post refused: bad csrf token", path=request.url.path)
+                    return _forbidden("refused: the form's CSRF token is missing or stale; "
+                                      "reload the page and try again")
+            try:
+                response = await handler(request, session)
+            except UserError as e:
+                status = 404 if isinstance(e, NotFound) else 400
+                response = page("error.html", request, session, status=status,
+                                message=str(e))
+            if new_sid is not None:
+                set_cookie(response, request, new_sid)
+            return response
+        return route
+
+    def get(path: str, **kw: bool) -> Callable[[Callable[[Request, Session],
+                                                          Awaitable[Response]]], None]:
+        def deco(fn: Callable[[Request, Session], Awaitable[Response]]) -> None:
+            app.add_api_route(path, guarded(fn, **kw), methods=["GET"],
+                              include_in_schema=False)
+        return deco
+
+    def post(path: str) -> Callable[[Callable[[Request, Session], Awaitable[Response]]],
+                                    None]:
+        def deco(fn: Callable[[Request, Session], Awaitable[Response]]) -> None:
+            app.add_api_route(path, guarded(fn, post=True), methods=["POST"],
+                              include_in_schema=False)
+        return deco
+
+    def back(url: str) -> RedirectResponse:
+        return RedirectResponse(url, status_code=303)
+
+    # -- login -----------------------------------------------------------------------
+
+    @app.get("/login", include_in_schema=False)
+    async def login_form(request: Request, next: str = "/") -> Response:
+        if dev:
+            return back(_safe_next(next))
+        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+        response = page("login.html", request, None, next=_safe_next(next), login_csrf=token)
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
+                            secure=secure(request), path="/login", max_age=3600)
+        return response
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        refusal = cross_site("POST", _headers_of(request), bound=_bound(request), also=also)
+        form = await request.form()
+        csrf, token, next_ = (form.get("csrf"), form.get("token"), form.get("next"))
+        cookie = request.cookies.get(LOGIN_COOKIE)
+        if refusal is not None or not isinstance(csrf, str) or not cookie \
+                or not Session(token_sha256="", csrf=cookie).csrf_ok(csrf):
+            _log.warning("login refused: cross-site or no csrf")
+            return _forbidden("refused: log in from the server's own login page")
+        target = _safe_next(next_ if isinstance(next_, str) else "/")
+        if not isinstance(token, str) or not token.strip() \
+                or not await ci.store.check_token(token.strip()):
+            _log.info("login failed")
+            return page("login.html", request, None, status=401, next=target,
+                        login_csrf=cookie, error="That token is not valid.")
+        sid, _ = sessions.create(sha256_hex(token.strip()))
+        response = back(target)
+        set_cookie(response, request, sid)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        _log.info("logged in")
+        return response
+
+    @post("/logout")
+    async def logout(request: Request, session: Session) -> Response:
+        sessions.drop(request.cookies.get(COOKIE))
+        response = back("/login")
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # -- pages -----------------------------------------------------------------------
+
+    @get("/")
+    async def dashboard(request: Request, session: Session) -> Response:
+        return page("dashboard.html", request, session, rows=await views.dashboard(ci))
+
+    base = "/teams/{team}/pipelines/{pipeline}"
+
+    @get(base)
+    async def pipeline_view(request: Request, session: Session) -> Response:
+        p = request.path_params
+        data = await views.pipeline_page(ci, p["team"], p["pipeline"],
+                                         request.query_params.get("group"))
+        return page("pipeline.html", request, session, view=data)
+
+    @post(base + "/pause")
+    async def pause(request: Request, session: Session) -> Response:
+        p = request.path_params
+        await ci.pause(p["team"], p["pipeline"], True)
+        return back(_pipeline_url(p))
+
+    @post(base + "/unpause")
+    async def unpause(request: Request, session: Session) -> Response:
+        p = request.path_params
+        await ci.pause(p["team"], p["pipeline"], False)
+        return back(_pipeline_url(p))
+
+    @get(base + "/jobs/{job}")
+    async def job_view(request: Request, session: Session) -> Response:
+        p = request.path_params
+        data = await views.job_page(ci, p["team"], p["pipeline"], p["job"])
+        return page("job.html", request, session, view=data)
+
+    @post(base + "/jobs/{job}/trigger")
+    async def trigger(request: Request, session: Session) -> Response:
+        p = request.path_params
+        build = await ci.trigger(p["team"], p["pipeline"], p["job"])
+        return back(_build_url(build))
+
+    async def show_build(request: Request, session: Session, build: Build) -> Response:
+        data = await views.build_page(ci, build)
+        return page("build.html", request, session, view=data)
+
+    @get(base + "/jobs/{job}/builds/{name}")
+    async def job_build_view(request: Request, session: Session) -> Response:
+        p = request.path_params
+        build = await views.job_build(ci, p["team"], p["pipeline"], p["job"], p["name"])
+        return await show_build(request, session, build)
+
+    @get("/builds/{build_id:int}")
+    async def build_view(request: Request, session: Session) -> Response:
+        return await show_build(request, session,
+                                await ci.build(request.path_params["build_id"]))
+
+    @post("/builds/{build_id:int}/abort")
+    async def abort(request: Request, session: Session) -> Response:
+        build = await ci.build(request.path_params["build_id"])
+        await ci.abort(build.id)
+        return back(_build_url(build))
+
+    @post("/builds/{build_id:int}/rerun")
+    async def rerun(request: Request, session: Session) -> Response:
+        build = await ci.build(request.path_params["build_id"])
+        if build.pipeline_name is None or build.job_name is None:
+            return page("error.html", request, session, status=400,
+                        message="a one-off build cannot be rerun: run `execute` again")
+        new = await ci.rerun(build.team, build.pipeline_name, build.job_name, build.name)
+        return back(_build_url(new))
+
+    @get(base + "/resources/{resource}")
+    async def resource_view(request: Request, session: Session) -> Response:
+        p = request.path_params
+        data = await views.resource_page(ci, p["team"], p["pipeline"], p["resource"])
+        return page("resource.html", request, session, view=data)
+
+    @post(base + "/resources/{resource}/check")
+    async def check(request: Request, session: Session) -> Response:
+        p = request.path_params
+        await ci.check(p["team"], p["pipeline"], p["resource"])
+        return back(_resource_url(p))
+
+    @post(base + "/resources/{resource}/versions/{version_id:int}/pin")
+    async def pin(request: Request, session: Session) -> Response:
+        p = request.path_params
+        await ci.pin(p["team"], p["pipeline"], p["resource"], p["version_id"], None)
+        return back(_resource_url(p))
+
+    @post(base + "/resources/{resource}/unpin")
+    async def unpin(request: Request, session: Session) -> Response:
+        p = request.path_params
+        await ci.unpin(p["team"], p["pipeline"], p["resource"])
+        return back(_resource_url(p))
+
+    # -- what the build page's script reads ------------------------------------------
+
+    @get("/ui/builds/{build_id:int}/lines", api=True)
+    async def lines(request: Request, session: Session) -> Response:
+        build = await ci.build(request.path_params["build_id"])
+        q = request.query_params
+        start = int(q["start"]) if q.get("start", "").isdigit() else None
+        count = int(q["count"]) if q.get("count", "").isdigit() else 200
+        result = await logs.lines(build.id, start, count, finished=build.status.finished)
+        return JSONResponse({
+            "lines": [[ln.n, ln.step, ln.text, ln.open] for ln in result.lines],
+            "total": result.total, "complete": result.complete,
+            "last_seq": result.last_seq, "steps": result.steps,
+            "status": str(build.status)}, headers={"Cache-Control": "no-store"})
+
+    @get("/ui/builds/{build_id:int}/events", api=True)
+    async def events(request: Request, session: Session) -> Response:
+        build = await ci.build(request.path_params["build_id"])
+        after_text = request.query_params.get("after", "0")
+        after = int(request.headers.get("last-event-id") or
+                    (after_text if after_text.isdigit() else 0))
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for event in ci.events(build.id, after=after):
+                data = eventtypes.envelope(event.type, event.payload)
+                yield f"id: {event.seq}\nevent: event\ndata: {data}\n\n".encode()
+            yield b"event: end\ndata: {}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+
+def _headers() -> dict[str, str]:
+    return {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store"}
+
+
+def _forbidden(message: str) -> Response:
+    return Response(message + "\n", status_code=403, media_type="text/plain",
+                    headers=_headers())
+
+
+def _headers_of(request: Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in request.headers.items():
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def _bound(request: Request) -> tuple[str, int]:
+    server = request.scope.get("server") or ("127.0.0.1", 0)
+    return str(server[0]), int(server[1] or 0)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this server: never `//other.example` or `https://...`."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _pipeline_url(p: dict[str, Any]) -> str:
+    return f"/teams/{quote(p['team'], safe='')}/pipelines/{quote(p['pipeline'], safe='')}"
+
+
+def _resource_url(p: dict[str, Any]) -> str:
+    return _pipeline_url(p) + f"/resources/{quote(p['resource'], safe='')}"
+
+
+def _build_url(b: Build) -> str:
+    if b.pipeline_name is None or b.job_name is None:
+        return f"/builds/{b.id}"
+    return (f"/teams/{quote(b.team, safe='')}/pipelines/{quote(b.pipeline_name, safe='')}"
+            f"/jobs/{quote(b.job_name, safe='')}/builds/{quote(b.name, safe='')}")
