@@ -65,7 +65,7 @@ def _refused(what: str, request: Request, reason: str) -> JSONResponse:
 
 def hooks_router(*, secrets: Mapping[str, str], ci: Triggers | None = None,
                  cd: Controller | None = None, max_body: int = MAX_BODY) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(tags=["hooks"])
     too_large = JSONResponse({"detail": f"the body is over {max_body} bytes"},
                              status_code=413)
 
