@@ -104,7 +104,7 @@ def is_release_commit(message: str, version: str, ci_skip: bool) -> bool:
     `--git-ci-skip`: `[ci skip]` in its body, before its `Headwater-Automation`
     trailer, where the git resource looks for it as Concourse's does)."""
     subject, _, body = message.partition("\n")
-    return (subject.startswith("Auto-release") and f":{version}" in subject and
+    return (subject.startswith("Auto-release") and subject.rstrip().endswith(f":{version}") and
             (not ci_skip or "[ci skip]" in body))
 
 

@@ -1,0 +1,68 @@
+"""The demo story's pure decisions: the next release, what a release commit is, when
+the rollout serves the new image, and the timeline's lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from headwater.story.demo import is_release_commit, next_patch, pods_serving
+from headwater.story.hops import Hop, format_timeline
+
+IMAGE = "127.0.0.1:5000/osones/demo-concourse-flux"
+RELEASE = (f"Auto-release {IMAGE}:1.0.1\n\n[ci skip]\n\n"
+           "Headwater-Automation: image-release\n")
+
+
+@pytest.mark.parametrize(("version", "expected"), [
+    ("1.0.0", "1.0.1"), ("1.0.9\n", "1.0.10"), ("2.3.41", "2.3.42")])
+def test_next_patch(version: str, expected: str) -> None:
+    assert next_patch(version) == expected
+
+
+@pytest.mark.parametrize(("message", "version", "ci_skip", "expected"), [
+    (RELEASE, "1.0.1", True, True),
+    (RELEASE, "1.0.1", False, True),
+    (RELEASE, "1.0.2", True, False),           # another release
+    (RELEASE.replace("[ci skip]\n\n", ""), "1.0.1", True, False),  # no [ci skip]
+    (RELEASE.replace("[ci skip]\n\n", ""), "1.0.1", False, True),
+    ("helloworld: the page of 1.0.1\n", "1.0.1", False, False),   # a human commit
+    (f"Auto-release {IMAGE}:1.0.11\n\n[ci skip]\n", "1.0.1", True, False),
+])
+def test_is_release_commit(message: str, version: str, ci_skip: bool,
+                           expected: bool) -> None:
+    assert is_release_commit(message, version, ci_skip) is expected
+
+
+def _pod(image: str, ready: bool, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "p"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-02T15:00:00Z"
+    return {"metadata": meta, "spec": {"containers": [{"image": image}]},
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}]}}
+
+
+NEW, OLD = f"{IMAGE}:1.0.1", f"{IMAGE}:1.0.0"
+
+
+@pytest.mark.parametrize(("pods", "expected"), [
+    ([], False),
+    ([_pod(NEW, True)], True),
+    ([_pod(NEW, False)], False),                       # not ready yet
+    ([_pod(NEW, True), _pod(OLD, True)], False),       # the old one still serves
+    ([_pod(NEW, True), _pod(OLD, True, deleting=True)], True),  # in its grace period
+    ([_pod(OLD, True, deleting=True)], False),
+])
+def test_pods_serving(pods: list[dict[str, Any]], expected: bool) -> None:
+    assert pods_serving(pods, NEW) is expected
+
+
+def test_the_timeline_gives_each_hop_its_end_duration_and_offset() -> None:
+    hops = [Hop("commit", 1000.0, 1001.5, "abc pushed"),
+            Hop("build started", 1001.5, 1004.0, "build 1")]
+    lines = format_timeline(hops)
+    assert lines[0].split()[:4] == ["00:16:41", "1.5s", "+", "1.5s"]
+    assert lines[1].split()[:4] == ["00:16:44", "2.5s", "+", "4.0s"]
+    assert lines[1].endswith("build started          build 1")
+    assert format_timeline([]) == []
