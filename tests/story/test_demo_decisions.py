@@ -3,12 +3,13 @@ the rollout serves the new image, and the timeline's lines."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
 
-from headwater.story.demo import is_release_commit, next_patch, pods_serving
-from headwater.story.hops import Hop, format_timeline
+from headwater.story.demo import _port_for, _wait, is_release_commit, next_patch, pods_serving
+from headwater.story.hops import Hop, HopFailed, format_timeline
 
 IMAGE = "127.0.0.1:5000/osones/demo-concourse-flux"
 RELEASE = (f"Auto-release {IMAGE}:1.0.1\n\n[ci skip]\n\n"
@@ -66,3 +67,29 @@ def test_the_timeline_gives_each_hop_its_end_duration_and_offset() -> None:
     assert lines[1].split()[:4] == ["00:16:44", "2.5s", "+", "4.0s"]
     assert lines[1].endswith("build started          build 1")
     assert format_timeline([]) == []
+
+
+def test_the_server_takes_the_hook_url_port_when_it_is_free() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy = taken.getsockname()[1]
+        other = _port_for(f"http://127.0.0.1:{busy}/api/v1/hooks/registry")
+        assert other != busy  # taken: another port
+    assert _port_for(f"http://127.0.0.1:{busy}/api/v1/hooks/registry") == busy
+    assert _port_for("") > 0 and _port_for(None) > 0
+    assert _port_for("https://hooks.example.com/x") > 0
+
+
+async def test_a_hop_not_seen_in_time_names_itself_its_log_tail_and_what_to_do() -> None:
+    async def never() -> bool | None:
+        return None
+
+    async def tail() -> str:
+        return "the last lines of the log"
+
+    with pytest.raises(HopFailed) as failed:
+        await _wait("pods ready", never, timeout=0.2, todo="kubectl describe pods",
+                    tail=tail, interval=0.05)
+    assert (failed.value.hop, failed.value.log_tail, failed.value.todo) == (
+        "pods ready", "the last lines of the log", "kubectl describe pods")
+    assert str(failed.value) == "pods ready: not seen after 0s"

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -137,6 +138,21 @@ def _free_port() -> int:
         return port
 
 
+def _port_for(hook_url: str | None) -> int:
+    """The port of the stack's registry `--hook-url` when it is a free loopback port
+    (the default: 8080), so that the registry's notifications reach this server;
+    else any free port."""
+    parsed = urlsplit(hook_url or "")
+    if parsed.hostname == "127.0.0.1" and parsed.port:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", parsed.port))
+            except OSError:
+                return _free_port()
+        return parsed.port
+    return _free_port()
+
+
 async def _wait(what: str, probe: Callable[[], Awaitable[T | None]], *, timeout: float,
                 todo: str, tail: Callable[[], Awaitable[str]] | None = None,
                 interval: float = 0.5) -> T:
@@ -213,7 +229,7 @@ class Story:
         self.token = self.token_file.read_text().strip()
         cd = self.dir / "cd.yml"
         cd.write_text(yaml.safe_dump({"sources": [self._cd_source()]}, sort_keys=False))
-        port = _free_port()
+        port = _port_for(self.info.options.get("hook_url"))
         self.url = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "headwater", "server", "--bind", f"127.0.0.1:{port}",
                 "--data-dir", str(data), "--stack", self.info.state_dir,
