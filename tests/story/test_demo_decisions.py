@@ -4,11 +4,21 @@ the rollout serves the new image, and the timeline's lines."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from headwater.story.demo import _port_for, _wait, is_release_commit, next_patch, pods_serving
+from headwater.story.demo import (
+    _port_for,
+    _wait,
+    deploy_text,
+    is_release_commit,
+    next_patch,
+    pipeline_text,
+    pods_serving,
+    variant,
+)
 from headwater.story.hops import Hop, HopFailed, format_timeline
 
 IMAGE = "127.0.0.1:5000/osones/demo-concourse-flux"
@@ -93,3 +103,34 @@ async def test_a_hop_not_seen_in_time_names_itself_its_log_tail_and_what_to_do()
     assert (failed.value.hop, failed.value.log_tail, failed.value.todo) == (
         "pods ready", "the last lines of the log", "kubectl describe pods")
     assert str(failed.value) == "pods ready: not seen after 0s"
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "helloworld"
+
+
+def test_only_the_variant_without_ci_skip_ignores_deploy_in_the_git_resource() -> None:
+    seed = (EXAMPLE / "ci" / "pipeline.yml").read_text()
+    assert pipeline_text(seed, ci_skip=True) == seed  # the post's pipeline as written
+    paths = pipeline_text(seed, ci_skip=False)
+    git = paths.split("  - name: version")[0]
+    assert "      branch: master\n      ignore_paths: [deploy/]\n" in git
+    assert paths.count("ignore_paths") == 1
+    with pytest.raises(HopFailed):
+        pipeline_text("resources: []\n", ci_skip=False)
+
+
+@pytest.mark.parametrize(("ci_skip", "namespace", "image"), [
+    (True, "helloworld", "127.0.0.1:5000/osones/demo-concourse-flux"),
+    (False, "helloworld-paths", "127.0.0.1:5000/osones/demo-concourse-flux-paths")])
+def test_deploy_gets_the_registry_and_the_story_namespace(
+        ci_skip: bool, namespace: str, image: str) -> None:
+    name, image_name = variant(ci_skip)
+    assert (name, f"127.0.0.1:5000/{image_name}") == (namespace, image)
+    texts = {f.name: deploy_text(f.read_text(), image, namespace=name)
+             for f in (EXAMPLE / "deploy").glob("*.yaml")}
+    assert f"image: {image}:1.0.0\n" in texts["deployment.yaml"]
+    assert "REGISTRY" not in "".join(texts.values())
+    assert f"  name: {namespace}\n" in texts["namespace.yaml"]
+    for manifest in ("deployment.yaml", "service.yaml"):
+        assert f"  namespace: {namespace}\n" in texts[manifest]
+        assert "  name: helloworld\n" in texts[manifest]  # the workload keeps its name

@@ -7,7 +7,9 @@ each run: the page printed is the one of the new release, the version branch mov
 one patch, the release commit on master ends its body with `[ci skip]` and names the
 new tag, the Deployment's pods run that tag, and the job has exactly one build per
 human commit (the release commits built nothing). The server's token is in a 0600 file
-and nowhere in the server's log or the command's output.
+and nowhere in the server's log or the command's output. The variant without
+`--git-ci-skip` (`--no-git-ci-skip`: the story `helloworld-paths`, whose pipeline's git
+resource has `ignore_paths: [deploy/]`) also builds once per human commit.
 """
 
 from __future__ import annotations
@@ -51,11 +53,11 @@ def _next(version: str) -> str:
     return f"{major}.{minor}.{int(patch) + 1}"
 
 
-def _builds(stack: StackInfo) -> list[dict[str, Any]]:
+def _builds(stack: StackInfo, pipeline: str) -> list[dict[str, Any]]:
     demo = Path(stack.state_dir) / "demo"
     url = json.loads((demo / "server.json").read_text())["url"]
     token = (demo / "token").read_text().strip()
-    r = httpx.get(f"{url}/api/v1/teams/main/pipelines/helloworld/jobs/Docker Build/builds",
+    r = httpx.get(f"{url}/api/v1/teams/main/pipelines/{pipeline}/jobs/Docker Build/builds",
                   headers={"Authorization": f"Bearer {token}"}, timeout=30)
     r.raise_for_status()
     rows: list[dict[str, Any]] = r.json()
@@ -69,10 +71,10 @@ def _human_commits(bare: Path) -> int:
     return len([s for s in subjects if not s.startswith("Auto-release")]) - 1
 
 
-def _pods(stack: StackInfo) -> list[str]:
+def _pods(stack: StackInfo, namespace: str) -> list[str]:
     assert stack.kubeconfig
     out = subprocess.run(
-        [stack.kubectl or "kubectl", "--kubeconfig", stack.kubeconfig, "-n", "helloworld",
+        [stack.kubectl or "kubectl", "--kubeconfig", stack.kubeconfig, "-n", namespace,
          "get", "pods", "-l", "app=helloworld", "-o", "json"],
         capture_output=True, text=True, check=True).stdout
     return [c["image"] for p in json.loads(out)["items"]
@@ -80,42 +82,49 @@ def _pods(stack: StackInfo) -> list[str]:
             for c in p["spec"]["containers"]]
 
 
+def _play(stack: StackInfo, name: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    """One `headwater demo` run of the story `name`, each of its hops checked."""
+    bare = stack.git.repos / f"{name}.git"
+    image = f"127.0.0.1:{stack.ports['registry']}/osones/demo-concourse-flux" + (
+        "-paths" if name.endswith("-paths") else "")
+    target = _next(_version(bare))
+    done = subprocess.run([str(HEADWATER), "demo", "--state-dir", stack.state_dir, *flags],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # Each hop, in order, as it starts and as it ends (plain lines: no terminal).
+    started = [ln[2:] for ln in done.stderr.splitlines() if ln.startswith("… ")]
+    ended = [ln[2:].split(" (", 1)[0] for ln in done.stderr.splitlines()
+             if ln.startswith("✓ ")]
+    hops = [h.format(v=target) for h in HOPS]
+    assert started == hops, done.stderr
+    assert ended == hops, done.stderr
+    # The timeline: one line per hop, then where to look next.
+    timeline = done.stdout.split("timeline", 1)[1]
+    assert all(hop in timeline for hop in hops)
+    assert f"the page now: <h1>Hello World, release {target}</h1>" in done.stdout
+    assert f"export KUBECONFIG={stack.kubeconfig}" in done.stdout
+    assert f"git clone {stack.git.git_url(name + '.git')}" in done.stdout
+
+    # The hops really happened.
+    assert _version(bare) == target
+    release = _git(bare, "log", "-1", "--format=%B", "master")
+    assert release.startswith(f"Auto-release {image}:{target}\n")
+    assert f"{image}:{target}" in _git(bare, "show", "master:deploy/deployment.yaml")
+    assert _pods(stack, name) == [f"{image}:{target}"]
+    builds = _builds(stack, name)
+    assert [b["status"] for b in builds] == ["succeeded"] * len(builds)
+    assert len(builds) == _human_commits(bare)  # one build per human commit
+    return done
+
+
 def test_each_run_of_the_demo_plays_one_release_and_builds_once(stack: StackInfo) -> None:
     bare = stack.git.repos / "helloworld.git"
-    registry = f"127.0.0.1:{stack.ports['registry']}"
     for _ in range(2):
-        target = _next(_version(bare))
-        done = subprocess.run([str(HEADWATER), "demo", "--state-dir", stack.state_dir],
-                              capture_output=True, text=True, timeout=900,
-                              env={**os.environ, "COLUMNS": "200"})
-        assert done.returncode == 0, done.stdout + done.stderr
-
-        # Each hop, in order, as it starts and as it ends (plain lines: no terminal).
-        started = [ln[2:] for ln in done.stderr.splitlines() if ln.startswith("… ")]
-        ended = [ln[2:].split(" (", 1)[0] for ln in done.stderr.splitlines()
-                 if ln.startswith("✓ ")]
-        hops = [h.format(v=target) for h in HOPS]
-        assert started == hops, done.stderr
-        assert ended == hops, done.stderr
-        # The timeline: one line per hop, then where to look next.
-        timeline = done.stdout.split("timeline", 1)[1]
-        assert all(hop in timeline for hop in hops)
-        assert f"the page now: <h1>Hello World, release {target}</h1>" in done.stdout
-        assert "export KUBECONFIG=" in done.stdout
-        assert "git clone git://127.0.0.1:" in done.stdout
-
-        # The hops really happened.
-        assert _version(bare) == target
-        release = _git(bare, "log", "-1", "--format=%B", "master")
-        assert release.startswith(f"Auto-release {registry}/osones/demo-concourse-flux:"
-                                  f"{target}\n")
-        assert "\n[ci skip]\n" in release
-        assert f"/osones/demo-concourse-flux:{target}" in _git(
-            bare, "show", "master:deploy/deployment.yaml")
-        assert _pods(stack) == [f"{registry}/osones/demo-concourse-flux:{target}"]
-        builds = _builds(stack)
-        assert [b["status"] for b in builds] == ["succeeded"] * len(builds)
-        assert len(builds) == _human_commits(bare)  # one build per human commit
+        done = _play(stack, "helloworld")
+        # --git-ci-skip: the release commit's body says [ci skip], before its trailer.
+        assert "\n[ci skip]\n" in _git(bare, "log", "-1", "--format=%B", "master")
 
     # The server is a stack process (`headwater down` stops it) and its token is kept
     # 0600, in no log and no output.
@@ -127,3 +136,12 @@ def test_each_run_of_the_demo_plays_one_release_and_builds_once(stack: StackInfo
     token = (demo / "token").read_text().strip()
     assert token not in proc.log.read_text()
     assert token not in done.stdout + done.stderr
+
+
+def test_without_ci_skip_the_git_resource_ignoring_deploy_still_builds_once(
+        stack: StackInfo) -> None:
+    """The other way to stop the loop: the CD source without `git-ci-skip` (its release
+    commits say nothing), the pipeline's git resource with `ignore_paths: [deploy/]`."""
+    bare = stack.git.repos / "helloworld-paths.git"
+    _play(stack, "helloworld-paths", "--no-git-ci-skip")
+    assert "[ci skip]" not in _git(bare, "log", "-1", "--format=%B", "master")

@@ -28,6 +28,10 @@ def demo(
     poll: Annotated[str, typer.Option(
         "--poll", help="The CD source's Git and registry poll interval (the stack's "
         "registry may send its notifications nowhere).")] = "2s",
+    ci_skip: Annotated[bool, typer.Option(
+        "--git-ci-skip/--no-git-ci-skip", help="CD's release commits end their body with "
+        "[ci skip] (the story `helloworld`); without, the story `helloworld-paths` whose "
+        "pipeline's git resource ignores deploy/ instead.")] = True,
 ) -> None:
     """Play the story: a commit → CI builds and pushes the next 1.0.x → CD releases it
     with a [ci skip] commit → the pods serve it. Needs `headwater up` first; leaves the
@@ -72,7 +76,7 @@ def demo(
 
     timeline.watcher = Watcher(on_start=started, on_end=ended)
     try:
-        settings = Settings(example=example_dir(), poll=poll)
+        settings = Settings(example=example_dir(), poll=poll, ci_skip=ci_skip)
         if live is not None:
             with live:
                 async def tick() -> Result:
@@ -111,9 +115,11 @@ def _succeeded(result: Result, timeline: list[str]) -> None:
                  f"  fly          headwater -t demo login -c {result.server_url} "
                  f"--token-stdin < {result.token_file}",
                  f"  kubernetes   export KUBECONFIG={result.kubeconfig}; "
-                 "kubectl -n helloworld get pods",
+                 f"kubectl -n {result.name} get pods",
                  f"  the app      git clone {result.clone_url}",
-                 "  again        headwater demo   (one more release)",
+                 "  again        headwater demo" + ("" if result.name == "helloworld" else
+                                                  " --no-git-ci-skip") +
+                 "   (one more release)",
                  "  stop         headwater down"):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 

@@ -57,7 +57,6 @@ from headwater.story.hops import HopFailed, Timeline
 T = TypeVar("T")
 
 APP = "helloworld"
-REPO = f"{APP}.git"
 IMAGE = "osones/demo-concourse-flux"
 JOB = "Docker Build"
 SERVER = "headwater-server"
@@ -76,6 +75,7 @@ class Settings:
 
 @dataclass
 class Result:
+    name: str
     version: str
     page: str
     builds: int
@@ -93,6 +93,36 @@ def example_dir() -> Path:
             return base / "examples" / APP
     raise HopFailed("setup", "examples/helloworld is not next to the installed headwater",
                     todo="run headwater from its source tree (pip install -e .)")
+
+
+def variant(ci_skip: bool) -> tuple[str, str]:
+    """The name (repository, pipeline, CD source, namespace) and image repository of
+    the story: `helloworld` with `--git-ci-skip`; without it `helloworld-paths`, whose
+    pipeline's git resource ignores `deploy/` instead."""
+    return (APP, IMAGE) if ci_skip else (f"{APP}-paths", f"{IMAGE}-paths")
+
+
+def pipeline_text(text: str, *, ci_skip: bool) -> str:
+    """The seed pipeline as written; without `--git-ci-skip`, its `git` resource also
+    gets `ignore_paths: [deploy/]` (CD's release commits touch only deploy/)."""
+    if ci_skip:
+        return text
+    anchor = "      branch: master\n"
+    if anchor not in text:
+        raise HopFailed("pipeline", "the example pipeline's git resource has no "
+                        "`branch: master` line to put ignore_paths after",
+                        todo="restore examples/helloworld/ci/pipeline.yml")
+    return text.replace(anchor, anchor + "      ignore_paths: [deploy/]\n", 1)
+
+
+def deploy_text(text: str, image: str, *, namespace: str) -> str:
+    """A manifest of deploy/ with the stack's image repository and the story's
+    namespace."""
+    text = text.replace(f"REGISTRY/{IMAGE}:", f"{image}:")
+    text = text.replace(f"namespace: {APP}\n", f"namespace: {namespace}\n")
+    if "kind: Namespace" in text:
+        text = text.replace(f"name: {APP}\n", f"name: {namespace}\n")
+    return text
 
 
 def next_patch(version: str) -> str:
@@ -171,10 +201,13 @@ class Story:
     def __init__(self, info: StackInfo, settings: Settings, timeline: Timeline) -> None:
         self.info, self.settings, self.timeline = info, settings, timeline
         self.dir = Path(info.state_dir) / "demo"
-        self.work = self.dir / "app"
-        self.bare = info.git.repos / REPO
+        self.name, self.image_name = variant(settings.ci_skip)
+        self.repo = f"{self.name}.git"
+        self.work = self.dir / ("app" if settings.ci_skip else "app-paths")
+        self.vars_file = self.dir / ("vars.yml" if settings.ci_skip else "vars-paths.yml")
+        self.bare = info.git.repos / self.repo
         self.registry = f"127.0.0.1:{info.ports['registry']}"
-        self.image = f"{self.registry}/{IMAGE}"
+        self.image = f"{self.registry}/{self.image_name}"
         self.token_file = self.dir / "token"
         self.git_env = {**os.environ, "GIT_AUTHOR_NAME": "headwater demo",
                         "GIT_AUTHOR_EMAIL": "demo@headwater.invalid",
@@ -216,19 +249,25 @@ class Story:
         hop = self.timeline.start("server")
         self.dir.mkdir(mode=0o700, exist_ok=True)
         state_file = self.dir / "server.json"
+        cd = self.dir / "cd.yml"
+        wanted = yaml.safe_dump({"sources": self._cd_sources()}, sort_keys=False)
         proc = process.load(SERVER, self.info.layout)
-        if proc is not None and process.is_alive(proc) and state_file.exists():
+        running = proc is not None and process.is_alive(proc) and state_file.exists()
+        if proc is not None and running and cd.exists() and cd.read_text() == wanted:
             self.url = json.loads(state_file.read_text())["url"]
             self.token = self.token_file.read_text().strip()
             self.timeline.end(hop, f"running at {self.url} (pid {proc.pid})")
             return
+        restarted = ""
+        if proc is not None and running:  # a new CD source: the server reads them at start
+            await asyncio.to_thread(process.stop, proc, self.info.layout)
+            restarted = " (restarted for the new CD source)"
         data = self.dir / "server"
         if not self.token_file.exists():
             self.token = await self._make_token(data)
             _write_private(self.token_file, self.token)
         self.token = self.token_file.read_text().strip()
-        cd = self.dir / "cd.yml"
-        cd.write_text(yaml.safe_dump({"sources": [self._cd_source()]}, sort_keys=False))
+        cd.write_text(wanted)
         port = _port_for(self.info.options.get("hook_url"))
         self.url = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "headwater", "server", "--bind", f"127.0.0.1:{port}",
@@ -253,7 +292,7 @@ class Story:
 
         await _wait("server", healthy, timeout=60, tail=self._server_tail_async,
                     todo=f"read {proc.log}")
-        self.timeline.end(hop, f"started at {self.url} (pid {proc.pid})")
+        self.timeline.end(hop, f"started at {self.url} (pid {proc.pid}){restarted}")
 
     async def _make_token(self, data: Path) -> str:
         """The server's first token, made in its database before it starts: the
@@ -266,33 +305,40 @@ class Story:
         finally:
             await store.close()
 
-    def _cd_source(self) -> dict[str, Any]:
+    def _cd_sources(self) -> list[dict[str, Any]]:
+        """A CD source per variant whose repository exists (this one's was just made)."""
         git_info = self.info.git
-        return {"name": APP, "git-url": git_info.ssh_url(REPO), "git-branch": "master",
-                "git-path": ["deploy"], "git-ssh-key": str(git_info.deploy_key),
-                "git-known-hosts": str(git_info.known_hosts),
-                "git-ci-skip": self.settings.ci_skip,
-                "git-poll-interval": self.settings.poll, "sync-interval": "1m",
-                "registry-poll-interval": self.settings.poll,
-                "sync-garbage-collection": True}
+        found = []
+        for ci_skip in (True, False):
+            name, _ = variant(ci_skip)
+            if (git_info.repos / f"{name}.git").exists():
+                found.append({
+                    "name": name, "git-url": git_info.ssh_url(f"{name}.git"),
+                    "git-branch": "master", "git-path": ["deploy"],
+                    "git-ssh-key": str(git_info.deploy_key),
+                    "git-known-hosts": str(git_info.known_hosts), "git-ci-skip": ci_skip,
+                    "git-poll-interval": self.settings.poll, "sync-interval": "1m",
+                    "registry-poll-interval": self.settings.poll,
+                    "sync-garbage-collection": True})
+        return found
 
     async def repository(self) -> None:
         hop = self.timeline.start("app repository")
         if self.bare.exists() and (self.work / ".git").exists():
             await self._git("fetch", "-q", "origin", "master")
             await self._git("reset", "-q", "--hard", "origin/master")
-            self.timeline.end(hop, f"{self.info.git.git_url(REPO)} (reused)")
+            self.timeline.end(hop, f"{self.info.git.git_url(self.repo)} (reused)")
             return
         if self.bare.exists():
             shutil.rmtree(self.work, ignore_errors=True)
-            await self._git("clone", "-q", "--branch", "master", self.info.git.ssh_url(REPO),
+            await self._git("clone", "-q", "--branch", "master", self.info.git.ssh_url(self.repo),
                             str(self.work), cwd=self.dir)
-            self.timeline.end(hop, f"{self.info.git.git_url(REPO)} (cloned)")
+            self.timeline.end(hop, f"{self.info.git.git_url(self.repo)} (cloned)")
             return
-        await asyncio.to_thread(create_repo, self.info.git, REPO, branch="master")
+        await asyncio.to_thread(create_repo, self.info.git, self.repo, branch="master")
         await asyncio.to_thread(self._copy_app)
         await self._git("init", "-q", "--initial-branch=master", str(self.work), cwd=self.dir)
-        await self._git("remote", "add", "origin", self.info.git.ssh_url(REPO))
+        await self._git("remote", "add", "origin", self.info.git.ssh_url(self.repo))
         await self._git("add", "-A")
         await self._git("commit", "-q", "-m", "helloworld: the app of the blog post")
         await self._git("push", "-q", "origin", "HEAD:refs/heads/master")
@@ -302,9 +348,9 @@ class Story:
             (version / "version").write_text("1.0.0\n")
             await self._git("add", "version", cwd=version)
             await self._git("commit", "-q", "-m", "version 1.0.0", cwd=version)
-            await self._git("push", "-q", self.info.git.ssh_url(REPO),
+            await self._git("push", "-q", self.info.git.ssh_url(self.repo),
                             "HEAD:refs/heads/version", cwd=version)
-        self.timeline.end(hop, f"{self.info.git.git_url(REPO)} (master, version 1.0.0)")
+        self.timeline.end(hop, f"{self.info.git.git_url(self.repo)} (master, version 1.0.0)")
 
     def _copy_app(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -313,12 +359,13 @@ class Story:
         deploy = self.work / "deploy"
         shutil.copytree(self.settings.example / "deploy", deploy, dirs_exist_ok=True)
         for manifest in deploy.glob("*.yaml"):
-            manifest.write_text(manifest.read_text().replace("REGISTRY/", self.registry + "/"))
+            manifest.write_text(deploy_text(manifest.read_text(), self.image,
+                                            namespace=self.name))
         shutil.copy("/bin/busybox", self.work / "busybox")
 
     async def _has_tag(self, tag: str) -> bool:
         async with httpx.AsyncClient(timeout=10) as c:
-            r = await c.get(f"http://{self.registry}/v2/{IMAGE}/manifests/{tag}",
+            r = await c.get(f"http://{self.registry}/v2/{self.image_name}/manifests/{tag}",
                             headers={"Accept": MANIFESTS}, auth=self._registry_auth())
         return r.status_code == 200
 
@@ -356,8 +403,8 @@ class Story:
 
     def _vars(self) -> dict[str, str]:
         auth = self._registry_auth()
-        return {"app_git_uri": self.info.git.git_url(REPO),
-                "app_ssh_uri": self.info.git.ssh_url(REPO),
+        return {"app_git_uri": self.info.git.git_url(self.repo),
+                "app_ssh_uri": self.info.git.ssh_url(self.repo),
                 "image_repository": self.image,
                 "rguichard_pkey": self.info.git.deploy_key.read_text(),
                 "dh-rguichard-passwd": auth[1] if auth else "no-auth-on-this-registry"}
@@ -366,25 +413,26 @@ class Story:
         """Set the pipeline unless it is (a new one is paused until `play` commits)."""
         hop = self.timeline.start("pipeline")
         async with self._api() as api:
-            got = await api.get(f"/teams/main/pipelines/{APP}")
+            got = await api.get(f"/teams/main/pipelines/{self.name}")
             if got.status_code == 200:
-                self.timeline.end(hop, f"{APP} (reused)")
+                self.timeline.end(hop, f"{self.name} (reused)")
                 return
             values = self._vars()
-            _write_private(self.dir / "vars.yml", yaml.safe_dump(values))
-            text = (self.settings.example / "ci" / "pipeline.yml").read_text()
-            r = await api.put(f"/teams/main/pipelines/{APP}/config",
+            _write_private(self.vars_file, yaml.safe_dump(values))
+            text = pipeline_text((self.settings.example / "ci" / "pipeline.yml").read_text(),
+                                 ci_skip=self.settings.ci_skip)
+            r = await api.put(f"/teams/main/pipelines/{self.name}/config",
                               json={"config": text, "vars": values})
             if r.status_code != 200:
                 raise HopFailed("pipeline", f"set-pipeline answered {r.status_code}",
                                 r.text[-2000:], "read the pipeline error above")
-        self.timeline.end(hop, f"{APP} set (vars in {self.dir / 'vars.yml'}, 0600)")
+        self.timeline.end(hop, f"{self.name} set (vars in {self.vars_file}, 0600)")
 
     # -- the loop --------------------------------------------------------------
 
     async def _builds(self) -> list[dict[str, Any]]:
         async with self._api() as api:
-            r = await api.get(f"/teams/main/pipelines/{APP}/jobs/{JOB}/builds")
+            r = await api.get(f"/teams/main/pipelines/{self.name}/jobs/{JOB}/builds")
             r.raise_for_status()
             rows: list[dict[str, Any]] = r.json()
             return rows
@@ -429,7 +477,7 @@ class Story:
             if done["status"] in ("failed", "errored", "aborted"):
                 raise HopFailed(f"image {target} pushed", f"build {done['name']} "
                                 f"{done['status']}", await self._build_log(build["id"]),
-                                f"headwater -t <target> watch -j {APP}/'{JOB}' "
+                                f"headwater -t <target> watch -j {self.name}/'{JOB}' "
                                 f"-b {done['name']}")
             return await self._has_tag(target) or None
 
@@ -464,9 +512,9 @@ class Story:
         builds = await self._no_second_build(before)
         self.timeline.end(hop, f"{len(builds)} build for 1 commit; the release commit "
                                "built nothing")
-        return Result(version=target, page=served, builds=len(builds),
+        return Result(name=self.name, version=target, page=served, builds=len(builds),
                       server_url=self.url, token_file=self.token_file,
-                      kubeconfig=self.info.kubeconfig, clone_url=self.info.git.git_url(REPO))
+                      kubeconfig=self.info.kubeconfig, clone_url=self.info.git.git_url(self.repo))
 
     async def _commit(self, target: str) -> None:
         """The human commit: the page names the release it will become."""
@@ -478,10 +526,10 @@ class Story:
         sha = await self._git("rev-parse", "HEAD")
         how = "the stack's post-receive hook tells the server"
         async with self._api() as api:  # every run: one stopped before it may not have
-            (await api.put(f"/teams/main/pipelines/{APP}/unpause")).raise_for_status()
+            (await api.put(f"/teams/main/pipelines/{self.name}/unpause")).raise_for_status()
             if not await asyncio.to_thread(self._hooked):
                 how = "no stack hook to this server: git checked over the API"
-                await api.post(f"/teams/main/pipelines/{APP}/resources/git/check")
+                await api.post(f"/teams/main/pipelines/{self.name}/resources/git/check")
         self.timeline.end(hop, f"{sha[:8]} pushed to master ({how})")
 
     async def _pods(self, image: str, target: str) -> None:
@@ -490,20 +538,21 @@ class Story:
         async def ready() -> bool | None:
             try:
                 pods = json.loads(await self._kubectl(
-                    "-n", APP, "get", "pods", "-l", f"app={APP}", "-o", "json"))["items"]
+                    "-n", self.name, "get", "pods", "-l", f"app={APP}", "-o", "json",
+                ))["items"]
             except RuntimeError:
                 return None
             return pods_serving(pods, image) or None
 
         async def pod_tail() -> str:
             try:
-                return (await self._kubectl("-n", APP, "get", "pods,events",
+                return (await self._kubectl("-n", self.name, "get", "pods,events",
                                             "-o", "wide"))[-3000:]
             except RuntimeError as e:
                 return str(e)
 
         await _wait("pods ready", ready, timeout=WAIT, tail=pod_tail,
-                    todo=f"kubectl -n {APP} describe pods")
+                    todo=f"kubectl -n {self.name} describe pods")
         self.timeline.end(hop, f"deployment/{APP} runs :{target}")
 
     def _hooked(self) -> bool:
@@ -533,7 +582,7 @@ class Story:
         port = _free_port()
         assert self.info.kubeconfig
         forward = await asyncio.create_subprocess_exec(
-            self.info.kubectl or "kubectl", "--kubeconfig", self.info.kubeconfig, "-n", APP,
+            self.info.kubectl or "kubectl", "--kubeconfig", self.info.kubeconfig, "-n", self.name,
             "port-forward", f"service/{APP}", f"{port}:80",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         try:
@@ -546,7 +595,8 @@ class Story:
                 return None
 
             return await _wait("page served", page, timeout=60,
-                               todo=f"kubectl -n {APP} port-forward service/{APP} 8081:80")
+                               todo=f"kubectl -n {self.name} port-forward "
+                                    f"service/{APP} 8081:80")
         finally:
             with contextlib.suppress(ProcessLookupError):
                 forward.kill()
@@ -555,7 +605,7 @@ class Story:
     async def _no_second_build(self, before: set[int]) -> list[dict[str, Any]]:
         """After the release commit was checked, still one new build."""
         async with self._api() as api:
-            await api.post(f"/teams/main/pipelines/{APP}/resources/git/check")
+            await api.post(f"/teams/main/pipelines/{self.name}/resources/git/check")
         await asyncio.sleep(3)  # three scheduler ticks
         builds = [b for b in await self._builds() if b["id"] not in before]
         if len(builds) != 1:
