@@ -131,11 +131,19 @@ def test_each_run_of_the_demo_plays_one_release_and_builds_once(stack: StackInfo
     demo = Path(stack.state_dir) / "demo"
     proc = process.load("headwater-server", stack.layout)
     assert proc is not None and process.is_alive(proc)
-    for secret in ("token", "vars.yml"):
+    for secret in ("token", "vars.yml", "encryption-key"):
         assert stat.S_IMODE((demo / secret).stat().st_mode) == 0o600, secret
     token = (demo / "token").read_text().strip()
+    key = (demo / "encryption-key").read_text().strip()
     assert token not in proc.log.read_text()
     assert token not in done.stdout + done.stderr
+    # The server's database holds the pipeline's vars (the deploy key) encrypted, and
+    # its key is in no argv (ps) and no log.
+    deploy_key = stack.git.deploy_key.read_text().splitlines()[1]
+    for db in (demo / "server").glob("headwater.db*"):
+        assert deploy_key.encode() not in db.read_bytes(), db
+    assert key not in Path(f"/proc/{proc.pid}/cmdline").read_text()
+    assert key not in proc.log.read_text()
 
 
 def test_without_ci_skip_the_git_resource_ignoring_deploy_still_builds_once(

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -50,6 +51,7 @@ from headwater.devstack.gitserver import create_repo
 from headwater.devstack.hooks import hooks_dir
 from headwater.errors import HeadwaterError
 from headwater.gitrepo.run import git
+from headwater.store.crypto import Keyring
 from headwater.store.db import secure_dir
 from headwater.store.store import Store
 from headwater.story.hops import HopFailed, Timeline
@@ -251,9 +253,12 @@ class Story:
         state_file = self.dir / "server.json"
         cd = self.dir / "cd.yml"
         wanted = yaml.safe_dump({"sources": self._cd_sources()}, sort_keys=False)
+        key = self._encryption_key()
         proc = process.load(SERVER, self.info.layout)
         running = proc is not None and process.is_alive(proc) and state_file.exists()
-        if proc is not None and running and cd.exists() and cd.read_text() == wanted:
+        same = (running and cd.exists() and cd.read_text() == wanted and
+                json.loads(state_file.read_text()).get("encrypted") is True)
+        if proc is not None and same:
             self.url = json.loads(state_file.read_text())["url"]
             self.token = self.token_file.read_text().strip()
             self.timeline.end(hop, f"running at {self.url} (pid {proc.pid})")
@@ -261,10 +266,10 @@ class Story:
         restarted = ""
         if proc is not None and running:  # a new CD source: the server reads them at start
             await asyncio.to_thread(process.stop, proc, self.info.layout)
-            restarted = " (restarted for the new CD source)"
+            restarted = " (restarted with a new CD source or its encryption key)"
         data = self.dir / "server"
         if not self.token_file.exists():
-            self.token = await self._make_token(data)
+            self.token = await self._make_token(data, key)
             _write_private(self.token_file, self.token)
         self.token = self.token_file.read_text().strip()
         cd.write_text(wanted)
@@ -278,8 +283,12 @@ class Story:
             argv += ["--kubeconfig", self.info.kubeconfig]
         if self.info.kubectl:
             argv += ["--kubectl", self.info.kubectl]
-        proc = process.start(SERVER, argv, layout=self.info.layout)
-        state_file.write_text(json.dumps({"url": self.url, "pid": proc.pid}))
+        # The key in the environment, not argv (ps): the pipeline's vars hold the deploy
+        # key, stored AES-256-GCM encrypted.
+        proc = process.start(SERVER, argv, layout=self.info.layout,
+                             env={"HEADWATER_ENCRYPTION_KEY": key})
+        state_file.write_text(json.dumps({"url": self.url, "pid": proc.pid,
+                                          "encrypted": True}))
 
         async def healthy() -> bool | None:
             if not process.is_alive(proc):
@@ -294,12 +303,19 @@ class Story:
                     todo=f"read {proc.log}")
         self.timeline.end(hop, f"started at {self.url} (pid {proc.pid}){restarted}")
 
-    async def _make_token(self, data: Path) -> str:
+    def _encryption_key(self) -> str:
+        """The server's database key, made once (0600 in the demo dir)."""
+        path = self.dir / "encryption-key"
+        if not path.exists():
+            _write_private(path, secrets.token_hex(16))  # 32 bytes of text: AES-256
+        return path.read_text().strip()
+
+    async def _make_token(self, data: Path, key: str) -> str:
         """The server's first token, made in its database before it starts: the
         server then prints none to its log."""
         await asyncio.to_thread(data.mkdir, mode=0o700, parents=True, exist_ok=True)
         await asyncio.to_thread(secure_dir, data)
-        store = await Store.open(None, data_dir=data)
+        store = await Store.open(None, data_dir=data, keyring=Keyring.of(key))
         try:
             return await store.create_token("demo")
         finally:
