@@ -56,7 +56,7 @@ LIGHT_ROOT = ("httpx", "rich", "asyncio", "structlog", "pydantic")
     (["--version"], LIGHT_ROOT), (["--help"], LIGHT_ROOT),
     (["--show-completion", "bash"], LIGHT_ROOT[:-1]),
     (["cd", "--help"], ("httpx",)), (["server", "--help"], ("httpx",)),
-    (["pipelines", "--help"], ("httpx",)),
+    (["pipelines", "--help"], ("httpx",)), (["demo", "--help"], ("httpx", "headwater.story")),
 ])
 def test_help_version_and_completion_load_no_engine_nor_httpx(
         args: list[str], also: tuple[str, ...]) -> None:

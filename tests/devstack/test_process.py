@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from headwater import devstack
 from headwater.devstack import ports, process
 from headwater.devstack.errors import ComponentFailed
 from headwater.devstack.layout import Layout
@@ -66,3 +67,16 @@ def test_a_busy_port_moves_to_another() -> None:
         assert moved != free
         assert ports.accepts(free)
     assert ports.pick(free, set()) == free  # free again: the recorded port is kept
+
+
+def test_down_stops_the_server_headwater_demo_registered(tmp_path: Path) -> None:
+    """`headwater demo` records its `headwater server` as the stack process
+    `headwater-server`: `headwater down` stops it like any other."""
+    layout = _layout(tmp_path)
+    proc = process.start("headwater-server", ["sleep", "60"], layout=layout)
+    try:
+        done = devstack.down(tmp_path)
+        assert done[0] == f"stopped headwater-server (pid {proc.pid})"
+        assert not process.is_alive(proc)
+    finally:
+        process.stop(proc, layout)

@@ -19,6 +19,7 @@ import headwater
 from headwater.cli import (
     cd,
     completion,
+    demo,
     fluxctl,
     fly,
     pipelinecheck,
@@ -74,6 +75,7 @@ def root(
 
 
 stack.register(app)
+demo.register(app)
 cd.register(app)
 policy.register(app)
 fluxctl.register(app)

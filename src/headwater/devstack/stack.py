@@ -39,7 +39,8 @@ from headwater.registry import push
 
 # Start order; `down` stops in reverse.
 ORDER = ("git-daemon", "sshd", githttp.NAME, "registry", "etcd", "kube-apiserver",
-         "kube-controller-manager", "kube-scheduler", "containerd", "kubelet")
+         "kube-controller-manager", "kube-scheduler", "containerd", "kubelet",
+         "headwater-server")  # the server `headwater demo` starts: stopped first
 
 
 @dataclass

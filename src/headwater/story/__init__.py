@@ -1,0 +1,1 @@
+"""The stories headwater plays end to end on a stack (`headwater demo`)."""
