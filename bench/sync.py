@@ -1,25 +1,34 @@
 """headwater's sync against what users reach for, in the same run (DESIGN.md §8).
 
     .venv/bin/python bench/sync.py [--objects 1000] [--namespaces 10] [--kind configmaps|mixed]
-                                   [--repeat 1] [--state-dir DIR]
+                                   [--repeat 1] [--concurrency 16] [--state-dir DIR]
+                                   [--contenders headwater,Flux v2,kubectl,bare loop]
 
 Generates K Namespaces and N objects (ConfigMaps, or half ConfigMaps and half
 Deployments with replicas: 0), then measures, each contender against namespaces of
-its own (deleted, and waited for, before the next one starts):
+its own (deleted, and waited for, before the next one starts), in rotating order:
 
-- headwater: a `Syncer` from a Git repository on the stack's Git server, first apply
-  (git clone, render, plan, full server-side dry run, apply, inventory, sync tag), then
-  a no-op resync (git fetch included);
+- headwater: a `Syncer` from a Git repository on the stack's Git server (read-only
+  git://, as Flux: no sync tag pushed), first apply (git clone, render, plan, full
+  server-side dry run, apply, inventory), then a no-op resync (git fetch included);
+- Flux v2: kustomize-controller v1.9.6 and source-controller v1.7.3 (bench/_flux.py
+  builds them once from their Go modules and runs them out of cluster), a GitRepository
+  over ssh and a Kustomization of the same repository; first apply and a no-op
+  reconcile (`reconcile.fluxcd.io/requestedAt`), each timed from the controller's own
+  "Reconciliation finished in" log line;
 - kubectl: `kubectl apply --server-side --force-conflicts -f DIR`, twice;
 - bare loop: prebuilt dicts PATCHed as server-side apply through `Kube`, 16 at a time,
-  Namespaces first; twice. The floor of any client on this machine.
+  Namespaces first, the same request as headwater's writes; twice. The floor of any
+  client on this machine.
 
-Prints one table (seconds, ratio to kubectl's time for the same phase, requests per
-verb, CPU seconds of the client with its children, the API server, etcd and the rest
-of the machine), headwater's time per sync step, and the issue's two goals with
-PASS/FAIL (exit status 1 when one fails). Starts its own stack in a temporary
+Prints one table (seconds, ms per object, ratio to Flux v2's time for the same phase,
+requests per verb, CPU seconds of the client (Flux: its two controllers), the API
+server, etcd, the stack's other daemons and the rest of the machine), headwater's time
+per sync step, issue 12's goals with PASS/FAIL (exit status 1 when one fails) and the
+API server's CPU seconds per 1,000 objects. Starts its own stack in a temporary
 directory and removes it at the end, or uses the running stack of `--state-dir` and
-leaves it running.
+leaves it running (everything it made there is removed: namespaces, repositories, the
+Flux objects and CRDs; the controllers are stopped).
 """
 
 from __future__ import annotations
@@ -440,7 +449,7 @@ async def run_headwater(ctx: Ctx, run: str
     ctx.sources.append(name)
     out: dict[str, Measure] = {}
     stages: dict[str, dict[str, Stage]] = {}
-    async with await Kube.connect(ctx.info.kubeconfig) as kube:
+    async with await Kube.connect(ctx.info.kubeconfig, concurrency=args.concurrency) as kube:
         rec = Recorder(kube)
         # Read-only, as Flux: fetched over git://, no sync tag pushed.
         syncer = Syncer(Source(git_url=url, name=name, git_branch="main", git_readonly=True),
@@ -448,6 +457,7 @@ async def run_headwater(ctx: Ctx, run: str
                         discovery=Discovery(), workdir=ctx.tmp / f"hw-work-{run}",
                         kubectl=ctx.info.kubectl, inventory_namespace=INVENTORY_NS,
                         log=hwlog.get("sync"))
+        syncer.applier.concurrency = args.concurrency
         st = Stages(rec)
         for holder, attr, label in STEPS:
             st.wrap(getattr(syncer, holder) if holder else syncer, attr, label)
@@ -767,7 +777,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Measure]],
           + (f", median of {args.repeat} runs" if args.repeat > 1 else "") + "\n")
     print(f"load average (1 min) at each contender's start: {min(loads):.1f} to "
           f"{max(loads):.1f}, median {statistics.median(loads):.1f}\n")
-    print(table(["contender", "phase", "seconds", "ms/object", f"vs {ref}",
+    print(table(["contender", "phase", "seconds", "ms/object", f"vs {ref or '-'}",
                  "requests per verb", "CPU s: client / apiserver / etcd / stack / others",
                  "note"], rows))
     if HEADWATER not in results:
@@ -873,7 +883,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--namespaces", type=int, default=10)
     p.add_argument("--kind", choices=("configmaps", "mixed"), default="configmaps")
     p.add_argument("--repeat", type=int, default=1, help="runs; the median is reported")
-    p.add_argument("--concurrency", type=int, default=16, help="of the bare loop")
+    p.add_argument("--concurrency", type=int, default=16,
+                   help="concurrent requests of headwater's applier and of the bare loop")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help=f"comma-separated, of: {', '.join(CONTENDERS)}")
     p.add_argument("--flux-arg", action="append", default=[],
