@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from headwater.errors import HeadwaterError
 from headwater.kube.changeset import WRITES, Action, Change, apply_action, ids
-from headwater.kube.client import APPLY_PATCH, Kube
+from headwater.kube.client import APPLY_PATCH, METADATA_ONLY, Kube
 from headwater.kube.discovery import Discovery, ResourceType
 from headwater.kube.errors import ApiError, UnknownKind
 from headwater.kube.objects import SOURCE_LABEL, ObjId, group_of, marked
@@ -254,7 +254,8 @@ class Applier:
             params["dryRun"] = "All"
         try:
             await self.kube.request("PATCH", p.rt.path(p.id.namespace, p.id.name),
-                                    params=params, body=p.body, content_type=APPLY_PATCH)
+                                    params=params, body=p.body, content_type=APPLY_PATCH,
+                                    accept=METADATA_ONLY, answer=False)
         except ApiError as e:
             return Failure(p.desired.location, p.id, e.message)
         return None

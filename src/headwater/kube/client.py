@@ -23,6 +23,10 @@ from headwater.kube.errors import ApiError
 
 JSON = "application/json"
 APPLY_PATCH = "application/apply-patch+yaml"
+# Ask for the object's metadata only (any kind, CRs included), JSON as a fallback: for a
+# write whose answer is not read, the API server encodes less and we read less. Errors
+# still come back as a JSON Status (a protobuf answer would bring them in protobuf).
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
 
 
 class Kube:
@@ -75,8 +79,10 @@ class Kube:
         body: Any = None,
         content_type: str = JSON,
         accept: str = JSON,
+        answer: bool = True,
     ) -> Any:
-        """Send one request; the decoded JSON answer, or ApiError with the server's message."""
+        """Send one request; the decoded JSON answer (None with `answer=False`: the
+        caller needs only the status), or ApiError with the server's message."""
         headers = {"Accept": accept}
         token = await self._cfg.get_api_key_with_prefix("BearerToken")
         if token:
@@ -91,4 +97,4 @@ class Kube:
             raw = await r.read()
             if r.status >= 400:
                 raise ApiError.from_response(r.status, raw, method=method, path=path)
-        return json.loads(raw) if raw else None
+        return json.loads(raw) if raw and answer else None
