@@ -78,6 +78,7 @@ GIT_POLL = REGISTRY_POLL = 300.0  # headwater's defaults (fluxd's 5m)
 CHECK_EVERY = CHECKER = 60.0      # Concourse's check_every, and the server's tick here
 MARGIN = 60.0            # a polling sample waits its interval plus this, at most
 INVENTORY_NS = "headwater-system"
+SYNC_TAG = "refs/tags/headwater-sync^{commit}"
 GOALS = {"a": ("p50", 1.0), "b": ("p50", 3.0), "b95": ("p95", 5.0), "c": ("p50", 0.5)}
 
 
@@ -130,12 +131,21 @@ class Work:
         end = time.monotonic()
         return end, end - t
 
-    async def server_head(self) -> str:
+    async def server_head(self, ref: str = "refs/heads/main") -> str:
         proc = await asyncio.create_subprocess_exec(
-            "git", "--git-dir", str(self.bare), "rev-parse", "-q", "--verify",
-            "refs/heads/main", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            "git", "--git-dir", str(self.bare), "rev-parse", "-q", "--verify", ref,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         out, _ = await proc.communicate()
         return out.decode().strip()
+
+    async def idle(self, limit: float = 30.0) -> None:
+        """Until the source's sync tag is on the branch head: its sync is over (the tag
+        is pushed after the apply the sample waited for), the next sample does not
+        queue behind it."""
+        async def tagged() -> bool:
+            return await self.server_head(SYNC_TAG) == await self.server_head()
+
+        await until(tagged, limit)
 
 
 def configmap(name: str, ns: str, value: str) -> str:
@@ -266,6 +276,7 @@ class Bench:
 
         t1 = await until(applied, out.limit)
         out.add(None if t1 is None else t1 - t0, took)
+        await work.idle()
 
     # (b)
     async def sample_b(self, key: str, n: int, out: Samples) -> None:
@@ -291,6 +302,7 @@ class Bench:
         t1 = await until(applied, out.limit)
         out.add(None if t1 is None else t1 - t0, t0 - start,
                 released[0] - t0 if released else None)
+        await work.idle()
 
     # (c)
     async def builds(self, name: str) -> list[dict[str, Any]]:
