@@ -54,7 +54,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -62,9 +61,11 @@ import yaml
 from _report import table
 from _stack import stack
 
-from ci import Server
+from ci import Server, nearest_rank
+from ci import _terminate as terminate
 from headwater import devstack
 from headwater.devstack import gitserver, hooks
+from headwater.devstack.pki import write_private
 from headwater.kube.client import Kube
 from headwater.kube.errors import ApiError
 
@@ -80,11 +81,6 @@ MARGIN = 60.0            # a polling sample waits its interval plus this, at mos
 INVENTORY_NS = "headwater-system"
 SYNC_TAG = "refs/tags/headwater-sync^{commit}"
 GOALS = {"a": ("p50", 1.0), "b": ("p50", 3.0), "b95": ("p95", 5.0), "c": ("p50", 0.5)}
-
-
-def nearest_rank(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 # --- git -------------------------------------------------------------------------------
@@ -516,6 +512,10 @@ async def bench(info: devstack.StackInfo, args: argparse.Namespace, tmp: Path) -
             with notifying_registry(server.url + hooks.REGISTRY_HOOK_PATH, secret) as reg:
                 registries = {"b": reg, "bp": info.registry}
                 await seed(work, registries, ns, image)
+                # Another server's hooks target (`server.json`): ours while we run, then
+                # given back (the server removes the file when it stops).
+                target = hooks.hooks_dir(info.layout.root) / "server.json"
+                before = target.read_bytes() if target.exists() else None
                 await asyncio.to_thread(server.start)
                 try:
                     async with httpx.AsyncClient(
@@ -536,6 +536,8 @@ async def bench(info: devstack.StackInfo, args: argparse.Namespace, tmp: Path) -
                     raise
                 finally:
                     await asyncio.to_thread(server.stop)
+                    if before is not None and not target.exists():
+                        write_private(target, before)
                     if args.keep_log:
                         shutil.copyfile(server.log, args.keep_log)
         finally:
@@ -560,13 +562,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwind: every `finally` stops what it started
-
-
 def main() -> int:
     args = parse()
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)  # unwind: every `finally` runs
     tmp = Path(tempfile.mkdtemp(prefix="hwlat-", dir="/tmp"))
     try:
         with stack(args.state_dir, devstack.Options(), what="a cluster",

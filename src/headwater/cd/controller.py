@@ -13,6 +13,10 @@ The controller is the CD service the web routes call (`web/routes/cd.py`): `sync
 done), `status` and `workloads`; an unknown source name is an `UnknownSource` (404).
 Reading the working copy (`workloads`) is a request too, served by the loop between
 its syncs, so it never sees the tree while a fetch or an automation commit moves it.
+
+An image automation round fetches the branch, commits and pushes: the sync after it
+takes the working copy as the round left it (no second fetch). A push hook's request
+for the revision synced last (the release commit coming back) is answered by that sync.
 """
 
 from __future__ import annotations
