@@ -491,11 +491,15 @@ async def cleanup(info: devstack.StackInfo, kube: Kube, ns: str, *, sources: lis
 async def bench(info: devstack.StackInfo, args: argparse.Namespace, tmp: Path) -> bool:
     started = time.monotonic()
     uid = uuid.uuid4().hex[:6]
+    # the Git server (and the hooks target) of another stack, the cluster of this one
+    gits = devstack.load(args.git_state_dir) if args.git_state_dir else info
+    if gits is None:
+        raise SystemExit(f"no running stack in {args.git_state_dir}")
     ns, image = f"hwlat-{uid}", f"hwlat-{uid}"
     cases = args.only
     keys = [k for c in cases for k in (c, c + "p")]
     server = Server(tmp / "server", tmp / "types", extra=(
-        "--stack", str(info.layout.root), "--kubeconfig", str(info.kubeconfig),
+        "--stack", str(gits.layout.root), "--kubeconfig", str(info.kubeconfig),
         "--checker-interval", f"{CHECKER:g}s", "--cd-config", str(tmp / "cd.yml")))
     (tmp / "types").mkdir()
     work: dict[str, Work] = {}
@@ -505,23 +509,23 @@ async def bench(info: devstack.StackInfo, args: argparse.Namespace, tmp: Path) -
             await kube.request("POST", "/api/v1/namespaces", body={
                 "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
             for key in keys:
-                work[key] = Work(info, f"hwlat-{uid}-{key}.git", tmp / key,
+                work[key] = Work(gits, f"hwlat-{uid}-{key}.git", tmp / key,
                                  hook=not key.endswith("p"))
-            (tmp / "cd.yml").write_text(cd_config(work, info, uid))
-            secret = hooks.ensure_secret(info.layout.root)
+            (tmp / "cd.yml").write_text(cd_config(work, gits, uid))
+            secret = hooks.ensure_secret(gits.layout.root)
             with notifying_registry(server.url + hooks.REGISTRY_HOOK_PATH, secret) as reg:
                 registries = {"b": reg, "bp": info.registry}
                 await seed(work, registries, ns, image)
                 # Another server's hooks target (`server.json`): ours while we run, then
                 # given back (the server removes the file when it stops).
-                target = hooks.hooks_dir(info.layout.root) / "server.json"
+                target = hooks.hooks_dir(gits.layout.root) / "server.json"
                 before = target.read_bytes() if target.exists() else None
                 await asyncio.to_thread(server.start)
                 try:
                     async with httpx.AsyncClient(
                             base_url=server.url + "/api/v1", timeout=60,
                             headers={"Authorization": f"Bearer {server.token}"}) as http:
-                        b = Bench(info, args, kube, server, http, ns, work,
+                        b = Bench(gits, args, kube, server, http, ns, work,
                                   registries, image)
                         await ready(b)
                         print(f"seeded; server log {server.log}", file=sys.stderr)
@@ -554,6 +558,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds for all the polling contenders together")
     p.add_argument("--only", default="a,b,c", help="paths to measure: a, b, c")
     p.add_argument("--no-polling", action="store_true", help="the webhook contenders only")
+    p.add_argument("--git-state-dir", type=Path,
+                   help="the Git server of this running stack (e.g. one without a cluster, "
+                   "`headwater up --no-cluster`), the cluster of --state-dir's")
     p.add_argument("--keep-log", type=Path, help="copy the server's log there at the end")
     args = p.parse_args(argv)
     args.only = [c for c in args.only.split(",") if c]
