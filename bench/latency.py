@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/latency.py [--state-dir /tmp/hw-shared] [--runs 20]
                                       [--poll-budget 600] [--only a,b,c] [--no-polling]
+                                      [--git-state-dir DIR] [--keep-log FILE]
 
 One `headwater server --stack DIR --cd-config FILE --checker-interval 1m` (CI and CD in
 one process; the checker's tick at Concourse's resource default, so a build that starts
