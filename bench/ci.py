@@ -130,6 +130,7 @@ class Server:
     data_dir: Path
     types_dir: Path
     database_url: str | None = None
+    extra: tuple[str, ...] = ()  # more flags, after TICKS (the last of a flag wins)
     port: int = field(default_factory=lambda: pick(None, set()))
     token: str = ""
     proc: subprocess.Popen[bytes] | None = None
@@ -154,6 +155,7 @@ class Server:
                 "--resource-types-dir", str(self.types_dir), *TICKS]
         if self.database_url:
             argv += ["--database-url", self.database_url]
+        argv += self.extra
         with self.log.open("ab") as out:
             # A session of its own: Ctrl-C reaches this script, which stops it.
             self.proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL,

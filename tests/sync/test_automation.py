@@ -311,7 +311,8 @@ async def test_sync_with_scan_releases_on_demand(
 
 
 class _RacingCheckout(Checkout):
-    """A human pushes right after the release's fetch, before its push."""
+    """A human pushes right after the round's fetch (the tree it plans and edits), before
+    its push: the push is refused, and the second attempt fetches and edits again."""
 
     def __init__(self, *args: Any, human: Repo, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -320,7 +321,7 @@ class _RacingCheckout(Checkout):
     async def sync(self) -> str:
         revision = await super().sync()
         self.syncs += 1
-        if self.syncs == 2:  # inside commit_and_push, first attempt
+        if self.syncs == 1:  # run_once's fetch; commit_and_push's first attempt uses it
             self.human.commit({"README.md": "a human was here\n"}, message="human")
         return revision
 

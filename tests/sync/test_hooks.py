@@ -87,6 +87,25 @@ async def test_a_push_to_the_source_branch_syncs_it_now(env: Env, repo: Repo) ->
         await _until(lambda: env.configmap("a"))
 
 
+async def test_the_hook_of_the_revision_synced_last_syncs_nothing(env: Env, repo: Repo) -> None:
+    # Image automation pushes its release commit and syncs it at once; the commit's own
+    # post-receive hook then asks for the same revision: answered by that sync.
+    repo.commit({"ns.yaml": namespace(env.ns)})
+    syncer = env.syncer(_source(env, repo))
+    loop = SourceLoop(syncer, SyncMetrics(), syncer.log)
+    async with _controller([loop]):
+        await _until(lambda: asyncio.sleep(0, loop.last is not None and loop.last.ok))
+        last, synced = loop.last, syncer.synced
+        assert await loop.ask(revision=synced) is last  # no new sync
+        repo.commit({"a.yaml": configmap("a", env.ns, {"v": "pushed"})})
+        head = repo.server_ref("refs/heads/main")
+        assert head
+        result = await loop.ask(revision=head)
+        assert result is not last and result.ok and result.revision == head
+        assert await env.configmap("a")
+        assert await loop.ask() is not result  # a request naming no revision syncs
+
+
 @contextlib.asynccontextmanager
 async def _hooks_app(controller: Controller) -> AsyncIterator[str]:
     """The hooks routes for `controller`, served by uvicorn on a free port; their URL."""

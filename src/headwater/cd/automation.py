@@ -359,7 +359,8 @@ class Automator:
         revision = await self.checkout.commit_and_push(
             edit, message=commit_message(releases, ci_skip=self.ci_skip,
                                          template=self.message_template,
-                                         ci_skip_message=self.ci_skip_message))
+                                         ci_skip_message=self.ci_skip_message),
+            fetched=True)  # synced above, planned on that tree: a refused push refetches
         if revision:
             for image in sorted({r.image for r in done}):
                 self.log.info(f"Automated release of {image}", revision=revision[:7])

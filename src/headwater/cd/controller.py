@@ -13,6 +13,10 @@ The controller is the CD service the web routes call (`web/routes/cd.py`): `sync
 done), `status` and `workloads`; an unknown source name is an `UnknownSource` (404).
 Reading the working copy (`workloads`) is a request too, served by the loop between
 its syncs, so it never sees the tree while a fetch or an automation commit moves it.
+
+An image automation round fetches the branch, commits and pushes: the sync after it
+takes the working copy as the round left it (no second fetch). A push hook's request
+for the revision synced last (the release commit coming back) is answered by that sync.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ def due(timer: Literal["poll", "interval"], *, revision: str, before: str, synce
     return True  # the sync interval: correct drift, retry what may pass now
 
 
+def already_synced(revisions: list[str], *, synced: str, scan: bool) -> bool:
+    """Whether the last sync answers a request: it asks no scan, and each push it stands
+    for named its revision and that is the revision synced last (the release commit
+    image automation pushed and synced at once, whose push hook comes back)."""
+    return not scan and bool(revisions) and all(r and r == synced for r in revisions)
+
+
 class UnknownSource(UserError):
     """A request names a source the controller does not have (404)."""
 
@@ -53,6 +64,7 @@ class UnknownSource(UserError):
 class _Request:
     done: asyncio.Future[SyncResult]
     scan: bool = False  # scan registries and release first (on-demand automation)
+    revisions: list[str] = field(default_factory=list)  # pushed, per ask ("": unknown)
 
 
 @dataclass
@@ -84,13 +96,15 @@ class SourceLoop:
         """Fetch and sync now (after an image automation round with `scan`)."""
         return await self.ask(scan=scan)
 
-    def ask(self, *, scan: bool = False) -> asyncio.Future[SyncResult]:
+    def ask(self, *, scan: bool = False, revision: str = "") -> asyncio.Future[SyncResult]:
         """Queue a sync (`request`) without waiting for it; an ask while one is queued
-        and not started joins it (a burst of webhooks is one sync)."""
+        and not started joins it (a burst of webhooks is one sync). `revision`: the
+        commit a push hook announced; when it is the one synced last, nothing is done."""
         waiting = self._waiting
         if waiting is not None and (waiting.scan or not scan):
+            waiting.revisions.append(revision)
             return waiting.done
-        req = _Request(asyncio.get_running_loop().create_future(), scan)
+        req = _Request(asyncio.get_running_loop().create_future(), scan, [revision])
         self._waiting = req
         self._requests.put_nowait(req)
         return req.done
@@ -124,9 +138,17 @@ class SourceLoop:
         """Sync for an ask (after an automation round when it asked to scan)."""
         if req is self._waiting:
             self._waiting = None  # taken: a new ask queues a new sync
+        if self.last is not None and already_synced(req.revisions, synced=self.syncer.synced,
+                                                     scan=req.scan):
+            if not req.done.done():
+                req.done.set_result(self.last)
+            return
+        fresh = False
         if req.scan and self.automator:
-            await self._automate()
-        result = await self.sync_once(fetch=True)
+            fresh, _ = await self._automate()
+        if fresh:  # the round just fetched (and pushed its release): no second fetch
+            await self.syncer.adopt_head()
+        result = await self.sync_once(fetch=not fresh)
         if not req.done.done():
             req.done.set_result(result)
 
@@ -165,8 +187,10 @@ class SourceLoop:
                 next_sync = time.monotonic() + src.sync_interval
             elif now >= next_scan and self.automator:
                 next_scan = now + src.registry_poll_interval
-                if await self._automate():
-                    await self.sync_once(fetch=True)  # apply the release at once
+                _, released = await self._automate()
+                if released:  # apply the release at once: the round left it checked out
+                    await self.syncer.adopt_head()
+                    await self.sync_once(fetch=False)
                     next_sync = time.monotonic() + src.sync_interval
 
     def state(self) -> str | None:
@@ -176,18 +200,20 @@ class SourceLoop:
             return reasons.STALLED
         return reasons.READY if self.last.ok else reasons.FAILED
 
-    async def _automate(self) -> str | None:
-        """One round of image automation; errors are logged and retried next round."""
+    async def _automate(self) -> tuple[bool, str | None]:
+        """One round of image automation: whether it ran through (the working copy is at
+        the branch head it fetched, or at the release it pushed), and the release's
+        revision. Errors are logged and retried next round."""
         assert self.automator is not None
         try:
             revision = await self.automator.run_once()
         except (GitError, RegistryError, OSError, UserError) as e:
             self.log.warning("image automation failed", source=self.syncer.source.name,
                              err=str(e))
-            return None
+            return False, None
         if revision:
             self.metrics.released(self.syncer.source.name)
-        return revision
+        return True, revision
 
 
 async def _serve(req: _Read) -> None:

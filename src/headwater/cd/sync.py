@@ -130,6 +130,12 @@ class Syncer:
         self.revision = await self.checkout.sync()
         return self.revision
 
+    async def adopt_head(self) -> str:
+        """Take the revision the working copy has now (image automation just fetched
+        and committed there) as the one to sync, without fetching again."""
+        self.revision = await self.checkout.head()
+        return self.revision
+
     async def sync(self, *, fetch: bool = True) -> SyncResult:
         async with self._lock:
             started = time.monotonic()

@@ -26,13 +26,14 @@ def source_matches(source: Source, keys: frozenset[str], branch: str | None) -> 
 
 
 def sync_matching(controller: Controller, urls: Iterable[str], branch: str | None,
-                  ) -> list[str]:
-    """Queue a sync of every source following this push; their names."""
+                  revision: str = "") -> list[str]:
+    """Queue a sync of every source following this push (of `revision`, when the sender
+    named it: a source that synced it last does nothing); their names."""
     keys = frozenset(repo_key(u) for u in urls)
     chosen = [name for name, loop in controller.loops.items()
               if source_matches(loop.syncer.source, keys, branch)]
     for name in chosen:
-        controller.loops[name].ask()
+        controller.loops[name].ask(revision=revision)
     return chosen
 
 

@@ -115,6 +115,7 @@ class Checkout:
         self, edit: Callable[[Path], Iterable[str]], *, message: str | Callable[[], str],
         attempts: int = 3,
         author: tuple[str, str] | None = None,
+        fetched: bool = False,
     ) -> str | None:
         """Apply `edit` to the working tree at the branch head, commit, push; the new
         revision, or None when the edit changed nothing.
@@ -125,10 +126,13 @@ class Checkout:
         called after each edit (a message that names what the edit computed).
         When the push is refused because someone pushed first, the working copy is
         reset to the new head and the edit made again (at most `attempts` times):
-        nobody's commit is lost, and ours applies to what is there now.
+        nobody's commit is lost, and ours applies to what is there now. `fetched`: the
+        caller just brought the working copy to the branch head (`sync()`), so the first
+        attempt edits it as it is, without fetching again.
         """
         for attempt in range(1, attempts + 1):
-            await self.sync()
+            if attempt > 1 or not fetched:
+                await self.sync()
             async with self._lock:
                 # In a thread: edits walk, parse and write files; the loop keeps serving.
                 paths = sorted(set(await asyncio.to_thread(lambda: list(edit(self._dir)))))

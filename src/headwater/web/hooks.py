@@ -96,7 +96,7 @@ def hooks_router(*, secrets: Mapping[str, str], ci: Triggers | None = None,
             if ci is not None:
                 checked = await ci.git_push(push.urls, branch=push.branch, tag=push.tag)
             if cd is not None:
-                synced = cd_triggers.sync_matching(cd, push.urls, push.branch)
+                synced = cd_triggers.sync_matching(cd, push.urls, push.branch, push.after)
         _log.info("webhook push", hook=hook, forge=kind, ref=push.ref,
                   revision=push.after[:12], repository=redact_url(push.urls[0]),
                   checked=",".join(checked) or "none", synced=",".join(synced) or "none")
