@@ -21,6 +21,7 @@ holds the two roots, so it imports nothing and anything may import it (except
     │   ├── ci.service: Invalid (400), NotFound (404), Conflict (409)
     │   ├── kube: UnknownKind
     │   ├── registry: InvalidReference*, InvalidCredentials*
+    │   ├── web: PayloadError* (a webhook body), SecretsError
     │   └── cli: TargetError, TagsFileError*
     ├── RenderFailed                     a render kubectl or a file read broke: retried
     ├── GitError (GitTimeout)
@@ -32,7 +33,8 @@ holds the two roots, so it imports nothing and anything may import it (except
     ├── ci.resources: ResourceError (ImageTooLarge), LimitExceeded, NetworkError
     ├── devstack: StackError (MissingPackage, BuildFailed, ComponentFailed, NotRoot,
     │             AlreadyUp)
-    └── web: ServerError; cli: RequestFailed
+    ├── story: HopFailed                 a hop of `headwater demo` did not happen
+    └── web: ServerError, Forbidden (403), _TooLarge (413); cli: RequestFailed
 
 Outside the tree: `imagepolicy`'s errors (pure logic, it imports nothing of ours; the
 cd layer turns them into VerbError or a skipped workload) and `kube.apply.ApplyFailed`

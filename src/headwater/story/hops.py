@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from headwater.errors import HeadwaterError
+
 
 @dataclass
 class Hop:
@@ -25,7 +27,7 @@ class Hop:
         return (self.ended or time.time()) - self.started
 
 
-class HopFailed(Exception):
+class HopFailed(HeadwaterError):
     """A hop did not happen: which one, why, the log tail that shows it, what to do."""
 
     def __init__(self, hop: str, why: str, log_tail: str = "", todo: str = "") -> None:

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from headwater.errors import UserError
+
 GITHUB, GITLAB, GITEA, GENERIC = "github", "gitlab", "gitea", "generic"
 _EVENT_HEADERS = ((GITEA, ("x-gitea-event", "x-forgejo-event", "x-gogs-event")),
                   (GITLAB, ("x-gitlab-event",)), (GITHUB, ("x-github-event",)))
@@ -36,7 +38,7 @@ _ZERO = "0" * 40
 MAX_URLS = 32
 
 
-class PayloadError(ValueError):
+class PayloadError(UserError, ValueError):
     """The body is not the push it claims to be (400); the message says what is wrong."""
 
 

@@ -26,6 +26,7 @@ from headwater import log as hwlog
 from headwater.cd import triggers as cd_triggers
 from headwater.cd.controller import Controller
 from headwater.ci.triggers import Triggers
+from headwater.errors import HeadwaterError
 from headwater.gitrepo import redact_url
 from headwater.web import hookpayload
 from headwater.web.hookpayload import PayloadError
@@ -36,7 +37,7 @@ MAX_IMAGES = 64  # repositories one notification may set going
 _log = hwlog.get("hooks")
 
 
-class _TooLarge(Exception):
+class _TooLarge(HeadwaterError):
     pass
 
 

@@ -38,7 +38,7 @@ from starlette.responses import StreamingResponse
 from headwater import log as hwlog
 from headwater.ci import eventtypes
 from headwater.ci.service import CI, NotFound
-from headwater.errors import UserError
+from headwater.errors import HeadwaterError, UserError
 from headwater.store import Build
 from headwater.store.tokens import sha256_hex
 from headwater.web.devguard import cross_site
@@ -55,8 +55,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 Handler = Callable[..., Awaitable[Response]]
 
 
-class Forbidden(Exception):
-    pass
+class Forbidden(HeadwaterError):
+    """A form without its CSRF token or from another origin (403)."""
 
 
 def _env() -> Environment:
