@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from fastapi.responses import StreamingResponse
 
 from headwater.ci import eventtypes
+from headwater.ci.service import CI
 from headwater.web.deps import CIService, require_token
 from headwater.web.routes import views
 
@@ -42,8 +43,12 @@ async def abort(ci: CIService, build_id: int) -> Response:
 @router.get("/builds/{build_id}/events")
 async def events(ci: CIService, build_id: int, request: Request) -> StreamingResponse:
     await ci.build(build_id)  # 404 before the stream starts
-    after = int(request.headers.get("last-event-id") or 0)
+    return event_stream(ci, build_id, int(request.headers.get("last-event-id") or 0))
 
+
+def event_stream(ci: CI, build_id: int, after: int) -> StreamingResponse:
+    """The build's events after `after` as server-sent events, each in its typed
+    envelope, then `end`: the API's stream and the UI's are this one."""
     async def stream() -> AsyncIterator[bytes]:
         async for event in ci.events(build_id, after=after):
             data = eventtypes.envelope(event.type, event.payload)

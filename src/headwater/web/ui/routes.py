@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -33,15 +33,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.responses import StreamingResponse
 
 from headwater import log as hwlog
-from headwater.ci import eventtypes
 from headwater.ci.service import CI, NotFound
 from headwater.errors import HeadwaterError, UserError
 from headwater.store import Build
 from headwater.store.tokens import sha256_hex
 from headwater.web.devguard import cross_site
+from headwater.web.routes.builds import event_stream
 from headwater.web.ui import views
 from headwater.web.ui.colors import STATUS, status_key
 from headwater.web.ui.graph import NODE_HEIGHT, NODE_WIDTH
@@ -341,15 +340,7 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
         after_text = request.query_params.get("after", "0")
         after = int(request.headers.get("last-event-id") or
                     (after_text if after_text.isdigit() else 0))
-
-        async def stream() -> AsyncIterator[bytes]:
-            async for event in ci.events(build.id, after=after):
-                data = eventtypes.envelope(event.type, event.payload)
-                yield f"id: {event.seq}\nevent: event\ndata: {data}\n\n".encode()
-            yield b"event: end\ndata: {}\n\n"
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return event_stream(ci, build.id, after)
 
 
 def _headers() -> dict[str, str]:
