@@ -31,8 +31,9 @@ from typing import Any, Literal
 from headwater.cd import reasons
 from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
+from headwater.cd.releases import ReleaseRecord
 from headwater.cd.sync import Syncer, SyncResult
-from headwater.cd.verbs import Located, all_workloads
+from headwater.cd.verbs import ContainerImages, Located, all_workloads
 from headwater.errors import UserError
 from headwater.gitrepo import GitError
 from headwater.registry import RegistryError
@@ -79,6 +80,28 @@ class SourceWorkloads:
     source: str
     revision: str  # the revision checked out ("" before the first fetch)
     workloads: list[Located]
+
+
+@dataclass(frozen=True)
+class WorkloadImages:
+    """One workload's policy and each container's image with the tags its policy allows
+    (`headwater list-images --json`'s rows, grouped by workload)."""
+
+    workload: str          # "namespace:kind/name"
+    file: str              # the manifest file, relative to the repository root
+    automated: bool
+    locked: bool
+    locked_msg: str
+    locked_user: str
+    ignored: bool
+    containers: tuple[ContainerImages, ...]
+
+
+@dataclass(frozen=True)
+class SourceImages:
+    source: str
+    revision: str          # the revision checked out ("" before the first fetch)
+    workloads: tuple[WorkloadImages, ...]
 
 
 @dataclass
@@ -259,6 +282,43 @@ class Controller:
         self._known(source)
         chosen = [self.loops[source]] if source else list(self.loops.values())
         return list(await asyncio.gather(*(loop.workloads() for loop in chosen)))
+
+    async def releases(self, source: str | None = None, *, limit: int = 50
+                       ) -> list[ReleaseRecord]:
+        """Release commits, newest first (at most `limit` per source and in all): read
+        from each source's Git history, with the sync and rollout marks this process
+        recorded (None for releases before it started)."""
+        self._known(source)
+        raise NotImplementedError
+
+    async def release_record(self, source: str, commit: str) -> ReleaseRecord:
+        """One release of `source` by its commit (full sha or a unique prefix);
+        `UnknownRelease` (404) when the recent history has no such release."""
+        self._known(source)
+        raise NotImplementedError
+
+    async def images(self, source: str | None = None) -> list[SourceImages]:
+        """Each source's workloads with their containers' images, policies and the tags
+        their policies allow (scanned with the controller's scanner, as
+        `headwater list-images`)."""
+        self._known(source)
+        raise NotImplementedError
+
+    async def act(self, source: str, workload: str, action: str, *,
+                  user: str | None = None, message: str | None = None) -> str | None:
+        """`action` (automate, deautomate, lock, unlock) on `workload` of `source`, the
+        CLI's verb and commit, serialized with the source's loop; the pushed revision
+        (None: nothing to change). A sync is asked for after a commit."""
+        self._known(source)
+        raise NotImplementedError
+
+    async def release(self, source: str, workload: str, *, image: str | None = None,
+                      update_all: bool = False, force: bool = False,
+                      user: str | None = None, message: str | None = None) -> str | None:
+        """The CLI's `release` (`image` IMAGE:TAG, or `update_all`: each container to the
+        newest tag its policy allows); the pushed revision or None, then a sync."""
+        self._known(source)
+        raise NotImplementedError
 
     def _known(self, source: str | None) -> None:
         if source is not None and source not in self.loops:

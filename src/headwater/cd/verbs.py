@@ -44,6 +44,10 @@ class VerbError(UserError):
     """A user's mistake: nothing was committed. The message names what is wrong."""
 
 
+class UnknownWorkload(VerbError):
+    """The workload named is not in the source's manifests (404 in the API)."""
+
+
 @dataclass(frozen=True)
 class Located:
     """A workload and the file (relative to the repository root) that defines it."""
@@ -114,7 +118,7 @@ def find(root: Path, paths: Sequence[str], wanted: str) -> Located:
                if loc.workload.kind.lower() == kind and loc.workload.name == name
                and (loc.workload.namespace or DEFAULT_NAMESPACE) == namespace]
     if not matches:
-        raise VerbError(f"workload {namespace}:{kind}/{name} not found under "
+        raise UnknownWorkload(f"workload {namespace}:{kind}/{name} not found under "
                         f"{', '.join(paths)}")
     if len(matches) > 1:
         raise VerbError(f"workload {namespace}:{kind}/{name} is defined more than once: "
