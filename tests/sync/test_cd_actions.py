@@ -192,7 +192,7 @@ async def test_actions_and_releases_over_the_api(env: Env, repo: Repo,
             cd.act(source.name, app, "deautomate"), cd.sync(source.name, scan=True),
             cd.act(source.name, app, "unlock"), cd.sync(source.name))
         assert all(isinstance(r, str) for r in results[0::2])
-        assert all(r.ok for res in results[1::2] for r in res)  # type: ignore[union-attr]
+        assert all(r.ok for res in results[1::2] for r in res)
         assert int(_server_git(env, repo, "rev-list", "--count", "main")) == before + 3
         final = (await http.post("/api/v1/cd/sync", params={"wait": "true"})).json()
         assert final["results"][0]["revision"] == _server_git(env, repo, "rev-parse", "main")
