@@ -1,4 +1,4 @@
-"""Automation's commit messages: Flux's, or the user's template; [ci skip]; the trailer."""
+"""Automation's commit messages: Flux's, or the user's template; the marker line; [ci skip] last."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def test_one_image_is_flux_s_auto_release_message() -> None:
 
 def test_several_images_are_listed_and_ci_skip_follows_a_blank_line() -> None:
     assert commit_message(_releases("r/b:2", "r/a:1", "r/b:2"), ci_skip=True) == (
-        "Auto-release multiple (2) images\n\n - r/a:1\n - r/b:2\n\n[ci skip]\n\n"
-        f"{AUTOMATION_TRAILER}\n")
+        "Auto-release multiple (2) images\n\n - r/a:1\n - r/b:2\n\n"
+        f"{AUTOMATION_TRAILER}\n\n[ci skip]\n")
     assert commit_message(_releases("r/a:1"), ci_skip=True,
-                          ci_skip_message="[skip ci]").startswith("Auto-release r/a:1\n\n"
-                                                                   "[skip ci]\n\n")
+                          ci_skip_message="[skip ci]") == ("Auto-release r/a:1\n\n"
+                                                           f"{AUTOMATION_TRAILER}\n\n"
+                                                           "[skip ci]\n")
 
 
 def test_a_template_names_image_images_and_count() -> None:

@@ -22,8 +22,8 @@ from headwater.story.demo import (
 from headwater.story.hops import Hop, HopFailed, format_timeline
 
 IMAGE = "127.0.0.1:5000/osones/demo-concourse-flux"
-RELEASE = (f"Auto-release {IMAGE}:1.0.1\n\n[ci skip]\n\n"
-           "Headwater-Automation: image-release\n")
+RELEASE = (f"Auto-release {IMAGE}:1.0.1\n\nHeadwater-Automation: image-release\n\n"
+           "[ci skip]\n")
 
 
 @pytest.mark.parametrize(("version", "expected"), [
@@ -36,8 +36,8 @@ def test_next_patch(version: str, expected: str) -> None:
     (RELEASE, "1.0.1", True, True),
     (RELEASE, "1.0.1", False, True),
     (RELEASE, "1.0.2", True, False),           # another release
-    (RELEASE.replace("[ci skip]\n\n", ""), "1.0.1", True, False),  # no [ci skip]
-    (RELEASE.replace("[ci skip]\n\n", ""), "1.0.1", False, True),
+    (RELEASE.replace("\n\n[ci skip]", ""), "1.0.1", True, False),  # no [ci skip]
+    (RELEASE.replace("\n\n[ci skip]", ""), "1.0.1", False, True),
     ("helloworld: the page of 1.0.1\n", "1.0.1", False, False),   # a human commit
     (f"Auto-release {IMAGE}:1.0.11\n\n[ci skip]\n", "1.0.1", True, False),
 ])

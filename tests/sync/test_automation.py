@@ -98,7 +98,7 @@ async def test_a_new_semver_tag_is_released_committed_with_ci_skip_and_runs(
     v101 = f"{env.stack.registry.host}/{registry_repo}:1.0.1"
     git = ["--git-dir", str(env.stack.git.repos / repo.url.rsplit("/", 1)[1])]
     assert plain_git(*git, "log", "-1", "--format=%B", "main") == (
-        f"Auto-release {v101}\n\n[ci skip]\n\nHeadwater-Automation: image-release")
+        f"Auto-release {v101}\n\nHeadwater-Automation: image-release\n\n[ci skip]")
     diff = plain_git(*git, "show", "--format=", "--unified=0", "main")
     changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in "+++---"]
     assert changed == [f"-        image: {v100}  # the image Concourse builds",

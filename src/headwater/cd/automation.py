@@ -262,7 +262,8 @@ def commit_message(releases: Sequence[Release | SetterRelease], *, ci_skip: bool
                    ci_skip_message: str = "[ci skip]", template: str = "") -> str:
     """Flux's messages: `Auto-release <image>`, or `Auto-release multiple (N) images`
     with the list; or `template` with {image} (the first), {images} (one per line) and
-    {count}."""
+    {count}. A `Headwater-Automation` line marks every release commit (`git log --grep`);
+    with `ci_skip` the message then ends with `[ci skip]`, as fluxd's do."""
     images = sorted({r.image for r in releases})
     if template:
         message = template.format(image=images[0], images="\n".join(images),
@@ -272,9 +273,10 @@ def commit_message(releases: Sequence[Release | SetterRelease], *, ci_skip: bool
     else:
         message = f"Auto-release multiple ({len(images)}) images\n\n" + "\n".join(
             f" - {i}" for i in images)
-    if ci_skip:
+    message += f"\n\n{AUTOMATION_TRAILER}"
+    if ci_skip:  # last, as fluxd writes it: the message ends with it
         message += f"\n\n{ci_skip_message}"
-    return f"{message}\n\n{AUTOMATION_TRAILER}\n"
+    return message + "\n"
 
 
 class Automator:

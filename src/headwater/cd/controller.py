@@ -24,18 +24,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
 
-from headwater.cd import reasons
+from headwater.cd import reasons, verbs
 from headwater.cd.automation import Automator
 from headwater.cd.metrics import SyncMetrics
+from headwater.cd.releases import (
+    WINDOW,
+    History,
+    ReleaseRecord,
+    SyncMark,
+    UnknownRelease,
+    covering_sync,
+)
+from headwater.cd.rollouts import Rollouts
 from headwater.cd.sync import Syncer, SyncResult
-from headwater.cd.verbs import Located, all_workloads
+from headwater.cd.verbs import ContainerImages, Located, all_workloads
 from headwater.errors import UserError
-from headwater.gitrepo import GitError
-from headwater.registry import RegistryError
+from headwater.gitrepo import Checkout, GitError
+from headwater.registry import RegistryError, Scanner
+
+ACTIONS: dict[str, Callable[..., Awaitable[str | None]]] = {
+    "automate": verbs.automate, "deautomate": verbs.deautomate,
+    "lock": verbs.lock, "unlock": verbs.unlock}
+SYNC_MARKS = 200  # sync marks kept per source
+T = TypeVar("T")
 
 
 def due(timer: Literal["poll", "interval"], *, revision: str, before: str, synced: str,
@@ -60,6 +77,10 @@ class UnknownSource(UserError):
     """A request names a source the controller does not have (404)."""
 
 
+class UnknownAction(UserError):
+    """A request names a workload action that does not exist (400)."""
+
+
 @dataclass
 class _Request:
     done: asyncio.Future[SyncResult]
@@ -81,16 +102,57 @@ class SourceWorkloads:
     workloads: list[Located]
 
 
+@dataclass(frozen=True)
+class WorkloadImages:
+    """One workload's policy and each container's image with the tags its policy allows
+    (`headwater list-images --json`'s rows, grouped by workload)."""
+
+    workload: str          # "namespace:kind/name"
+    file: str              # the manifest file, relative to the repository root
+    automated: bool
+    locked: bool
+    locked_msg: str
+    locked_user: str
+    ignored: bool
+    containers: tuple[ContainerImages, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"workload": self.workload, "file": self.file, "automated": self.automated,
+                "locked": self.locked, "locked_msg": self.locked_msg,
+                "locked_user": self.locked_user, "ignore": self.ignored,
+                "containers": [c.to_json() for c in self.containers]}
+
+
+@dataclass(frozen=True)
+class SourceImages:
+    source: str
+    revision: str          # the revision checked out ("" before the first fetch)
+    workloads: tuple[WorkloadImages, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "revision": self.revision,
+                "workloads": [w.to_json() for w in self.workloads]}
+
+
 @dataclass
 class SourceLoop:
     syncer: Syncer
     metrics: SyncMetrics
     log: Any
     automator: Automator | None = None
+    rollouts: Rollouts | None = None  # None: rollouts are not watched (no cluster)
+    marks: deque[SyncMark] = field(default_factory=lambda: deque(maxlen=SYNC_MARKS))
     last: SyncResult | None = None
     stalled: str = ""  # the revision that failed with a user error, until another syncs
     _requests: asyncio.Queue[_Request | _Read] = field(default_factory=asyncio.Queue)
     _waiting: _Request | None = None  # queued and not taken yet: later asks join it
+    history: History = field(init=False)
+
+    def __post_init__(self) -> None:
+        checkout, src = self.syncer.checkout, self.syncer.source
+        self.history = History(checkout.path, f"refs/remotes/origin/{checkout.branch}",
+                               tuple(src.paths), timeout=src.git_timeout,
+                               limits=self.syncer.yaml_limits)
 
     async def request(self, *, scan: bool = False) -> SyncResult:
         """Fetch and sync now (after an image automation round with `scan`)."""
@@ -119,13 +181,41 @@ class SourceLoop:
                      if self.syncer.revision else [])
             return SourceWorkloads(self.syncer.source.name, self.syncer.revision, found)
 
-        req = _Read(read, asyncio.get_running_loop().create_future())
+        return await self.between_syncs(read)
+
+    async def between_syncs(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` in the loop, between its syncs and automation rounds: nothing
+        else moves the working copy meanwhile. Its exception is raised here."""
+        req = _Read(work, asyncio.get_running_loop().create_future())
         await self._requests.put(req)
-        result: SourceWorkloads = await req.done
+        result: T = await req.done
         return result
 
+    async def commit(self, verb: Callable[[Checkout], Awaitable[str | None]]) -> str | None:
+        """A verb's commit on the working copy (fluxctl's, with the source's checkout),
+        between syncs; the sync of the pushed revision is asked for at once."""
+
+        async def work() -> str | None:
+            try:
+                return await verb(self.syncer.checkout)
+            finally:  # the verb fetched: the revision to sync is what is checked out now
+                with contextlib.suppress(GitError):
+                    await self.syncer.adopt_head()
+
+        revision = await self.between_syncs(work)
+        if revision:
+            self.ask(revision=revision)
+        return revision
+
     async def sync_once(self, *, fetch: bool = True) -> SyncResult:
+        started = datetime.now(UTC)
         result = await self.syncer.sync(fetch=fetch)
+        if result.revision:
+            mark = SyncMark(result.revision, started, datetime.now(UTC), result.ok,
+                            "" if result.ok else result.message)
+            self.marks.append(mark)
+            if result.ok and self.rollouts is not None:
+                self.rollouts.watch(mark, result.applied)
         self.metrics.observe(result)
         self.last = result
         if result.stalled:
@@ -216,6 +306,22 @@ class SourceLoop:
         return True, revision
 
 
+async def _releases(loop: SourceLoop, limit: int) -> list[ReleaseRecord]:
+    """One source's release records with the marks its loop recorded."""
+    found = await loop.history.releases(limit)
+    marks = list(loop.marks)
+    graph = await loop.history.graph() if marks and found else {}
+    out = []
+    for commit, changes in found:
+        synced = covering_sync(commit.sha, marks, graph) if marks else None
+        ready = (loop.rollouts.ready(synced, [c.workload for c in changes])
+                 if synced is not None and synced.ok and loop.rollouts is not None else None)
+        out.append(ReleaseRecord(loop.syncer.source.name, commit.sha, commit.committed_at,
+                                 commit.author, commit.subject, commit.automated, changes,
+                                 synced, ready))
+    return out
+
+
 async def _serve(req: _Read) -> None:
     try:
         result = await req.work()
@@ -228,16 +334,23 @@ async def _serve(req: _Read) -> None:
 
 
 class Controller:
-    def __init__(self, loops: list[SourceLoop], metrics: SyncMetrics) -> None:
+    def __init__(self, loops: list[SourceLoop], metrics: SyncMetrics, *,
+                 scanner: Scanner | None = None) -> None:
         self.loops = {loop.syncer.source.name: loop for loop in loops}
         self.metrics = metrics
+        self.scanner = scanner  # the registry scanner of `images` and `release`
         # Syncs asked for without waiting: referenced here until done, so none is collected.
         self._background: set[asyncio.Task[list[SyncResult]]] = set()
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for loop in self.loops.values():
+                    tg.create_task(loop.run(), name=f"source {loop.syncer.source.name}")
+        finally:
             for loop in self.loops.values():
-                tg.create_task(loop.run(), name=f"source {loop.syncer.source.name}")
+                if loop.rollouts is not None:
+                    await loop.rollouts.close()
 
     async def sync(self, source: str | None = None, *, scan: bool = False
                    ) -> list[SyncResult]:
@@ -259,6 +372,98 @@ class Controller:
         self._known(source)
         chosen = [self.loops[source]] if source else list(self.loops.values())
         return list(await asyncio.gather(*(loop.workloads() for loop in chosen)))
+
+    async def releases(self, source: str | None = None, *, limit: int = 50
+                       ) -> list[ReleaseRecord]:
+        """Release commits, newest first (at most `limit` per source and in all): read
+        from each source's Git history, with the sync and rollout marks this process
+        recorded (None for releases before it started)."""
+        self._known(source)
+        found = await asyncio.gather(*(_releases(loop, limit) for loop in self._chosen(source)))
+        every = [r for records in found for r in records]
+        return sorted(every, key=lambda r: r.committed_at, reverse=True)[:max(0, limit)]
+
+    async def release_record(self, source: str, commit: str) -> ReleaseRecord:
+        """One release of `source` by its commit (full sha or a prefix of 7 or more);
+        `UnknownRelease` (404) when the recent history has no such release."""
+        self._known(source)
+        wanted = commit.lower()
+        if len(wanted) >= 7 and all(c in "0123456789abcdef" for c in wanted):
+            for record in await _releases(self.loops[source], WINDOW):
+                if record.commit.startswith(wanted):
+                    return record
+        raise UnknownRelease(
+            f"source {source!r} has no release commit {commit!r} among its last {WINDOW} "
+            f"commits under {', '.join(self.loops[source].syncer.source.paths)} (a release "
+            "commit changes a container's image); list them with GET /api/v1/cd/releases")
+
+    async def images(self, source: str | None = None) -> list[SourceImages]:
+        """Each source's workloads with their containers' images, policies and the tags
+        their policies allow (scanned with the controller's scanner, as
+        `headwater list-images`)."""
+        self._known(source)
+        out = []
+        for found in await self.workloads(source):
+            if self.scanner is not None:
+                rows = await verbs.images_of(found.workloads, self.scanner)
+            else:
+                rows = [ContainerImages(loc.id, c.name, c.image,
+                                        loc.workload.tag_pattern(c.name), None, (),
+                                        "registry scanning is off")
+                        for loc in found.workloads for c in loc.workload.containers]
+            out.append(SourceImages(found.source, found.revision, tuple(
+                WorkloadImages(loc.id, loc.file, loc.workload.automated,
+                               loc.workload.locked, loc.workload.locked_msg or "",
+                               loc.workload.locked_user or "", loc.workload.ignored,
+                               tuple(r for r in rows if r.workload == loc.id))
+                for loc in found.workloads)))
+        return out
+
+    async def act(self, source: str, workload: str, action: str, *,
+                  user: str | None = None, message: str | None = None) -> str | None:
+        """`action` (automate, deautomate, lock, unlock) on `workload` of `source`, the
+        CLI's verb and commit, serialized with the source's loop; the pushed revision
+        (None: nothing to change). A sync is asked for after a commit."""
+        self._known(source)
+        if action not in ACTIONS:
+            raise UnknownAction(f"no workload action {action!r}; actions: "
+                                f"{', '.join(ACTIONS)}, release")
+        loop = self.loops[source]
+        paths, author = loop.syncer.source.paths, self._author(source, user)
+        call = ACTIONS[action]
+        return await loop.commit(lambda checkout: call(checkout, paths, workload,
+                                                       message=message, author=author))
+
+    async def release(self, source: str, workload: str, *, image: str | None = None,
+                      update_all: bool = False, force: bool = False,
+                      user: str | None = None, message: str | None = None) -> str | None:
+        """The CLI's `release` (`image` IMAGE:TAG, or `update_all`: each container to the
+        newest tag its policy allows); the pushed revision or None, then a sync."""
+        self._known(source)
+        if (image is None) == (not update_all):
+            raise verbs.VerbError("give one of image (IMAGE:TAG) or update_all")
+        if update_all and self.scanner is None:
+            raise verbs.VerbError("release of all latest images needs registry scanning, "
+                                  "which is off")
+        loop = self.loops[source]
+        paths, author = loop.syncer.source.paths, self._author(source, user)
+        scanner = self.scanner if update_all else None
+
+        async def call(checkout: Checkout) -> str | None:
+            revision, _ = await verbs.release(checkout, paths, workload, image=image,
+                                              scanner=scanner, force=force,
+                                              message=message, author=author)
+            return revision
+
+        return await loop.commit(call)
+
+    def _author(self, source: str, user: str | None) -> verbs.Author | None:
+        """fluxctl's `--user`: `Name <email>`, or a name with the source's git email."""
+        return verbs.parse_author(user, self.loops[source].syncer.source.git_email) \
+            if user else None
+
+    def _chosen(self, source: str | None) -> list[SourceLoop]:
+        return [self.loops[source]] if source else list(self.loops.values())
 
     def _known(self, source: str | None) -> None:
         if source is not None and source not in self.loops:

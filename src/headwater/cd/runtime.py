@@ -19,6 +19,7 @@ from headwater import yamlload
 from headwater.cd.automation import Automator, ImagePolicy, load_image_policies
 from headwater.cd.controller import Controller, SourceLoop
 from headwater.cd.metrics import SyncMetrics
+from headwater.cd.rollouts import Rollouts
 from headwater.cd.source import Source
 from headwater.cd.sync import Syncer
 from headwater.kube.client import Kube
@@ -74,5 +75,6 @@ async def open_controller(sources: list[Source], *, cluster: ClusterSettings,
                 log=hwlog.get("daemon"), kube=kube,
                 image_policies=policies.get(s.name),
                 message_template=s.git_release_template, yaml_limits=yaml_limits)
-            loops.append(SourceLoop(syncer, metrics, logger, automator))
-        yield Controller(loops, metrics)
+            rollouts = Rollouts(kube, timeout=s.wait_timeout, log=logger)
+            loops.append(SourceLoop(syncer, metrics, logger, automator, rollouts))
+        yield Controller(loops, metrics, scanner=scanner)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ Author = tuple[str, str]  # (name, email) of the person a commit is for
 
 class VerbError(UserError):
     """A user's mistake: nothing was committed. The message names what is wrong."""
+
+
+class UnknownWorkload(VerbError):
+    """The workload named is not in the source's manifests (404 in the API)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def find(root: Path, paths: Sequence[str], wanted: str) -> Located:
                if loc.workload.kind.lower() == kind and loc.workload.name == name
                and (loc.workload.namespace or DEFAULT_NAMESPACE) == namespace]
     if not matches:
-        raise VerbError(f"workload {namespace}:{kind}/{name} not found under "
+        raise UnknownWorkload(f"workload {namespace}:{kind}/{name} not found under "
                         f"{', '.join(paths)}")
     if len(matches) > 1:
         raise VerbError(f"workload {namespace}:{kind}/{name} is defined more than once: "
@@ -464,10 +469,36 @@ class ContainerImages:
     tags: tuple[TagInfo, ...]
     error: str | None = None
 
+    @property
+    def newer(self) -> tuple[TagInfo, ...]:
+        """The allowed tags ranked above the current one (all of them when the current
+        tag is not among them: it does not match the policy)."""
+        for i, t in enumerate(self.tags):
+            if t.tag == self.current:
+                return self.tags[:i]
+        return self.tags
+
+    def to_json(self) -> dict[str, Any]:
+        """`list-images --json`'s object (the CD API's too)."""
+        return {
+            "workload": self.workload, "container": self.container, "image": self.image,
+            "policy": self.pattern, "current": self.current, "error": self.error,
+            "available": [{"tag": t.tag, "created": _iso(t.created),
+                           "current": t.tag == self.current} for t in self.tags]}
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat().replace("+00:00", "Z") if when else None
+
 
 async def list_images(checkout: Checkout, paths: Sequence[str], scanner: Scanner,
                       workload: str | None = None) -> list[ContainerImages]:
-    located = await list_workloads(checkout, paths, workload)
+    return await images_of(await list_workloads(checkout, paths, workload), scanner)
+
+
+async def images_of(located: Sequence[Located], scanner: Scanner) -> list[ContainerImages]:
+    """Each container of `located` with the tags its policy allows, newest first (the
+    registries scanned once for all; the CD controller calls this on its working copy)."""
     scans = await scan_tags(scanner, [c.image for loc in located
                                       for c in loc.workload.containers])
     out = []

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,6 +69,28 @@ class Invalid(UserError):
 
 class Conflict(UserError):
     """The request clashes with the current state (409)."""
+
+
+@dataclass(frozen=True)
+class CommitInput:
+    """The git commit a build took as input (for the release timeline)."""
+
+    resource: str          # the git resource's name in the pipeline
+    ref: str               # the commit sha (the git resource's version `ref`)
+    committed_at: datetime | None   # from the version's metadata when present
+    subject: str           # first line of the commit message when present, else ""
+
+
+@dataclass(frozen=True)
+class ImageProvenance:
+    """Where an image came from: the build whose put pushed it, and that build's commit."""
+
+    build: Build           # the build whose put pushed the image
+    resource: str          # the image resource's name
+    digest: str
+    pushed_at: datetime | None      # the put step's end (from the build's events)
+    commit: CommitInput | None      # the build's git input (the first `get` of a git
+                                    # resource with trigger, else the first git get)
 
 
 @dataclass(frozen=True)
@@ -368,6 +391,14 @@ class CI:
                   inputs=",".join(i.name for i in task.inputs))
         self.runner.wake()
         return build
+
+    # -- provenance -------------------------------------------------------------------
+
+    async def image_provenance(self, image: str) -> ImageProvenance | None:
+        """The newest build whose registry-image/docker-image put produced `image` (as
+        written in a manifest: "host:port/repo:tag" or "...@sha256:..."), with the put's
+        end time and the build's git input; None when no build pushed it."""
+        raise NotImplementedError
 
     async def artifact(self, build_id: int, name: str) -> AsyncIterator[bytes]:
         """The directory `name` of a build, as a .tar.gz streamed from a thread through

@@ -199,11 +199,7 @@ def list_images(
 
     found = _run(work)
     if json_:
-        typer.echo(json.dumps([{
-            "workload": c.workload, "container": c.container, "image": c.image,
-            "policy": c.pattern, "current": c.current, "error": c.error,
-            "available": [{"tag": t.tag, "created": _iso(t), "current": t.tag == c.current}
-                          for t in c.tags]} for c in found], indent=2))
+        typer.echo(json.dumps([c.to_json() for c in found], indent=2))
         return
     rows = [["WORKLOAD", "CONTAINER", "IMAGE", "CREATED"]]
     last = None
@@ -223,10 +219,6 @@ def list_images(
         if len(c.tags) > len(shown):
             rows.append(["", "", f":   ({len(c.tags) - len(shown)} more)", ""])
     typer.echo(_table(rows))
-
-
-def _iso(t: Any) -> str | None:
-    return t.created.isoformat().replace("+00:00", "Z") if t.created else None
 
 
 # -- policies

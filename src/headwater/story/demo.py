@@ -134,8 +134,8 @@ def next_patch(version: str) -> str:
 
 def is_release_commit(message: str, version: str, ci_skip: bool) -> bool:
     """Whether `message` is CD's automation commit releasing `version` (with
-    `--git-ci-skip`: `[ci skip]` in its body, before its `Headwater-Automation`
-    trailer, where the git resource looks for it as Concourse's does)."""
+    `--git-ci-skip`: its body ends with `[ci skip]`, where the git resource looks for
+    it as Concourse's does)."""
     subject, _, body = message.partition("\n")
     return (subject.startswith("Auto-release") and subject.rstrip().endswith(f":{version}") and
             (not ci_skip or "[ci skip]" in body))

@@ -1,6 +1,7 @@
 """The one place where headwater's errors become HTTP answers.
 
-    NotFound, cd UnknownSource   404
+    NotFound, cd UnknownSource,   404
+    UnknownRelease, UnknownWorkload
     Conflict, store TokenConflict 409   (LastToken adds "last_token": true)
     any other UserError           400   with its `details()` next to `detail`
     a body FastAPI cannot read    400   `where: what` per problem
@@ -16,13 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from headwater.cd.controller import UnknownSource
+from headwater.cd.releases import UnknownRelease
+from headwater.cd.verbs import UnknownWorkload
 from headwater.ci.service import Conflict, NotFound
 from headwater.errors import UserError
 from headwater.store import LastToken, TokenConflict
 
 
 def status_of(error: UserError) -> int:
-    if isinstance(error, NotFound | UnknownSource):
+    if isinstance(error, NotFound | UnknownSource | UnknownRelease | UnknownWorkload):
         return 404
     if isinstance(error, Conflict):
         return 409

@@ -1,0 +1,307 @@
+"""Release records: which commits of a source changed the images it runs, when a sync
+applied each, and when the workloads it changed were rolled out.
+
+The release commits come from the source's Git history (they are the truth and
+survive a restart); the sync and rollout marks from what this process saw (bounded in
+memory, absent for releases before it started). A commit is a release when it changes
+the image of a workload's container: the image is read from the manifest as it was
+before and after the commit (the same parser as `list-workloads`), not guessed from
+the message, so a `release` verb with a message of the user's own, a rollback and a
+hand edit are all found. `automated` says whether image automation made it (the
+marker line `AUTOMATION_TRAILER` anywhere in the message).
+
+The decisions (parsing a commit's files, which sync covers a release) are plain
+functions; `controller.py` runs git and keeps the marks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from headwater import yamlload
+from headwater.cd.automation import AUTOMATION_TRAILER
+from headwater.cd.render import MANIFEST_SUFFIXES
+from headwater.cd.verbs import workload_id
+from headwater.cd.workloads import WorkloadError, read_workloads
+from headwater.errors import UserError
+from headwater.gitrepo import GitError, git
+
+WINDOW = 200          # commits touching the source's paths read per listing
+GRAPH = 1000          # commits read for "does this sync contain that commit"
+FILES_PER_COMMIT = 20  # manifest files of one commit read for image changes
+
+
+class UnknownRelease(UserError):
+    """A request names a release commit the source's recent history does not have (404)."""
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    workload: str          # "namespace:kind/name", as the CLI's workload ids
+    container: str
+    old: str               # the image before the commit ("" when unknown)
+    new: str               # the image after
+
+
+@dataclass(frozen=True)
+class SyncMark:
+    revision: str          # the synced revision (the release commit or a later one)
+    started: datetime      # UTC, aware
+    finished: datetime
+    ok: bool
+    message: str           # the sync's error when not ok, else ""
+
+
+@dataclass(frozen=True)
+class ReadyMark:
+    at: datetime           # when every released workload's rollout was complete
+    ok: bool               # False: the rollout did not finish in time / failed
+    message: str           # the rollout problem when not ok, else ""
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    source: str
+    commit: str            # full sha of the release commit
+    committed_at: datetime
+    author: str            # "Name <email>" of the commit
+    subject: str           # the commit's first line
+    automated: bool        # True: image automation; False: a `release` verb (CLI/UI/API)
+    images: tuple[ImageChange, ...]
+    synced: SyncMark | None     # the first sync whose revision contains the commit
+    ready: ReadyMark | None     # None while the rollout is watched or was never watched
+
+    def to_json(self) -> dict[str, Any]:
+        """The CD API's object (times in RFC 3339, UTC)."""
+        return {
+            "source": self.source, "commit": self.commit,
+            "committed_at": iso(self.committed_at), "author": self.author,
+            "subject": self.subject, "automated": self.automated,
+            "images": [{"workload": i.workload, "container": i.container, "old": i.old,
+                        "new": i.new} for i in self.images],
+            "synced": None if self.synced is None else {
+                "revision": self.synced.revision, "started": iso(self.synced.started),
+                "finished": iso(self.synced.finished), "ok": self.synced.ok,
+                "message": self.synced.message},
+            "ready": None if self.ready is None else {
+                "at": iso(self.ready.at), "ok": self.ready.ok, "message": self.ready.message},
+        }
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# -- reading a commit (pure)
+
+
+@dataclass(frozen=True)
+class LogCommit:
+    """One commit of `git log` with the manifest files whose changed lines mention an
+    image (the candidates to read before and after)."""
+
+    sha: str
+    parents: tuple[str, ...]
+    committed_at: datetime
+    author: str
+    message: str
+    files: tuple[str, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return self.message.split("\n", 1)[0].strip()
+
+    @property
+    def automated(self) -> bool:
+        """Image automation's commit: the marker line anywhere in the message (it is
+        not always the last paragraph: a `[ci skip]` may follow it)."""
+        return any(line.strip() == AUTOMATION_TRAILER for line in self.message.splitlines())
+
+
+LOG_FORMAT = "%x1e%H%x1f%P%x1f%ct%x1f%an <%ae>%x1f%B%x1f"
+
+
+def parse_log(text: str) -> list[LogCommit]:
+    """`git log -p -U0 --format=LOG_FORMAT`'s commits, newest first; `files` are the
+    manifest files (by suffix) with a changed line that contains "image"."""
+    out = []
+    for record in text.split("\x1e")[1:]:
+        fields = record.split("\x1f", 5)
+        if len(fields) < 6:
+            continue
+        sha, parents, ct, author, message, patch = fields
+        try:
+            when = datetime.fromtimestamp(int(ct), UTC)
+        except ValueError:
+            continue
+        out.append(LogCommit(sha.strip(), tuple(parents.split()), when, author,
+                             message.strip("\n"), tuple(_image_files(patch))))
+    return out
+
+
+def _image_files(patch: str) -> list[str]:
+    files: list[str] = []
+    current, header = "", False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            current, header = "", True
+        elif header and line.startswith("+++ "):
+            name = line[4:]
+            current = name[2:] if name.startswith("b/") else ""
+        elif line.startswith("@@"):
+            header = False
+        elif (not header and current and line[:1] in ("+", "-")
+              and "image" in line.lower() and current.endswith(MANIFEST_SUFFIXES)
+              and current not in files):
+            files.append(current)
+    return files
+
+
+def image_changes(before: str | None, after: str | None, *,
+                  limits: yamlload.Limits = yamlload.DEFAULT) -> list[ImageChange]:
+    """The containers whose image differs between two texts of one manifest file
+    (`before` None: the file was not there; a file that does not parse has no
+    workloads). A container new in `after` has `old` ""."""
+    old = _images(before, limits)
+    return [ImageChange(w, c, old.get((w, c), ""), image)
+            for (w, c), image in _images(after, limits).items() if old.get((w, c)) != image]
+
+
+def _images(text: str | None, limits: yamlload.Limits) -> dict[tuple[str, str], str]:
+    if text is None:
+        return {}
+    try:
+        workloads = read_workloads(text, limits=limits)
+    except (WorkloadError, yamlload.YamlLimitError):
+        return {}
+    return {(workload_id(w), c.name): c.image for w in workloads for c in w.containers}
+
+
+# -- which sync covers a release (pure)
+
+
+def parse_graph(text: str) -> dict[str, tuple[str, ...]]:
+    """`git rev-list --parents`'s lines: {commit: parents}."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        sha, *parents = line.split()
+        graph[sha] = tuple(parents)
+    return graph
+
+
+def contains(revision: str, commit: str, graph: Mapping[str, Sequence[str]]) -> bool:
+    """Whether `commit` is `revision` or one of its ancestors within `graph` (commits
+    older than the graph's window are not seen: False)."""
+    seen, todo = set(), [revision]
+    while todo:
+        sha = todo.pop()
+        if sha == commit:
+            return True
+        if sha in seen:
+            continue
+        seen.add(sha)
+        todo.extend(graph.get(sha, ()))
+    return False
+
+
+def covering_sync(commit: str, marks: Iterable[SyncMark],
+                  graph: Mapping[str, Sequence[str]]) -> SyncMark | None:
+    """The first successful sync (by start) whose revision contains `commit`; when none
+    succeeded, the last failed one that tried (its message says why); None when no
+    sync of this process reached it."""
+    tried = [m for m in sorted(marks, key=lambda m: m.started)
+             if contains(m.revision, commit, graph)]
+    ok = [m for m in tried if m.ok]
+    if ok:
+        return ok[0]
+    return tried[-1] if tried else None
+
+
+def combine(marks: Sequence[ReadyMark]) -> ReadyMark | None:
+    """One release's rollout from its workloads' ones: ready when the last is, not ok
+    when any is not (their problems joined); None when there are none."""
+    if not marks:
+        return None
+    problems = [m.message for m in marks if not m.ok and m.message]
+    return ReadyMark(max(m.at for m in marks), all(m.ok for m in marks), "\n".join(problems))
+
+
+# -- reading Git
+
+
+@dataclass
+class History:
+    """Reads one source's release commits from its working copy's Git history.
+
+    The image changes of a commit never change: they are kept per sha (bounded), so a
+    listing reads only the commits it has not seen (two `git show`s per file)."""
+
+    root: Path            # the working copy
+    ref: str              # the remote-tracking branch, e.g. refs/remotes/origin/main
+    paths: tuple[str, ...]
+    timeout: float
+    limits: yamlload.Limits = yamlload.DEFAULT
+    keep: int = 2000
+    _changes: OrderedDict[str, tuple[ImageChange, ...]] = field(default_factory=OrderedDict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def _git(self, *args: str) -> str:
+        return await git(*args, cwd=self.root, timeout=self.timeout)
+
+    async def releases(self, limit: int) -> list[tuple[LogCommit, tuple[ImageChange, ...]]]:
+        """Release commits, newest first (at most `limit`, among the last WINDOW commits
+        that touch the paths); [] before the first fetch."""
+        if not (self.root / ".git").exists():
+            return []
+        try:
+            text = await self._git(
+                "-c", "core.quotePath=false", "log", f"--max-count={WINDOW}", "--no-renames",
+                "--no-color", "--no-ext-diff", "-p", "--unified=0", f"--format={LOG_FORMAT}",
+                "--end-of-options", self.ref, "--", *self.paths)
+        except GitError:
+            return []  # no such ref yet (never fetched)
+        out: list[tuple[LogCommit, tuple[ImageChange, ...]]] = []
+        async with self._lock:  # one reader fills the cache at a time
+            for commit in await asyncio.to_thread(parse_log, text):
+                if len(out) >= limit:
+                    break
+                changes = await self._image_changes(commit)
+                if changes:
+                    out.append((commit, changes))
+        return out
+
+    async def _image_changes(self, commit: LogCommit) -> tuple[ImageChange, ...]:
+        if commit.sha in self._changes:
+            return self._changes[commit.sha]
+        found: list[ImageChange] = []
+        if commit.parents:
+            for name in commit.files[:FILES_PER_COMMIT]:
+                before = await self._show(commit.parents[0], name)
+                after = await self._show(commit.sha, name)
+                found += await asyncio.to_thread(image_changes, before, after,
+                                                 limits=self.limits)
+        self._changes[commit.sha] = tuple(found)
+        while len(self._changes) > self.keep:
+            self._changes.popitem(last=False)
+        return tuple(found)
+
+    async def _show(self, rev: str, name: str) -> str | None:
+        try:
+            return await self._git("show", "--end-of-options", f"{rev}:{name}")
+        except GitError:
+            return None
+
+    async def graph(self) -> dict[str, tuple[str, ...]]:
+        """The last GRAPH commits of the branch with their parents."""
+        try:
+            text = await self._git("rev-list", f"--max-count={GRAPH}", "--parents",
+                                   "--end-of-options", self.ref)
+        except GitError:
+            return {}
+        return parse_graph(text)
