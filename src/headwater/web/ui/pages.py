@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -27,8 +27,9 @@ from headwater import log as hwlog
 from headwater.ci.service import NotFound
 from headwater.errors import HeadwaterError, UserError
 from headwater.web.devguard import Refusal, cross_site
+from headwater.web.timeline import GIT_TIMES
 from headwater.web.ui import views
-from headwater.web.ui.colors import STATUS, status_key
+from headwater.web.ui.colors import CD_STATE, STATUS, status_key
 from headwater.web.ui.graph import NODE_HEIGHT, NODE_WIDTH
 from headwater.web.ui.sessions import COOKIE, DEV, Session, Sessions
 
@@ -51,10 +52,11 @@ def make_env() -> Environment:
                       lstrip_blocks=True)
     env.filters["when"] = when
     env.filters["duration"] = duration
+    env.filters["instant"] = instant
     env.filters["version"] = views.version_text
     env.filters["q"] = lambda s: quote(str(s), safe="")
     env.globals.update(status_key=status_key, STATUS=STATUS, NODE_WIDTH=NODE_WIDTH,
-                       NODE_HEIGHT=NODE_HEIGHT)
+                       NODE_HEIGHT=NODE_HEIGHT, CD_STATE=CD_STATE, GIT_TIMES=GIT_TIMES)
     return env
 
 
@@ -64,6 +66,12 @@ def when(value: datetime | float | None) -> str:
     if isinstance(value, int | float):
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value)) + " UTC"
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def instant(value: datetime, ms: bool = True) -> str:
+    """A moment to the millisecond (`ms`), or to the second (Git's commit times)."""
+    text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return (text[:-3] if ms else text[:-7]) + " UTC"
 
 
 def duration(seconds: float | None) -> str:

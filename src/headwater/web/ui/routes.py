@@ -33,11 +33,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from headwater import log as hwlog
+from headwater.cd.controller import Controller
 from headwater.ci.service import CI
 from headwater.store import Build
 from headwater.store.tokens import sha256_hex
 from headwater.web.routes.builds import event_stream
 from headwater.web.ui import views
+from headwater.web.ui.cdroutes import mount_cd
 from headwater.web.ui.loglines import LogLines
 from headwater.web.ui.pages import Pages, back, forbidden
 from headwater.web.ui.sessions import COOKIE, LOGIN_COOKIE, Session
@@ -52,8 +54,10 @@ def build_duration(b: Build) -> float | None:
     return end - b.start_time.timestamp()
 
 
-def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the routes)
-    """Add the UI's routes to the server's app. `dev`: loopback dev mode, no login."""
+def mount_ui(app: FastAPI, ci: CI, *, cd: Controller | None = None,  # noqa: PLR0915
+             dev: bool) -> None:
+    """Add the UI's routes to the server's app (the CD pages: `cdroutes.py`; `cd`
+    None: no CD controller). `dev`: loopback dev mode, no login."""
     pages = Pages(app, dev=dev, external_url=ci.settings.external_url,
                   token_live=ci.store.check_token_sha256)
     pages.env.globals["build_duration"] = build_duration
@@ -61,6 +65,7 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
     logs = LogLines(ci.store)
     static = Path(str(resources.files("headwater.web.ui").joinpath("static")))
     app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
+    mount_cd(pages, ci, cd)
 
     # -- login -----------------------------------------------------------------------
 
