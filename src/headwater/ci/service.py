@@ -46,6 +46,7 @@ from headwater.errors import UserError
 from headwater.store import (
     ApiToken,
     Build,
+    BuildResource,
     Job,
     Pipeline,
     Resource,
@@ -184,13 +185,21 @@ class CI:
             raise NotFound(f"job {pipeline_name}/{job_name} not found")
         return pipeline, job
 
+    async def all_pipelines(self) -> list[Pipeline]:
+        """Every pipeline of every team, in creation order (the UI's dashboard)."""
+        return await self.store.all_pipelines()
+
     async def jobs(self, team: str, pipeline_name: str,
                    ) -> tuple[Pipeline, list[tuple[Job, Build | None]]]:
         """The pipeline's jobs, each with its latest finished build (one query)."""
         pipeline = await self.pipeline(team, pipeline_name)
+        return pipeline, await self.pipeline_jobs(pipeline)
+
+    async def pipeline_jobs(self, pipeline: Pipeline) -> list[tuple[Job, Build | None]]:
+        """`jobs` of a pipeline already read."""
         jobs = await self.store.jobs(pipeline.id)
         latest = await self.store.latest_builds([job.id for job in jobs])
-        return pipeline, [(job, latest.get(job.id)) for job in jobs]
+        return [(job, latest.get(job.id)) for job in jobs]
 
     async def pause_job(self, team: str, pipeline_name: str, job_name: str,
                         paused: bool) -> None:
@@ -241,6 +250,17 @@ class CI:
         if build is None:
             raise NotFound(f"build {build_id} not found")
         return build
+
+    async def event_page(self, build_id: int, *, after: int = 0, limit: int | None = None,
+                         logs: bool = True) -> list[StoredEvent]:
+        """The build's stored events with `seq > after`, in order (at most `limit`;
+        `logs=False`: without the log output): the UI's pages read a log this way."""
+        return await self.store.events(build_id, after=after, limit=limit, logs=logs)
+
+    async def build_resources(self, build_id: int
+                              ) -> tuple[list[BuildResource], list[BuildResource]]:
+        """The build's inputs and outputs, with their versions."""
+        return await self.store.build_inputs(build_id), await self.store.build_outputs(build_id)
 
     async def abort(self, build_id: int) -> None:
         build = await self.build(build_id)
@@ -326,6 +346,14 @@ class CI:
         return await self.store.versions(resource.id, limit=limit)
 
     # -- API tokens -------------------------------------------------------------------
+
+    async def check_token(self, token: str) -> bool:
+        """Whether `token` is a live API token (the UI's login)."""
+        return await self.store.check_token(token)
+
+    async def check_token_sha256(self, token_sha256: str) -> bool:
+        """Whether the token with that hash is still live (a UI session's token)."""
+        return await self.store.check_token_sha256(token_sha256)
 
     async def tokens(self) -> list[ApiToken]:
         return await self.store.list_tokens()
