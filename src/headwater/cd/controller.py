@@ -199,8 +199,9 @@ class SourceLoop:
             try:
                 return await verb(self.syncer.checkout)
             finally:  # the verb fetched: the revision to sync is what is checked out now
-                with contextlib.suppress(GitError):
-                    await self.syncer.adopt_head()
+                if (self.syncer.checkout.path / ".git").is_dir():
+                    with contextlib.suppress(GitError):
+                        await self.syncer.adopt_head()
 
         revision = await self.between_syncs(work)
         if revision:

@@ -5,6 +5,8 @@
     Conflict, store TokenConflict 409   (LastToken adds "last_token": true)
     any other UserError           400   with its `details()` next to `detail`
     a body FastAPI cannot read    400   `where: what` per problem
+    GitError, RegistryError       502   a CD action's Git push or registry scan failed
+                                        (their messages are redacted where raised)
 
 Answers are `{"detail": message, ...}`. A request's input is never echoed (it may be
 huge, or hold a var's secret value).
@@ -21,6 +23,8 @@ from headwater.cd.releases import UnknownRelease
 from headwater.cd.verbs import UnknownWorkload
 from headwater.ci.service import Conflict, NotFound
 from headwater.errors import UserError
+from headwater.gitrepo import GitError
+from headwater.registry import RegistryError
 from headwater.store import LastToken, TokenConflict
 
 
@@ -41,6 +45,14 @@ def add_handlers(app: FastAPI) -> None:
     async def _token_conflict(_: Request, e: TokenConflict) -> JSONResponse:
         extra = {"last_token": True} if isinstance(e, LastToken) else {}
         return JSONResponse({"detail": str(e), **extra}, status_code=409)
+
+    @app.exception_handler(GitError)
+    async def _git_error(_: Request, e: GitError) -> JSONResponse:
+        return JSONResponse({"detail": f"git: {e}"}, status_code=502)
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_: Request, e: RegistryError) -> JSONResponse:
+        return JSONResponse({"detail": f"registry: {e}"}, status_code=502)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, e: RequestValidationError) -> JSONResponse:
