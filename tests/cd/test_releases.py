@@ -152,6 +152,10 @@ def test_a_revision_contains_itself_and_its_ancestors(revision: str, commit: str
 def test_the_covering_sync_is_the_first_that_passed_with_the_release_in_it(
         commit: str, marks: list[SyncMark], covering: SyncMark | None) -> None:
     assert covering_sync(commit, marks, GRAPH) == covering
+    reach: dict[str, frozenset[str]] = {}  # one cache for a listing's releases
+    assert [covering_sync(c, marks, GRAPH, reach=reach) for c in (commit, commit)] == [
+        covering, covering]
+    assert set(reach) == {m.revision for m in marks}
 
 
 def _ready(minute: int, ok: bool = True, message: str = "") -> ReadyMark:

@@ -313,8 +313,9 @@ async def _releases(loop: SourceLoop, limit: int) -> list[ReleaseRecord]:
     marks = list(loop.marks)
     graph = await loop.history.graph() if marks and found else {}
     out = []
+    reach: dict[str, frozenset[str]] = {}  # each synced revision's ancestors, once
     for commit, changes in found:
-        synced = covering_sync(commit.sha, marks, graph) if marks else None
+        synced = covering_sync(commit.sha, marks, graph, reach=reach) if marks else None
         ready = (loop.rollouts.ready(synced, [c.workload for c in changes])
                  if synced is not None and synced.ok and loop.rollouts is not None else None)
         out.append(ReleaseRecord(loop.syncer.source.name, commit.sha, commit.committed_at,
