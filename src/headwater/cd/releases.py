@@ -8,7 +8,9 @@ the image of a workload's container: the image is read from the manifest as it w
 before and after the commit (the same parser as `list-workloads`), not guessed from
 the message, so a `release` verb with a message of the user's own, a rollback and a
 hand edit are all found. `automated` says whether image automation made it (the
-marker line `AUTOMATION_TRAILER` anywhere in the message).
+marker line `AUTOMATION_TRAILER` anywhere in the message); such a commit is a release
+even when no workload's image changed (a Flux v2 setter in a kustomization's `images:`),
+with no image changes listed.
 
 The decisions (parsing a commit's files, which sync covers a release) are plain
 functions; `controller.py` runs git and keeps the marks.
@@ -282,7 +284,7 @@ class History:
                 if len(out) >= limit:
                     break
                 changes = await self._image_changes(commit)
-                if changes:
+                if changes or commit.automated:  # (a setter's kustomization: no workload)
                     out.append((commit, changes))
         return out
 
