@@ -249,3 +249,27 @@ async def test_a_failed_push_or_fetch_is_a_502_naming_it_without_secrets(
     detail = failed.json()["detail"]
     assert "127.0.0.1:9/nowhere.git" in detail
     assert secret not in detail and token not in detail
+
+
+async def test_a_read_only_source_commits_nothing_and_scanning_off_reads_no_tags(
+        env: Env, repo: Repo) -> None:
+    repo.commit({"deploy/ns.yaml": namespace(env.ns),
+                 "deploy/app.yaml": workload(env.ns, "app", "127.0.0.1:5000/app:1.0", {})})
+    app = f"{env.ns}:deployment/app"
+    source = env.source(repo, git_path=("deploy",), git_readonly=True,
+                        registry_disable_scanning=True, git_poll_interval=HOUR,
+                        sync_interval=HOUR, registry_poll_interval=HOUR)
+    head = _server_git(env, repo, "rev-parse", "main")
+    async with _server(env, source) as (_, http):
+        assert (await http.post("/api/v1/cd/sync", params={"wait": "true"})).json()[
+            "results"][0]["ok"]
+        for path, body in (("lock", {}), ("release", {"image": "127.0.0.1:5000/app:2.0"})):
+            refused = await http.post(f"/api/v1/cd/workloads/{source.name}/{app}/{path}",
+                                      json=body)
+            assert refused.status_code == 409
+            assert "git-readonly" in refused.json()["detail"]
+        images = (await http.get("/api/v1/cd/images")).json()["sources"]
+    assert _server_git(env, repo, "rev-parse", "main") == head
+    [container] = images[0]["workloads"][0]["containers"]
+    assert container["error"] == "registry scanning is off for this source"
+    assert container["available"] == []

@@ -81,6 +81,10 @@ class UnknownAction(UserError):
     """A request names a workload action that does not exist (400)."""
 
 
+class ReadOnlySource(UserError):
+    """A workload action on a source with `git-readonly`: nothing is committed (409)."""
+
+
 @dataclass
 class _Request:
     done: asyncio.Future[SyncResult]
@@ -406,12 +410,13 @@ class Controller:
         self._known(source)
         out = []
         for found in await self.workloads(source):
-            if self.scanner is not None:
+            off = self.loops[found.source].syncer.source.registry_disable_scanning
+            if self.scanner is not None and not off:
                 rows = await verbs.images_of(found.workloads, self.scanner)
             else:
                 rows = [ContainerImages(loc.id, c.name, c.image,
                                         loc.workload.tag_pattern(c.name), None, (),
-                                        "registry scanning is off")
+                                        "registry scanning is off for this source")
                         for loc in found.workloads for c in loc.workload.containers]
             out.append(SourceImages(found.source, found.revision, tuple(
                 WorkloadImages(loc.id, loc.file, loc.workload.automated,
@@ -426,7 +431,7 @@ class Controller:
         """`action` (automate, deautomate, lock, unlock) on `workload` of `source`, the
         CLI's verb and commit, serialized with the source's loop; the pushed revision
         (None: nothing to change). A sync is asked for after a commit."""
-        self._known(source)
+        self._writable(source)
         if action not in ACTIONS:
             raise UnknownAction(f"no workload action {action!r}; actions: "
                                 f"{', '.join(ACTIONS)}, release")
@@ -441,7 +446,7 @@ class Controller:
                       user: str | None = None, message: str | None = None) -> str | None:
         """The CLI's `release` (`image` IMAGE:TAG, or `update_all`: each container to the
         newest tag its policy allows); the pushed revision or None, then a sync."""
-        self._known(source)
+        self._writable(source)
         if (image is None) == (not update_all):
             raise verbs.VerbError("give one of image (IMAGE:TAG) or update_all")
         if update_all and self.scanner is None:
@@ -458,6 +463,13 @@ class Controller:
             return revision
 
         return await loop.commit(call)
+
+    def _writable(self, source: str) -> None:
+        self._known(source)
+        if self.loops[source].syncer.source.git_readonly:
+            raise ReadOnlySource(f"source {source!r} is read-only (git-readonly): headwater "
+                                 "commits nothing to its repository; change the manifests "
+                                 "in Git, or drop git-readonly from the source")
 
     def _author(self, source: str, user: str | None) -> verbs.Author | None:
         """fluxctl's `--user`: `Name <email>`, or a name with the source's git email."""

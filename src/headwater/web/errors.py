@@ -3,6 +3,7 @@
     NotFound, cd UnknownSource,   404
     UnknownRelease, UnknownWorkload
     Conflict, store TokenConflict 409   (LastToken adds "last_token": true)
+    cd ReadOnlySource             409
     any other UserError           400   with its `details()` next to `detail`
     a body FastAPI cannot read    400   `where: what` per problem
     GitError, RegistryError       502   a CD action's Git push or registry scan failed
@@ -18,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headwater.cd.controller import UnknownSource
+from headwater.cd.controller import ReadOnlySource, UnknownSource
 from headwater.cd.releases import UnknownRelease
 from headwater.cd.verbs import UnknownWorkload
 from headwater.ci.service import Conflict, NotFound
@@ -31,7 +32,7 @@ from headwater.store import LastToken, TokenConflict
 def status_of(error: UserError) -> int:
     if isinstance(error, NotFound | UnknownSource | UnknownRelease | UnknownWorkload):
         return 404
-    if isinstance(error, Conflict):
+    if isinstance(error, Conflict | ReadOnlySource):
         return 409
     return 400
 
