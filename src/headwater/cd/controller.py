@@ -13,6 +13,12 @@ The controller is the CD service the web routes call (`web/routes/cd.py`): `sync
 done), `status` and `workloads`; an unknown source name is an `UnknownSource` (404).
 Reading the working copy (`workloads`) is a request too, served by the loop between
 its syncs, so it never sees the tree while a fetch or an automation commit moves it.
+So are the workload actions (`act`: automate/deautomate/lock/unlock, `release`): the
+CLI's verbs (`verbs.py`) commit and push on that working copy between syncs, then ask
+for a sync. `images` scans the tags of the workloads read so with the controller's
+registry scanner. `releases` lists release commits from each source's Git history
+(`releases.py`) with the sync marks the loop records for every sync and the rollout
+marks of `rollouts.py`.
 
 An image automation round fetches the branch, commits and pushes: the sync after it
 takes the working copy as the round left it (no second fetch). A push hook's request
