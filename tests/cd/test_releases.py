@@ -152,6 +152,10 @@ def test_a_revision_contains_itself_and_its_ancestors(revision: str, commit: str
 def test_the_covering_sync_is_the_first_that_passed_with_the_release_in_it(
         commit: str, marks: list[SyncMark], covering: SyncMark | None) -> None:
     assert covering_sync(commit, marks, GRAPH) == covering
+    reach: dict[str, frozenset[str]] = {}  # one cache for a listing's releases
+    assert [covering_sync(c, marks, GRAPH, reach=reach) for c in (commit, commit)] == [
+        covering, covering]
+    assert set(reach) == {m.revision for m in marks}
 
 
 def _ready(minute: int, ok: bool = True, message: str = "") -> ReadyMark:
@@ -194,6 +198,9 @@ async def test_history_finds_image_changing_commits_under_the_paths(tmp_path: Pa
     _commit(root, {"deploy/app.yaml": deployment(
         "reg/app:1.0.1", annotations="    note: the image is fine\n")}, "Comment on image")
     _commit(root, {"other/app.yaml": deployment("reg/app:9")}, "Outside the paths")
+    setter = _commit(root, {"deploy/kustomization.yaml": "images:\n- name: reg/app\n"
+                                                        "  newTag: 1.0.2\n"},
+                     f"Auto-release reg/app:1.0.2\n\n{AUTOMATION_TRAILER}")
     verb = _commit(root, {"deploy/app.yaml": deployment(
         "reg/app:2.0.0", annotations="    fluxcd.io/locked: 'true'\n")},
         "Ship the big one", author="Ann Operator <ann@example.com>")  # release -m message
@@ -203,6 +210,7 @@ async def test_history_finds_image_changing_commits_under_the_paths(tmp_path: Pa
     assert [(c.sha, c.automated, c.subject, c.author, changes) for c, changes in found] == [
         (verb, False, "Ship the big one", "Ann Operator <ann@example.com>",
          (ImageChange(W, "app", "reg/app:1.0.1", "reg/app:2.0.0"),)),
+        (setter, True, "Auto-release reg/app:1.0.2", "Test <t@example.com>", ()),
         (auto, True, "Auto-release reg/app:1.0.1", "Test <t@example.com>",
          (ImageChange(W, "app", "reg/app:1.0.0", "reg/app:1.0.1"),)),
     ]  # the first commit added the file: it has no parent to compare with

@@ -8,7 +8,9 @@ the image of a workload's container: the image is read from the manifest as it w
 before and after the commit (the same parser as `list-workloads`), not guessed from
 the message, so a `release` verb with a message of the user's own, a rollback and a
 hand edit are all found. `automated` says whether image automation made it (the
-marker line `AUTOMATION_TRAILER` anywhere in the message).
+marker line `AUTOMATION_TRAILER` anywhere in the message); such a commit is a release
+even when no workload's image changed (a Flux v2 setter in a kustomization's `images:`),
+with no image changes listed.
 
 The decisions (parsing a commit's files, which sync covers a release) are plain
 functions; `controller.py` runs git and keeps the marks.
@@ -195,28 +197,38 @@ def parse_graph(text: str) -> dict[str, tuple[str, ...]]:
     return graph
 
 
-def contains(revision: str, commit: str, graph: Mapping[str, Sequence[str]]) -> bool:
-    """Whether `commit` is `revision` or one of its ancestors within `graph` (commits
-    older than the graph's window are not seen: False)."""
-    seen, todo = set(), [revision]
+def ancestors(revision: str, graph: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """`revision` and its ancestors within `graph` (commits older than the graph's
+    window are not seen)."""
+    seen: set[str] = set()
+    todo = [revision]
     while todo:
         sha = todo.pop()
-        if sha == commit:
-            return True
-        if sha in seen:
-            continue
-        seen.add(sha)
-        todo.extend(graph.get(sha, ()))
-    return False
+        if sha not in seen:
+            seen.add(sha)
+            todo.extend(graph.get(sha, ()))
+    return frozenset(seen)
+
+
+def contains(revision: str, commit: str, graph: Mapping[str, Sequence[str]]) -> bool:
+    """Whether `commit` is `revision` or one of its ancestors within `graph`."""
+    return commit in ancestors(revision, graph)
 
 
 def covering_sync(commit: str, marks: Iterable[SyncMark],
-                  graph: Mapping[str, Sequence[str]]) -> SyncMark | None:
+                  graph: Mapping[str, Sequence[str]], *,
+                  reach: dict[str, frozenset[str]] | None = None) -> SyncMark | None:
     """The first successful sync (by start) whose revision contains `commit`; when none
     succeeded, the last failed one that tried (its message says why); None when no
-    sync of this process reached it."""
-    tried = [m for m in sorted(marks, key=lambda m: m.started)
-             if contains(m.revision, commit, graph)]
+    sync of this process reached it. `reach` caches each revision's ancestors across
+    calls (one listing asks for every release)."""
+    cache = {} if reach is None else reach
+    tried = []
+    for m in sorted(marks, key=lambda m: m.started):
+        if m.revision not in cache:
+            cache[m.revision] = ancestors(m.revision, graph)
+        if commit in cache[m.revision]:
+            tried.append(m)
     ok = [m for m in tried if m.ok]
     if ok:
         return ok[0]
@@ -272,7 +284,7 @@ class History:
                 if len(out) >= limit:
                     break
                 changes = await self._image_changes(commit)
-                if changes:
+                if changes or commit.automated:  # (a setter's kustomization: no workload)
                     out.append((commit, changes))
         return out
 

@@ -99,7 +99,7 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
     env = _env()
     env.globals["build_duration"] = build_duration
     sessions = Sessions()
-    logs = LogLines(ci.store)
+    logs = LogLines(ci)
     static = Path(str(resources.files("headwater.web.ui").joinpath("static")))
     app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
     also = (ci.settings.external_url,)
@@ -119,7 +119,7 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
         sid = request.cookies.get(COOKIE)
         session = sessions.get(sid)
         if session is not None and session.token_sha256 != DEV \
-                and not await ci.store.check_token_sha256(session.token_sha256):
+                and not await ci.check_token_sha256(session.token_sha256):
             sessions.drop(sid)  # its token was revoked
             session = None
         if session is None and dev:
@@ -208,7 +208,7 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
             return _forbidden("refused: log in from the server's own login page")
         target = _safe_next(next_ if isinstance(next_, str) else "/")
         if not isinstance(token, str) or not token.strip() \
-                or not await ci.store.check_token(token.strip()):
+                or not await ci.check_token(token.strip()):
             _log.info("login failed")
             return page("login.html", request, None, status=401, next=target,
                         login_csrf=cookie, error="That token is not valid.")
