@@ -15,7 +15,8 @@ holds the two roots, so it imports nothing and anything may import it (except
     │   ├── SizeError                    (also ValueError, as those below marked *)
     │   ├── cd: RenderError, RenderErrors (also RenderFailed), WorkloadError,
     │   │       EditError, VerbError (UnknownWorkload: 404), SourceError,
-    │   │       PolicyFileError, UnknownSource (404), UnknownRelease (404)
+    │   │       PolicyFileError, UnknownSource (404), UnknownRelease (404),
+    │   │       UnknownAction, ReadOnlySource (409)
     │   ├── ci: PipelineInvalid*, CompileError*, YamlSyntaxError*, DurationError*,
     │   │       VarsError* (UndefinedVarsError, OldStyleTooLarge), TriggerError
     │   ├── ci.service: Invalid (400), NotFound (404), Conflict (409)

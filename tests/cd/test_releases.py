@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from headwater import yamlload
+from headwater.cd import releases
 from headwater.cd.automation import AUTOMATION_TRAILER
 from headwater.cd.releases import (
     History,
@@ -24,6 +26,7 @@ from headwater.cd.releases import (
     parse_graph,
     parse_log,
 )
+from headwater.gitrepo import GitOutputTooLarge
 from tests.gitseed import plain_git, write_files
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,18 +53,13 @@ metadata:
 # -- a commit's log entry and its image changes
 
 
-LOG = (
+LOG = (  # as `git log -G... --name-only --format=LOG_FORMAT` writes it
     "\x1eaaa\x1fppp\x1f1767225600\x1fA Person <a@example.com>\x1f"
     "Auto-release reg/app:1.0.1\n\nHeadwater-Automation: image-release\n\n[ci skip]\n\x1f\n\n"
-    "diff --git a/deploy/app.yaml b/deploy/app.yaml\nindex 9f53f1d..278e2c7 100644\n"
-    "--- a/deploy/app.yaml\n+++ b/deploy/app.yaml\n@@ -11 +11 @@ spec:\n"
-    "-        image: reg/app:1.0.0\n+        image: reg/app:1.0.1\n"
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
-    "-the image\n+the new image\n"
+    "deploy/app.yaml\nREADME.md\n"
     "\x1ebbb\x1fqqq rrr\x1f1767225500\x1fB <b@example.com>\x1fMerge\n\x1f\n"
     "\x1eccc\x1f\x1f1767225400\x1fC <c@example.com>\x1fpolicy\n\x1f\n\n"
-    "diff --git a/app.yml b/app.yml\n--- a/app.yml\n+++ b/app.yml\n@@ -3,0 +4 @@\n"
-    "+    fluxcd.io/locked: 'true'\n"
+    "app.yml\napp.yml\nkustomization.yaml\n"
 )
 
 
@@ -74,7 +72,7 @@ def test_the_log_gives_each_commit_and_the_manifests_whose_image_lines_changed()
         LogCommit("bbb", ("qqq", "rrr"), datetime(2026, 1, 1, tzinfo=UTC)
                   - timedelta(seconds=100), "B <b@example.com>", "Merge", ()),
         LogCommit("ccc", (), datetime(2026, 1, 1, tzinfo=UTC) - timedelta(seconds=200),
-                  "C <c@example.com>", "policy", ()),  # no image line changed
+                  "C <c@example.com>", "policy", ("app.yml", "kustomization.yaml")),
     ]
 
 
@@ -152,6 +150,10 @@ def test_a_revision_contains_itself_and_its_ancestors(revision: str, commit: str
 def test_the_covering_sync_is_the_first_that_passed_with_the_release_in_it(
         commit: str, marks: list[SyncMark], covering: SyncMark | None) -> None:
     assert covering_sync(commit, marks, GRAPH) == covering
+    reach: dict[str, frozenset[str]] = {}  # one cache for a listing's releases
+    assert [covering_sync(c, marks, GRAPH, reach=reach) for c in (commit, commit)] == [
+        covering, covering]
+    assert set(reach) == {m.revision for m in marks}
 
 
 def _ready(minute: int, ok: bool = True, message: str = "") -> ReadyMark:
@@ -194,6 +196,9 @@ async def test_history_finds_image_changing_commits_under_the_paths(tmp_path: Pa
     _commit(root, {"deploy/app.yaml": deployment(
         "reg/app:1.0.1", annotations="    note: the image is fine\n")}, "Comment on image")
     _commit(root, {"other/app.yaml": deployment("reg/app:9")}, "Outside the paths")
+    setter = _commit(root, {"deploy/kustomization.yaml": "images:\n- name: reg/app\n"
+                                                        "  newTag: 1.0.2\n"},
+                     f"Auto-release reg/app:1.0.2\n\n{AUTOMATION_TRAILER}")
     verb = _commit(root, {"deploy/app.yaml": deployment(
         "reg/app:2.0.0", annotations="    fluxcd.io/locked: 'true'\n")},
         "Ship the big one", author="Ann Operator <ann@example.com>")  # release -m message
@@ -203,6 +208,7 @@ async def test_history_finds_image_changing_commits_under_the_paths(tmp_path: Pa
     assert [(c.sha, c.automated, c.subject, c.author, changes) for c, changes in found] == [
         (verb, False, "Ship the big one", "Ann Operator <ann@example.com>",
          (ImageChange(W, "app", "reg/app:1.0.1", "reg/app:2.0.0"),)),
+        (setter, True, "Auto-release reg/app:1.0.2", "Test <t@example.com>", ()),
         (auto, True, "Auto-release reg/app:1.0.1", "Test <t@example.com>",
          (ImageChange(W, "app", "reg/app:1.0.0", "reg/app:1.0.1"),)),
     ]  # the first commit added the file: it has no parent to compare with
@@ -214,3 +220,29 @@ async def test_history_finds_image_changing_commits_under_the_paths(tmp_path: Pa
 async def test_history_of_a_copy_never_fetched_is_empty(tmp_path: Path) -> None:
     history = History(tmp_path / "none", "refs/remotes/origin/main", (".",), timeout=20)
     assert await history.releases(50) == []
+
+
+async def test_history_bounds_what_a_pusher_controls(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    plain_git("init", "-q", "-b", "main", cwd=root)
+    _commit(root, {"deploy/app.yaml": deployment("reg/app:1.0.0"),
+                   "deploy/kustomization.yaml": "images:\n- name: reg/app\n  newTag: 1.0.0\n"},
+            "Add app")
+    # A setter's release may change only `newTag:` (no line says "image"): still found.
+    setter = _commit(root, {"deploy/kustomization.yaml": "images:\n- name: reg/app\n"
+                                                        "  newTag: 1.0.1\n"},
+                     f"Auto-release reg/app:1.0.1\n\n{AUTOMATION_TRAILER}")
+    # A manifest over the YAML size limit is never read into memory whole, nor parsed.
+    padding = "# " + "x" * 4096 + "\n"
+    _commit(root, {"deploy/app.yaml": deployment("reg/app:1.0.2") + padding}, "Big")
+    history = History(root, "refs/heads/main", ("deploy",), timeout=20,
+                      limits=yamlload.Limits(max_bytes=2048))
+    assert [(c.sha, changes) for c, changes in await history.releases(50)] == [(setter, ())]
+
+    # Commit messages a pusher made huge: the listing stops with an error that says so.
+    _commit(root, {"deploy/app.yaml": deployment("reg/app:1.0.3")}, "m" * 20_000)
+    monkeypatch.setattr(releases, "LOG_BYTES", 10_000)
+    with pytest.raises(GitOutputTooLarge, match="its output is over 10000 bytes"):
+        await History(root, "refs/heads/main", ("deploy",), timeout=20).releases(50)

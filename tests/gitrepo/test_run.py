@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from headwater.devstack import StackInfo
-from headwater.gitrepo import Checkout, GitAuth, GitError, GitTimeout, git
+from headwater.gitrepo import Checkout, GitAuth, GitError, GitOutputTooLarge, GitTimeout, git
 from tests.gitrepo.procs import children, mentioning
 
 TOKEN = "hw-tok-" + uuid.uuid4().hex
@@ -75,6 +75,25 @@ async def test_a_failure_names_the_command_and_gits_words(tmp_path: Path) -> Non
     assert failed.value.returncode == 128
     assert "not a git repository" in failed.value.stderr
     assert str(failed.value).startswith(f"git rev-parse in {tmp_path} failed: fatal: not a git")
+
+
+async def test_output_past_the_bound_kills_git_and_says_so(tmp_path: Path) -> None:
+    # A blob a pusher made large: `git cat-file` would stream it all into memory.
+    repo = tmp_path / "r"
+    await git("init", "--quiet", str(repo), timeout=10)
+    big = repo / "big"
+    big.write_bytes(b"x" * (4 * 1024 * 1024))
+    blob = (await git("hash-object", "-w", "big", cwd=repo, timeout=10)).strip()
+    before = children()
+    with pytest.raises(GitOutputTooLarge,
+                       match=rf"git cat-file in {repo} failed: its output is over 65536 bytes"):
+        await git("cat-file", "blob", blob, cwd=repo, timeout=10, max_output=65536)
+    assert children() - before == set()
+    assert mentioning(blob) == []
+    # Under the bound, or with none, all of it.
+    whole = await git("cat-file", "blob", blob, cwd=repo, timeout=10, max_output=5 * 1024 * 1024)
+    assert len(whole) == 4 * 1024 * 1024
+    assert len(await git("cat-file", "blob", blob, cwd=repo, timeout=10)) == 4 * 1024 * 1024
 
 
 async def test_inherited_git_dir_does_not_redirect_git(

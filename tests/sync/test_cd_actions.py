@@ -179,6 +179,10 @@ async def test_actions_and_releases_over_the_api(env: Env, repo: Repo,
         assert unknown.status_code == 404 and "0" * 40 in unknown.json()["detail"]
         bad = await http.post(f"{base}/explode")
         assert bad.status_code == 400 and "explode" in bad.json()["detail"]
+        paths = (await http.get("/api/v1/openapi.json")).json()["paths"]
+        assert {"/api/v1/cd/releases", "/api/v1/cd/releases/{source}/{commit}",
+                "/api/v1/cd/images", "/api/v1/cd/workloads/{source}/{workload}/release",
+                "/api/v1/cd/workloads/{source}/{workload}/{action}"} <= set(paths)
         # Without the token nothing is done.
         async with httpx.AsyncClient(base_url=str(http.base_url)) as anonymous:
             assert (await anonymous.post(f"{base}/lock")).status_code == 401
@@ -215,3 +219,57 @@ async def _ready_record(http: httpx.AsyncClient, source: str, commit: str
             found: dict[str, Any] = record
             return found
     return None
+
+
+async def test_a_failed_push_or_fetch_is_a_502_naming_it_without_secrets(
+        env: Env, repo: Repo) -> None:
+    repo.commit({"deploy/ns.yaml": namespace(env.ns),
+                 "deploy/app.yaml": workload(env.ns, "app", "127.0.0.1:5000/app:1.0", {})})
+    app = f"{env.ns}:deployment/app"
+    # git:// is read-only: the fetch works, the push is refused (a deploy key without
+    # write access does the same); nothing is committed on the server.
+    read_only = env.source(repo, git_url=env.stack.git.git_url(repo.url.rsplit("/", 1)[1]),
+                           git_path=("deploy",), git_poll_interval=HOUR,
+                           sync_interval=HOUR, registry_poll_interval=HOUR)
+    head = _server_git(env, repo, "rev-parse", "main")
+    async with _server(env, read_only) as (_, http):
+        refused = await http.post(f"/api/v1/cd/workloads/{read_only.name}/{app}/lock")
+    assert refused.status_code == 502
+    assert refused.json()["detail"].startswith("git: git push to git://127.0.0.1:")
+    assert _server_git(env, repo, "rev-parse", "main") == head
+
+    # The attack: credentials of the source in an error an API client reads.
+    secret, token = "pa55-" + "x" * 20, "tok-" + "y" * 24
+    unreachable = env.source(
+        repo, git_url=f"https://ann:{secret}@127.0.0.1:9/nowhere.git", git_token=token,
+        git_poll_interval=HOUR, sync_interval=HOUR, registry_poll_interval=HOUR)
+    async with _server(env, unreachable) as (_, http):
+        failed = await http.post(f"/api/v1/cd/workloads/{unreachable.name}/{app}/lock")
+    assert failed.status_code == 502
+    detail = failed.json()["detail"]
+    assert "127.0.0.1:9/nowhere.git" in detail
+    assert secret not in detail and token not in detail
+
+
+async def test_a_read_only_source_commits_nothing_and_scanning_off_reads_no_tags(
+        env: Env, repo: Repo) -> None:
+    repo.commit({"deploy/ns.yaml": namespace(env.ns),
+                 "deploy/app.yaml": workload(env.ns, "app", "127.0.0.1:5000/app:1.0", {})})
+    app = f"{env.ns}:deployment/app"
+    source = env.source(repo, git_path=("deploy",), git_readonly=True,
+                        registry_disable_scanning=True, git_poll_interval=HOUR,
+                        sync_interval=HOUR, registry_poll_interval=HOUR)
+    head = _server_git(env, repo, "rev-parse", "main")
+    async with _server(env, source) as (_, http):
+        assert (await http.post("/api/v1/cd/sync", params={"wait": "true"})).json()[
+            "results"][0]["ok"]
+        for path, body in (("lock", {}), ("release", {"image": "127.0.0.1:5000/app:2.0"})):
+            refused = await http.post(f"/api/v1/cd/workloads/{source.name}/{app}/{path}",
+                                      json=body)
+            assert refused.status_code == 409
+            assert "git-readonly" in refused.json()["detail"]
+        images = (await http.get("/api/v1/cd/images")).json()["sources"]
+    assert _server_git(env, repo, "rev-parse", "main") == head
+    [container] = images[0]["workloads"][0]["containers"]
+    assert container["error"] == "registry scanning is off for this source"
+    assert container["available"] == []

@@ -13,6 +13,12 @@ The controller is the CD service the web routes call (`web/routes/cd.py`): `sync
 done), `status` and `workloads`; an unknown source name is an `UnknownSource` (404).
 Reading the working copy (`workloads`) is a request too, served by the loop between
 its syncs, so it never sees the tree while a fetch or an automation commit moves it.
+So are the workload actions (`act`: automate/deautomate/lock/unlock, `release`): the
+CLI's verbs (`verbs.py`) commit and push on that working copy between syncs, then ask
+for a sync. `images` scans the tags of the workloads read so with the controller's
+registry scanner. `releases` lists release commits from each source's Git history
+(`releases.py`) with the sync marks the loop records for every sync and the rollout
+marks of `rollouts.py`.
 
 An image automation round fetches the branch, commits and pushes: the sync after it
 takes the working copy as the round left it (no second fetch). A push hook's request
@@ -79,6 +85,10 @@ class UnknownSource(UserError):
 
 class UnknownAction(UserError):
     """A request names a workload action that does not exist (400)."""
+
+
+class ReadOnlySource(UserError):
+    """A workload action on a source with `git-readonly`: nothing is committed (409)."""
 
 
 @dataclass
@@ -199,8 +209,9 @@ class SourceLoop:
             try:
                 return await verb(self.syncer.checkout)
             finally:  # the verb fetched: the revision to sync is what is checked out now
-                with contextlib.suppress(GitError):
-                    await self.syncer.adopt_head()
+                if (self.syncer.checkout.path / ".git").is_dir():
+                    with contextlib.suppress(GitError):
+                        await self.syncer.adopt_head()
 
         revision = await self.between_syncs(work)
         if revision:
@@ -312,8 +323,9 @@ async def _releases(loop: SourceLoop, limit: int) -> list[ReleaseRecord]:
     marks = list(loop.marks)
     graph = await loop.history.graph() if marks and found else {}
     out = []
+    reach: dict[str, frozenset[str]] = {}  # each synced revision's ancestors, once
     for commit, changes in found:
-        synced = covering_sync(commit.sha, marks, graph) if marks else None
+        synced = covering_sync(commit.sha, marks, graph, reach=reach) if marks else None
         ready = (loop.rollouts.ready(synced, [c.workload for c in changes])
                  if synced is not None and synced.ok and loop.rollouts is not None else None)
         out.append(ReleaseRecord(loop.syncer.source.name, commit.sha, commit.committed_at,
@@ -404,12 +416,13 @@ class Controller:
         self._known(source)
         out = []
         for found in await self.workloads(source):
-            if self.scanner is not None:
+            off = self.loops[found.source].syncer.source.registry_disable_scanning
+            if self.scanner is not None and not off:
                 rows = await verbs.images_of(found.workloads, self.scanner)
             else:
                 rows = [ContainerImages(loc.id, c.name, c.image,
                                         loc.workload.tag_pattern(c.name), None, (),
-                                        "registry scanning is off")
+                                        "registry scanning is off for this source")
                         for loc in found.workloads for c in loc.workload.containers]
             out.append(SourceImages(found.source, found.revision, tuple(
                 WorkloadImages(loc.id, loc.file, loc.workload.automated,
@@ -424,7 +437,7 @@ class Controller:
         """`action` (automate, deautomate, lock, unlock) on `workload` of `source`, the
         CLI's verb and commit, serialized with the source's loop; the pushed revision
         (None: nothing to change). A sync is asked for after a commit."""
-        self._known(source)
+        self._writable(source)
         if action not in ACTIONS:
             raise UnknownAction(f"no workload action {action!r}; actions: "
                                 f"{', '.join(ACTIONS)}, release")
@@ -439,7 +452,7 @@ class Controller:
                       user: str | None = None, message: str | None = None) -> str | None:
         """The CLI's `release` (`image` IMAGE:TAG, or `update_all`: each container to the
         newest tag its policy allows); the pushed revision or None, then a sync."""
-        self._known(source)
+        self._writable(source)
         if (image is None) == (not update_all):
             raise verbs.VerbError("give one of image (IMAGE:TAG) or update_all")
         if update_all and self.scanner is None:
@@ -456,6 +469,13 @@ class Controller:
             return revision
 
         return await loop.commit(call)
+
+    def _writable(self, source: str) -> None:
+        self._known(source)
+        if self.loops[source].syncer.source.git_readonly:
+            raise ReadOnlySource(f"source {source!r} is read-only (git-readonly): headwater "
+                                 "commits nothing to its repository; change the manifests "
+                                 "in Git, or drop git-readonly from the source")
 
     def _author(self, source: str, user: str | None) -> verbs.Author | None:
         """fluxctl's `--user`: `Name <email>`, or a name with the source's git email."""

@@ -8,7 +8,9 @@ the image of a workload's container: the image is read from the manifest as it w
 before and after the commit (the same parser as `list-workloads`), not guessed from
 the message, so a `release` verb with a message of the user's own, a rollback and a
 hand edit are all found. `automated` says whether image automation made it (the
-marker line `AUTOMATION_TRAILER` anywhere in the message).
+marker line `AUTOMATION_TRAILER` anywhere in the message); such a commit is a release
+even when no workload's image changed (a Flux v2 setter in a kustomization's `images:`),
+with no image changes listed.
 
 The decisions (parsing a commit's files, which sync covers a release) are plain
 functions; `controller.py` runs git and keeps the marks.
@@ -30,7 +32,7 @@ from headwater.cd.render import MANIFEST_SUFFIXES
 from headwater.cd.verbs import workload_id
 from headwater.cd.workloads import WorkloadError, read_workloads
 from headwater.errors import UserError
-from headwater.gitrepo import GitError, git
+from headwater.gitrepo import GitError, GitOutputTooLarge, git
 
 WINDOW = 200          # commits touching the source's paths read per listing
 GRAPH = 1000          # commits read for "does this sync contain that commit"
@@ -125,42 +127,32 @@ class LogCommit:
 
 
 LOG_FORMAT = "%x1e%H%x1f%P%x1f%ct%x1f%an <%ae>%x1f%B%x1f"
+# git's -G (extended regex) over added and removed lines: a line that says "image", or a
+# field of a kustomization's `images:` (a setter's release may change only `newTag:`).
+IMAGE_LINE = "[Ii][Mm][Aa][Gg][Ee]|newTag|newName|digest"
+LOG_BYTES = 8 * 1024 * 1024  # the listing's `git log` (names and messages, no patches)
+GRAPH_BYTES = 1024 * 1024
 
 
 def parse_log(text: str) -> list[LogCommit]:
-    """`git log -p -U0 --format=LOG_FORMAT`'s commits, newest first; `files` are the
-    manifest files (by suffix) with a changed line that contains "image"."""
+    """`git log -G<IMAGE_LINE> --name-only --format=LOG_FORMAT`'s commits, newest first;
+    `files` are the manifest files (by suffix) git named: those with an added or removed
+    line that matches IMAGE_LINE."""
     out = []
     for record in text.split("\x1e")[1:]:
         fields = record.split("\x1f", 5)
         if len(fields) < 6:
             continue
-        sha, parents, ct, author, message, patch = fields
+        sha, parents, ct, author, message, names = fields
         try:
             when = datetime.fromtimestamp(int(ct), UTC)
         except ValueError:
             continue
+        files = tuple(dict.fromkeys(n.strip() for n in names.splitlines()
+                                    if n.strip().endswith(MANIFEST_SUFFIXES)))
         out.append(LogCommit(sha.strip(), tuple(parents.split()), when, author,
-                             message.strip("\n"), tuple(_image_files(patch))))
+                             message.strip("\n"), files))
     return out
-
-
-def _image_files(patch: str) -> list[str]:
-    files: list[str] = []
-    current, header = "", False
-    for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            current, header = "", True
-        elif header and line.startswith("+++ "):
-            name = line[4:]
-            current = name[2:] if name.startswith("b/") else ""
-        elif line.startswith("@@"):
-            header = False
-        elif (not header and current and line[:1] in ("+", "-")
-              and "image" in line.lower() and current.endswith(MANIFEST_SUFFIXES)
-              and current not in files):
-            files.append(current)
-    return files
 
 
 def image_changes(before: str | None, after: str | None, *,
@@ -195,28 +187,38 @@ def parse_graph(text: str) -> dict[str, tuple[str, ...]]:
     return graph
 
 
-def contains(revision: str, commit: str, graph: Mapping[str, Sequence[str]]) -> bool:
-    """Whether `commit` is `revision` or one of its ancestors within `graph` (commits
-    older than the graph's window are not seen: False)."""
-    seen, todo = set(), [revision]
+def ancestors(revision: str, graph: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """`revision` and its ancestors within `graph` (commits older than the graph's
+    window are not seen)."""
+    seen: set[str] = set()
+    todo = [revision]
     while todo:
         sha = todo.pop()
-        if sha == commit:
-            return True
-        if sha in seen:
-            continue
-        seen.add(sha)
-        todo.extend(graph.get(sha, ()))
-    return False
+        if sha not in seen:
+            seen.add(sha)
+            todo.extend(graph.get(sha, ()))
+    return frozenset(seen)
+
+
+def contains(revision: str, commit: str, graph: Mapping[str, Sequence[str]]) -> bool:
+    """Whether `commit` is `revision` or one of its ancestors within `graph`."""
+    return commit in ancestors(revision, graph)
 
 
 def covering_sync(commit: str, marks: Iterable[SyncMark],
-                  graph: Mapping[str, Sequence[str]]) -> SyncMark | None:
+                  graph: Mapping[str, Sequence[str]], *,
+                  reach: dict[str, frozenset[str]] | None = None) -> SyncMark | None:
     """The first successful sync (by start) whose revision contains `commit`; when none
     succeeded, the last failed one that tried (its message says why); None when no
-    sync of this process reached it."""
-    tried = [m for m in sorted(marks, key=lambda m: m.started)
-             if contains(m.revision, commit, graph)]
+    sync of this process reached it. `reach` caches each revision's ancestors across
+    calls (one listing asks for every release)."""
+    cache = {} if reach is None else reach
+    tried = []
+    for m in sorted(marks, key=lambda m: m.started):
+        if m.revision not in cache:
+            cache[m.revision] = ancestors(m.revision, graph)
+        if commit in cache[m.revision]:
+            tried.append(m)
     ok = [m for m in tried if m.ok]
     if ok:
         return ok[0]
@@ -251,19 +253,22 @@ class History:
     _changes: OrderedDict[str, tuple[ImageChange, ...]] = field(default_factory=OrderedDict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def _git(self, *args: str) -> str:
-        return await git(*args, cwd=self.root, timeout=self.timeout)
+    async def _git(self, *args: str, max_output: int) -> str:
+        return await git(*args, cwd=self.root, timeout=self.timeout, max_output=max_output)
 
     async def releases(self, limit: int) -> list[tuple[LogCommit, tuple[ImageChange, ...]]]:
         """Release commits, newest first (at most `limit`, among the last WINDOW commits
         that touch the paths); [] before the first fetch."""
         if not (self.root / ".git").exists():
             return []
-        try:
+        try:  # git picks the commits and files (-G): no patch text comes back
             text = await self._git(
                 "-c", "core.quotePath=false", "log", f"--max-count={WINDOW}", "--no-renames",
-                "--no-color", "--no-ext-diff", "-p", "--unified=0", f"--format={LOG_FORMAT}",
-                "--end-of-options", self.ref, "--", *self.paths)
+                "--no-color", "--no-ext-diff", f"-G{IMAGE_LINE}", "--name-only",
+                f"--format={LOG_FORMAT}", "--end-of-options", self.ref, "--", *self.paths,
+                max_output=LOG_BYTES)
+        except GitOutputTooLarge:
+            raise  # commit messages a pusher made huge: said, not taken for "no releases"
         except GitError:
             return []  # no such ref yet (never fetched)
         out: list[tuple[LogCommit, tuple[ImageChange, ...]]] = []
@@ -272,7 +277,7 @@ class History:
                 if len(out) >= limit:
                     break
                 changes = await self._image_changes(commit)
-                if changes:
+                if changes or commit.automated:  # (a setter's kustomization: no workload)
                     out.append((commit, changes))
         return out
 
@@ -293,15 +298,16 @@ class History:
 
     async def _show(self, rev: str, name: str) -> str | None:
         try:
-            return await self._git("show", "--end-of-options", f"{rev}:{name}")
-        except GitError:
+            return await self._git("show", "--end-of-options", f"{rev}:{name}",
+                                   max_output=self.limits.max_bytes)
+        except GitError:  # no such file then, or larger than a manifest may be
             return None
 
     async def graph(self) -> dict[str, tuple[str, ...]]:
         """The last GRAPH commits of the branch with their parents."""
         try:
             text = await self._git("rev-list", f"--max-count={GRAPH}", "--parents",
-                                   "--end-of-options", self.ref)
+                                   "--end-of-options", self.ref, max_output=GRAPH_BYTES)
         except GitError:
             return {}
         return parse_graph(text)

@@ -434,8 +434,9 @@ async def _images_at(root: Path, rev: str, loc: Located, timeout: float
                      ) -> dict[str, str] | None:
     """{container: image} of the workload in `loc.file` at `rev`; None if absent."""
     try:
-        text = await git("show", f"{rev}:{loc.file}", cwd=root, timeout=timeout)
-    except GitError:
+        text = await git("show", f"{rev}:{loc.file}", cwd=root, timeout=timeout,
+                         max_output=yamlload.DEFAULT.max_bytes)
+    except GitError:  # absent then, or larger than a manifest may be
         return None
     w = loc.workload
     try:

@@ -25,7 +25,7 @@ import yaml
 
 from headwater import log as hwlog
 from headwater import yamlload
-from headwater.ci import workdirs
+from headwater.ci import provenance, workdirs
 from headwater.ci.build import confine
 from headwater.ci.build.confine import Beneath, Refused
 from headwater.ci.build.errors import StepError
@@ -46,6 +46,7 @@ from headwater.errors import UserError
 from headwater.store import (
     ApiToken,
     Build,
+    BuildResource,
     Job,
     Pipeline,
     Resource,
@@ -53,8 +54,11 @@ from headwater.store import (
     Store,
     webhook_token_matches,
 )
+from headwater.store import Event as StoredEvent
 
 _CHUNK = 64 * 1024
+PROVENANCE_VERSIONS = 100  # newest versions of each image resource an image is looked in
+PROVENANCE_EVENTS = 2000   # events of a build (without its log) read for its put's end
 _STAGING = ".upload-"  # builds/.upload-XXXX: an upload being unpacked
 _log = hwlog.get("ci")
 
@@ -181,13 +185,21 @@ class CI:
             raise NotFound(f"job {pipeline_name}/{job_name} not found")
         return pipeline, job
 
+    async def all_pipelines(self) -> list[Pipeline]:
+        """Every pipeline of every team, in creation order (the UI's dashboard)."""
+        return await self.store.all_pipelines()
+
     async def jobs(self, team: str, pipeline_name: str,
                    ) -> tuple[Pipeline, list[tuple[Job, Build | None]]]:
         """The pipeline's jobs, each with its latest finished build (one query)."""
         pipeline = await self.pipeline(team, pipeline_name)
+        return pipeline, await self.pipeline_jobs(pipeline)
+
+    async def pipeline_jobs(self, pipeline: Pipeline) -> list[tuple[Job, Build | None]]:
+        """`jobs` of a pipeline already read."""
         jobs = await self.store.jobs(pipeline.id)
         latest = await self.store.latest_builds([job.id for job in jobs])
-        return pipeline, [(job, latest.get(job.id)) for job in jobs]
+        return [(job, latest.get(job.id)) for job in jobs]
 
     async def pause_job(self, team: str, pipeline_name: str, job_name: str,
                         paused: bool) -> None:
@@ -238,6 +250,17 @@ class CI:
         if build is None:
             raise NotFound(f"build {build_id} not found")
         return build
+
+    async def event_page(self, build_id: int, *, after: int = 0, limit: int | None = None,
+                         logs: bool = True) -> list[StoredEvent]:
+        """The build's stored events with `seq > after`, in order (at most `limit`;
+        `logs=False`: without the log output): the UI's pages read a log this way."""
+        return await self.store.events(build_id, after=after, limit=limit, logs=logs)
+
+    async def build_resources(self, build_id: int
+                              ) -> tuple[list[BuildResource], list[BuildResource]]:
+        """The build's inputs and outputs, with their versions."""
+        return await self.store.build_inputs(build_id), await self.store.build_outputs(build_id)
 
     async def abort(self, build_id: int) -> None:
         build = await self.build(build_id)
@@ -324,6 +347,14 @@ class CI:
 
     # -- API tokens -------------------------------------------------------------------
 
+    async def check_token(self, token: str) -> bool:
+        """Whether `token` is a live API token (the UI's login)."""
+        return await self.store.check_token(token)
+
+    async def check_token_sha256(self, token_sha256: str) -> bool:
+        """Whether the token with that hash is still live (a UI session's token)."""
+        return await self.store.check_token_sha256(token_sha256)
+
     async def tokens(self) -> list[ApiToken]:
         return await self.store.list_tokens()
 
@@ -397,8 +428,55 @@ class CI:
     async def image_provenance(self, image: str) -> ImageProvenance | None:
         """The newest build whose registry-image/docker-image put produced `image` (as
         written in a manifest: "host:port/repo:tag" or "...@sha256:..."), with the put's
-        end time and the build's git input; None when no build pushed it."""
-        raise NotImplementedError
+        end time and the build's git input; None when no build pushed it. Reads the
+        newest PROVENANCE_VERSIONS versions of each image resource of that repository."""
+        ref = provenance.wanted(image)
+        if ref is None:
+            return None
+        found: list[tuple[int, Resource, ResourceVersion]] = []  # (build id, ...)
+        for pipeline in await self.store.all_pipelines():
+            for res in await self.store.resources(pipeline.id):
+                if res.type not in provenance.IMAGE_TYPES or \
+                        not provenance.same_repository(ref, res.source):
+                    continue
+                versions = [v for v in await self.store.versions(
+                    res.id, limit=PROVENANCE_VERSIONS)
+                            if provenance.produced(ref, v.version, v.metadata)]
+                builds = await self.store.output_builds([v.id for v in versions])
+                found += [(builds[v.id], res, v) for v in versions if v.id in builds]
+        if not found:
+            return None
+        build_id, res, version = max(found, key=lambda f: f[0])
+        build = await self.store.build(build_id)
+        if build is None:
+            return None
+        events = await self.store.events(build_id, logs=False, limit=PROVENANCE_EVENTS)
+        pushed_at = next((provenance.event_time(e.payload, e.time) for e in events
+                          if e.type == "finish-put" and e.payload.get("exit_status") == 0
+                          and e.payload.get("version") == version.version), None)
+        return ImageProvenance(build, res.name, str(version.version.get("digest", "")),
+                               pushed_at, await self._commit_input(build, events))
+
+    async def _commit_input(self, build: Build, events: list[StoredEvent]
+                            ) -> CommitInput | None:
+        """The build's git input (`provenance.commit_input`), with the commit's time and
+        subject from its version's metadata or the build's finish-get of it."""
+        if build.pipeline_id is None or build.job_id is None:
+            return None
+        job = await self.store.job_by_id(build.job_id)
+        inputs = {i.name: i for i in await self.store.build_inputs(build.id)}
+        types = {r.name: r.type for r in await self.store.resources(build.pipeline_id)}
+        name = provenance.commit_input(provenance.plan_gets(job.config.get("plan") if job
+                                                            else None), inputs, types)
+        if name is None:
+            return None
+        chosen = inputs[name]
+        stored = await self.store.version_by_id(chosen.version_id)
+        metadata = stored.metadata if stored and stored.metadata else next(
+            (e.payload.get("metadata") or [] for e in events
+             if e.type == "finish-get" and e.payload.get("version") == chosen.version), [])
+        return CommitInput(name, str(chosen.version.get("ref", "")),
+                           provenance.commit_time(metadata), provenance.subject(metadata))
 
     async def artifact(self, build_id: int, name: str) -> AsyncIterator[bytes]:
         """The directory `name` of a build, as a .tar.gz streamed from a thread through

@@ -37,6 +37,10 @@ class GitTimeout(GitError):
     """A git command ran past its deadline and was killed (with its children)."""
 
 
+class GitOutputTooLarge(GitError):
+    """A git command wrote more than its caller's bound and was killed (with its children)."""
+
+
 def redact_url(url: str) -> str:
     """`url` with the password (and an https username, where tokens go) as `***`."""
     try:

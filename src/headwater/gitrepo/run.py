@@ -16,8 +16,10 @@ import signal
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from headwater.errors import HeadwaterError
 from headwater.gitrepo.errors import (
     GitError,
+    GitOutputTooLarge,
     GitTimeout,
     hint,
     redact,
@@ -34,6 +36,8 @@ _REPO_VARS = frozenset({
     "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_QUARANTINE_PATH",
 })
 _TAIL_LINES = 8
+_STDERR_KEEP = 64 * 1024
+_CHUNK = 64 * 1024
 
 
 async def git(
@@ -44,12 +48,15 @@ async def git(
     url: str | None = None,
     what: str | None = None,
     secrets: Iterable[str] = (),
+    max_output: int | None = None,
 ) -> str:
     """Run `git *args` and return its stdout; raise GitError, or GitTimeout after `timeout`s.
 
     `env` is laid over the inherited environment. `url` is the remote this command
     talks to and `what` a description of the operation, both for the error message;
     each of `secrets` (and the URL's own credentials) is shown as `***` in it.
+    `max_output`: more bytes of stdout than this (a log or a file whose size a pusher
+    chose) kill git and raise GitOutputTooLarge; stderr keeps only its last 64 KiB.
     """
     hidden = (*secrets, *(url_secrets(url) if url else ()))
     shown = what or f"git {_verb(args)} " + (redact_url(url) if url else f"in {cwd or '.'}")
@@ -61,16 +68,28 @@ async def git(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
-    talk = asyncio.ensure_future(proc.communicate())
+    assert proc.stdout is not None and proc.stderr is not None
+    reads = (asyncio.ensure_future(_read(proc.stdout, max_output)),
+             asyncio.ensure_future(_read(proc.stderr, None, keep=_STDERR_KEEP)))
+    finished = False
     try:
-        done, _ = await asyncio.wait({talk}, timeout=timeout)
+        await asyncio.wait(reads, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
+        finished = all(r.done() for r in reads)
     finally:
-        if not talk.done():  # timed out, or cancelled
+        if not finished or reads[0].exception() is not None:  # late, cancelled, too big
             _kill_group(proc.pid)
-            await talk  # the pipes close once the whole group is dead; git is reaped
-    out, err = talk.result()
+        await asyncio.gather(*reads, return_exceptions=True)  # the pipes close with the group
+        if reads[0].done() and reads[0].exception() is not None:
+            while await proc.stdout.read(_CHUNK):  # to its end: the pipe closes, git is dead
+                pass
+        await proc.wait()  # git is reaped
+    if isinstance(reads[0].exception(), _OutputOverBound):
+        raise GitOutputTooLarge(
+            redact(f"{shown} failed: its output is over {max_output} bytes", hidden),
+            command=command, returncode=proc.returncode)
+    out, err = reads[0].result(), reads[1].result()
     stderr = redact(_tail(err.decode(errors="replace")), hidden)
-    if not done:
+    if not finished:
         raise GitTimeout(redact(f"{shown} timed out after {timeout:g}s", hidden),
                          command=command, stderr=stderr, returncode=proc.returncode)
     if proc.returncode != 0:
@@ -80,6 +99,22 @@ async def git(
         raise GitError(redact(f"{shown} failed: {words}", hidden),
                        command=command, stderr=stderr, returncode=proc.returncode)
     return out.decode(errors="surrogateescape")
+
+
+class _OutputOverBound(HeadwaterError):
+    """stdout passed its bound (internal: `git` raises GitOutputTooLarge)."""
+
+
+async def _read(stream: asyncio.StreamReader, cap: int | None, *, keep: int = 0) -> bytes:
+    """All of `stream` (raising _OutputOverBound past `cap` bytes), or only its last `keep`."""
+    data = bytearray()
+    while chunk := await stream.read(_CHUNK):
+        data += chunk
+        if cap is not None and len(data) > cap:
+            raise _OutputOverBound
+        if keep and len(data) > 2 * keep:
+            del data[:-keep]
+    return bytes(data[-keep:] if keep else data)
 
 
 def _kill_group(pgid: int) -> None:

@@ -241,6 +241,19 @@ class BuildsMixin:
                 "build_id": build_id, "name": name, "resource_id": resource_id,
                 "version_id": version_id})
 
+    async def output_builds(self, version_ids: Collection[int]) -> dict[int, int]:
+        """Version id -> the newest build whose `put` produced it (image provenance)."""
+        out: dict[int, int] = {}
+        ids = sorted(set(version_ids))
+        async with self._db.read() as conn:
+            for start in range(0, len(ids), IN_CHUNK):
+                rows = await conn.execute(
+                    sa.select(build_outputs.c.version_id, sa.func.max(build_outputs.c.build_id))
+                    .where(build_outputs.c.version_id.in_(ids[start:start + IN_CHUNK]))
+                    .group_by(build_outputs.c.version_id))
+                out.update({int(v): int(b) for v, b in rows})
+        return out
+
     # -- what the scheduler asks ------------------------------------------------------
 
     async def used_versions(self, job_id: int, version_ids: Collection[int],

@@ -3,8 +3,11 @@
     NotFound, cd UnknownSource,   404
     UnknownRelease, UnknownWorkload
     Conflict, store TokenConflict 409   (LastToken adds "last_token": true)
+    cd ReadOnlySource             409
     any other UserError           400   with its `details()` next to `detail`
     a body FastAPI cannot read    400   `where: what` per problem
+    GitError, RegistryError       502   a CD action's Git push or registry scan failed
+                                        (their messages are redacted where raised)
 
 Answers are `{"detail": message, ...}`. A request's input is never echoed (it may be
 huge, or hold a var's secret value).
@@ -16,18 +19,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headwater.cd.controller import UnknownSource
+from headwater.cd.controller import ReadOnlySource, UnknownSource
 from headwater.cd.releases import UnknownRelease
 from headwater.cd.verbs import UnknownWorkload
 from headwater.ci.service import Conflict, NotFound
 from headwater.errors import UserError
+from headwater.gitrepo import GitError
+from headwater.registry import RegistryError
 from headwater.store import LastToken, TokenConflict
 
 
 def status_of(error: UserError) -> int:
     if isinstance(error, NotFound | UnknownSource | UnknownRelease | UnknownWorkload):
         return 404
-    if isinstance(error, Conflict):
+    if isinstance(error, Conflict | ReadOnlySource):
         return 409
     return 400
 
@@ -41,6 +46,14 @@ def add_handlers(app: FastAPI) -> None:
     async def _token_conflict(_: Request, e: TokenConflict) -> JSONResponse:
         extra = {"last_token": True} if isinstance(e, LastToken) else {}
         return JSONResponse({"detail": str(e), **extra}, status_code=409)
+
+    @app.exception_handler(GitError)
+    async def _git_error(_: Request, e: GitError) -> JSONResponse:
+        return JSONResponse({"detail": f"git: {e}"}, status_code=502)
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_: Request, e: RegistryError) -> JSONResponse:
+        return JSONResponse({"detail": f"registry: {e}"}, status_code=502)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, e: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from headwater.ci.resources import gitcheck, gitget
 from headwater.ci.resources.base import ResourceError
 from headwater.ci.resources.git import GitResource
 from tests.ci.resources.gitrepos import Upstream
@@ -181,6 +182,18 @@ async def test_an_unreachable_repository_fails_naming_it(git: GitResource,
         await git.check({"uri": missing}, None, log=log)
     assert f"git resource ({missing})" in str(info.value)
     assert "does not appear to be a git repository" in str(info.value)
+
+
+async def test_commit_messages_a_pusher_made_huge_are_refused_not_loaded(
+        up: Upstream, git: GitResource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gitcheck, "MAX_LOG_BYTES", 10_000)
+    monkeypatch.setattr(gitget, "MAX_FIELD", 10_000)
+    big = up.commit({"a": "1"}, "m" * 20_000)
+    with pytest.raises(ResourceError, match="its output is over 10000 bytes"):
+        await git.check({"uri": up.uri, "branch": "main"}, None, log=log)
+    with pytest.raises(ResourceError, match="its output is over 10000 bytes"):
+        await git.get({"uri": up.uri, "branch": "main"}, {"ref": big}, {}, tmp_path / "dest",
+                      log=log)
 
 
 async def test_a_missing_branch_fails_naming_it(up: Upstream, git: GitResource) -> None:

@@ -51,8 +51,8 @@ class ListSource:
     def append(self, type: str, payload: dict[str, Any]) -> None:
         self.list.append(Event(seq=len(self.list) + 1, type=type, payload=payload, time=NOW))
 
-    async def events(self, build_id: int, *, after: int = 0,
-                     limit: int | None = None) -> list[Event]:
+    async def event_page(self, build_id: int, *, after: int = 0,
+                         limit: int | None = None) -> list[Event]:
         self.reads += 1
         out = [e for e in self.list if e.seq > after]
         return out[:limit] if limit is not None else out

@@ -36,6 +36,7 @@ from headwater.gitrepo import git
 from headwater.gitrepo.errors import GitError
 
 MAX_COMMITS = 10_000
+MAX_LOG_BYTES = 64 * 1024 * 1024  # their messages: a pusher's to make huge
 _RECORD = "\x1e"
 
 
@@ -47,9 +48,10 @@ class Git:
     timeout: float
 
     async def __call__(self, *args: str, cwd: Path, remote: str | None = None,
-                       config: Sequence[tuple[str, str]] = ()) -> str:
+                       config: Sequence[tuple[str, str]] = (),
+                       max_output: int | None = None) -> str:
         return await git(*args, cwd=cwd, env=config_env(self.access.env, config),
-                         timeout=self.timeout,
+                         timeout=self.timeout, max_output=max_output,
                          url=self.access.uri if remote else None,
                          what=f"{remote} {self.access.where()}" if remote else None,
                          secrets=self.access.secrets)
@@ -129,7 +131,8 @@ async def _commits(run: Git, src: GitSource, repo: Path, revs: list[str], *,
     out = await run("log", "--first-parent", f"--max-count={MAX_COMMITS}",
                     f"--format=%H%x00%B{_RECORD}", *(["--all"] if all_refs else []),
                     "--end-of-options", *revs,
-                    *(pathspec(src.paths, src.ignore_paths) or ["--"]), cwd=repo)
+                    *(pathspec(src.paths, src.ignore_paths) or ["--"]), cwd=repo,
+                    max_output=MAX_LOG_BYTES)
     keep = MessageFilter(src.commit_filter, disable_ci_skip=src.disable_ci_skip)
     found = []
     for record in out.split(_RECORD):

@@ -22,6 +22,8 @@ from headwater.ci.resources.gitfilter import commit_url, short_ref
 from headwater.ci.resources.gitsource import GetParams, GitSource
 from headwater.gitrepo.errors import GitError
 
+MAX_FIELD = 16 * 1024 * 1024  # one `git log -1` field (a message a pusher made huge)
+
 MESSAGE_LIMIT = 10240
 _DEEPEN_ATTEMPTS = 6
 
@@ -118,7 +120,7 @@ async def _submodules(run: Git, params: GetParams, dest: Path) -> None:
 
 
 async def _log(run: Git, dest: Path, fmt: str) -> str:
-    return await run("log", "-1", f"--format=format:{fmt}", cwd=dest)
+    return await run("log", "-1", f"--format=format:{fmt}", cwd=dest, max_output=MAX_FIELD)
 
 
 async def metadata(run: Git, dest: Path) -> list[MetadataField]:

@@ -123,8 +123,10 @@ def split(texts: Iterable[Piece]) -> list[Line]:
 
 
 class EventSource(Protocol):
-    async def events(self, build_id: int, *, after: int = 0,
-                     limit: int | None = None) -> list[Event]: ...
+    """Where stored events are read: the CI service (`CI.event_page`)."""
+
+    async def event_page(self, build_id: int, *, after: int = 0,
+                         limit: int | None = None) -> list[Event]: ...
 
 
 @dataclass
@@ -205,8 +207,8 @@ class Page:
 class LogLines:
     """The numbered lines of build logs, through a bounded cache of `LineIndex`es."""
 
-    def __init__(self, store: EventSource, *, kept: int = KEPT_INDEXES) -> None:
-        self._store = store
+    def __init__(self, source: EventSource, *, kept: int = KEPT_INDEXES) -> None:
+        self._source = source
         self._kept = kept
         self._indexes: OrderedDict[int, LineIndex] = OrderedDict()
 
@@ -241,7 +243,7 @@ class LogLines:
         if index.complete:
             return
         while want is None or index.closed_lines < want:
-            page = await self._store.events(index.build_id, after=index.read_seq,
+            page = await self._source.event_page(index.build_id, after=index.read_seq,
                                             limit=INDEX_PAGE)
             await asyncio.to_thread(_index_page, index, page)  # megabytes of text: off the loop
             if page:
@@ -256,7 +258,7 @@ class LogLines:
         out: list[Line] = []
         after = seq - 1 if seq else 0
         while len(out) < count:
-            page = await self._store.events(index.build_id, after=after, limit=READ_PAGE)
+            page = await self._source.event_page(index.build_id, after=after, limit=READ_PAGE)
             done = await asyncio.to_thread(_collect, splitter, page, out, start=start,
                                            count=count, begin=(seq, offset),
                                            read_seq=index.read_seq)

@@ -59,10 +59,10 @@ def mount_ui(app: FastAPI, ci: CI, *, cd: Controller | None = None,  # noqa: PLR
     """Add the UI's routes to the server's app (the CD pages: `cdroutes.py`; `cd`
     None: no CD controller). `dev`: loopback dev mode, no login."""
     pages = Pages(app, dev=dev, external_url=ci.settings.external_url,
-                  token_live=ci.store.check_token_sha256)
+                  token_live=ci.check_token_sha256)
     pages.env.globals["build_duration"] = build_duration
     page, get, post, sessions = pages.page, pages.get, pages.post, pages.sessions
-    logs = LogLines(ci.store)
+    logs = LogLines(ci)
     static = Path(str(resources.files("headwater.web.ui").joinpath("static")))
     app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
     mount_cd(pages, ci, cd)
@@ -91,7 +91,7 @@ def mount_ui(app: FastAPI, ci: CI, *, cd: Controller | None = None,  # noqa: PLR
             return forbidden("refused: log in from the server's own login page")
         target = _safe_next(next_ if isinstance(next_, str) else "/")
         if not isinstance(token, str) or not token.strip() \
-                or not await ci.store.check_token(token.strip()):
+                or not await ci.check_token(token.strip()):
             _log.info("login failed")
             return page("login.html", request, None, status=401, next=target,
                         login_csrf=cookie, error="That token is not valid.")

@@ -1,9 +1,10 @@
 """What each page shows, read from the CI engine: plain data for the templates.
 
-The routes (`routes.py`) only call these and render; every read of the store for the
-UI is here. Nothing returned holds a var's value: pipelines give their config text as
-set (with `((placeholders))`), builds their step names (`steps.py`), resources their
-versions and a check error that the checker redacted already.
+The routes (`routes.py`) only call these and render; every read for the UI is here,
+through the CI service's methods (no store call: issue 14). Nothing returned holds a
+var's value: pipelines give their config text as set (with `((placeholders))`), builds
+their step names (`steps.py`), resources their versions and a check error that the
+checker redacted already.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headwater.ci.config import PipelineConfig
-from headwater.ci.service import CI, NotFound
+from headwater.ci.service import CI
 from headwater.store import Build, BuildResource, Job, Pipeline, Resource, ResourceVersion
 from headwater.web.ui import graph
 from headwater.web.ui.colors import status_key
@@ -41,15 +42,13 @@ class PipelineRow:
 
 async def dashboard(ci: CI) -> list[PipelineRow]:
     rows = []
-    for p in await ci.store.all_pipelines():
+    for p in await ci.all_pipelines():
         rows.append(PipelineRow(p, await _job_rows(ci, p)))
     return rows
 
 
 async def _job_rows(ci: CI, p: Pipeline) -> list[JobRow]:
-    jobs = await ci.store.jobs(p.id)
-    latest = await ci.store.latest_builds([j.id for j in jobs])
-    return [JobRow(j, latest.get(j.id)) for j in jobs]
+    return [JobRow(j, latest) for j, latest in await ci.pipeline_jobs(p)]
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ async def pipeline_page(ci: CI, team: str, name: str, group: str | None) -> Pipe
     if group not in groups:
         group = groups[0] if groups else None
     jobs = {r.job.name: r for r in await _job_rows(ci, p)}
-    resources = {r.name: r for r in await ci.store.resources(p.id)}
+    resources = {r.name: r for r in await ci.resources(team, name)}
     return PipelinePage(p, jobs, resources, graph.layout(graph.jobs_of(config, group)),
                         groups, group)
 
@@ -84,7 +83,7 @@ class JobPage:
 
 async def job_page(ci: CI, team: str, pipeline: str, job: str) -> JobPage:
     p, j = await ci.job(team, pipeline, job)
-    builds = await ci.store.builds(job_id=j.id, limit=100)
+    builds = await ci.builds(team=team, pipeline=pipeline, job=job, limit=100)
     return JobPage(p, j, builds, not bool(j.config.get("disable_manual_trigger")))
 
 
@@ -98,20 +97,15 @@ class BuildPage:
 
 
 async def build_page(ci: CI, build: Build) -> BuildPage:
-    events = await ci.store.events(build.id, logs=False, limit=MAX_PROGRESS_EVENTS)
+    events = await ci.event_page(build.id, logs=False, limit=MAX_PROGRESS_EVENTS)
     error = next((str(e.payload.get("message", "")) for e in events
                   if e.type == "error" and not e.payload.get("origin")), None)
-    return BuildPage(build, step_tree(build.plan, events),
-                     await ci.store.build_inputs(build.id),
-                     await ci.store.build_outputs(build.id), error)
+    inputs, outputs = await ci.build_resources(build.id)
+    return BuildPage(build, step_tree(build.plan, events), inputs, outputs, error)
 
 
 async def job_build(ci: CI, team: str, pipeline: str, job: str, name: str) -> Build:
-    p, _ = await ci.job(team, pipeline, job)
-    build = await ci.store.job_build(p.id, job, name)
-    if build is None:
-        raise NotFound(f"build {pipeline}/{job} #{name} not found")
-    return build
+    return await ci.job_build(team, pipeline, job, name)
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,7 @@ class ResourcePage:
 
 async def resource_page(ci: CI, team: str, pipeline: str, name: str) -> ResourcePage:
     p, r = await ci.resource(team, pipeline, name)
-    versions = await ci.store.versions(r.id, limit=100)
+    versions = await ci.versions(team, pipeline, name, limit=100)
     return ResourcePage(p, r, versions,
                         explain_check_error(r.check_error) if r.check_error else None)
 
