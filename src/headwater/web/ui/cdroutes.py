@@ -23,8 +23,6 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from headwater.cd.controller import Controller, UnknownSource
-from headwater.cd.releases import UnknownRelease
-from headwater.cd.verbs import UnknownWorkload
 from headwater.ci.service import CI
 from headwater.web.ui import cdviews
 from headwater.web.ui.pages import Pages, back
@@ -50,8 +48,6 @@ def done_message(action: str | None, source: str | None, commit: str | None) -> 
 def mount_cd(pages: Pages, ci: CI, cd: Controller | None) -> None:
     """Add the CD pages to `pages`' app; `cd` None or without sources: the page says how
     to add one and the forms answer 404."""
-    pages.not_found += (UnknownSource, UnknownRelease, UnknownWorkload)
-
     def controller() -> Controller:
         if cd is None or not cd.loops:
             raise UnknownSource("this server has no CD source: start it with "

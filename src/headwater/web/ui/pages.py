@@ -5,8 +5,10 @@ the CI pages and the login, `cdroutes.py` for the CD pages), so there is one cop
 the rules: `@pages.get(path)` needs a session (a page redirects to the login, a
 `api=True` read answers 401), `@pages.post(path)` also checks the request's origin
 (`devguard.cross_site`) and the session's CSRF token and answers 403 with nothing
-done otherwise. A handler's `UserError` becomes the error page (404 for a `NotFound`
-or a `NotFoundError` the handler declares, else 400). `page()` renders a template with
+done otherwise. A handler's `UserError` becomes the error page with the API's status
+(`web.errors.status_of`: 404 for what is not there, 409 for a conflict, else 400), and
+a Git or registry failure of a CD action a 502 page (their messages are redacted where
+raised). `page()` renders a template with
 the security headers every page sends.
 """
 
@@ -24,9 +26,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from headwater import log as hwlog
-from headwater.ci.service import NotFound
 from headwater.errors import HeadwaterError, UserError
+from headwater.gitrepo import GitError
+from headwater.registry import RegistryError
 from headwater.web.devguard import Refusal, cross_site
+from headwater.web.errors import status_of
 from headwater.web.timeline import GIT_TIMES
 from headwater.web.ui import views
 from headwater.web.ui.colors import CD_STATE, STATUS, status_key
@@ -92,7 +96,6 @@ class Pages:
     token_live: TokenLive
     env: Environment = field(default_factory=make_env)
     sessions: Sessions = field(default_factory=Sessions)
-    not_found: tuple[type[UserError], ...] = ()  # more errors that answer 404
 
     def secure(self, request: Request) -> bool:
         return request.url.scheme == "https" or self.external_url.startswith("https:")
@@ -153,9 +156,12 @@ class Pages:
             try:
                 response = await handler(request, session)
             except UserError as e:
-                status = 404 if isinstance(e, (NotFound, *self.not_found)) else 400
-                response = self.page("error.html", request, session, status=status,
+                response = self.page("error.html", request, session, status=status_of(e),
                                      message=str(e))
+            except (GitError, RegistryError) as e:  # a CD action's push or scan failed
+                kind = "git" if isinstance(e, GitError) else "registry"
+                response = self.page("error.html", request, session, status=502,
+                                     message=f"{kind}: {e}")
             if new_sid is not None:
                 self.set_cookie(response, request, new_sid)
             return response
