@@ -152,7 +152,7 @@ async def build_app(settings: ServerSettings, *, out: TextIO = sys.stdout) -> tu
     app = make_app(Services(ci=ci, cd=controller, registry=registry,
                             check_token=None if settings.dev else store.check_token),
                    more=(hook_routes,))
-    mount_ui(app, ci, dev=settings.dev)  # the web UI (web/ui/), after the API's routes
+    mount_ui(app, ci, cd=controller, dev=settings.dev)  # the web UI (web/ui/), after the API
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -31,6 +31,12 @@ STATUS: dict[str, Colour] = {
 }
 
 
+# A CD source's state (`cd.reasons`) shown in the same colours: Ready as a success,
+# Failed as a failure, Stalled (a user error, waits for a new commit) as errored.
+CD_STATE: dict[str | None, str] = {"Ready": "succeeded", "Failed": "failed",
+                                   "Stalled": "errored", None: "pending"}
+
+
 def status_key(status: str | None, *, paused: bool = False) -> str:
     """The key of `STATUS` a job or build shows: paused wins, no build is "none"."""
     if paused:

@@ -14,77 +14,37 @@
 
 Every page needs a session (`sessions.py`; dev mode makes one at once); every POST
 checks the session's CSRF token and the request's origin (`devguard.cross_site`), and
-answers 403 with nothing done otherwise. Routes read through `views.py` and act
-through `CI`; the JSON API under /api/v1 is not touched.
+answers 403 with nothing done otherwise: the guards and the templates are `pages.py`'s,
+shared with the CD pages. Routes read through `views.py` and act through `CI`; the
+JSON API under /api/v1 is not touched.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from headwater import log as hwlog
-from headwater.ci.service import CI, NotFound
-from headwater.errors import HeadwaterError, UserError
+from headwater.cd.controller import Controller
+from headwater.ci.service import CI
 from headwater.store import Build
 from headwater.store.tokens import sha256_hex
-from headwater.web.devguard import cross_site
 from headwater.web.routes.builds import event_stream
 from headwater.web.ui import views
-from headwater.web.ui.colors import STATUS, status_key
-from headwater.web.ui.graph import NODE_HEIGHT, NODE_WIDTH
+from headwater.web.ui.cdroutes import mount_cd
 from headwater.web.ui.loglines import LogLines
-from headwater.web.ui.sessions import COOKIE, DEV, LOGIN_COOKIE, Session, Sessions
+from headwater.web.ui.pages import Pages, back, forbidden
+from headwater.web.ui.sessions import COOKIE, LOGIN_COOKIE, Session
 
 _log = hwlog.get("ui")
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-
-Handler = Callable[..., Awaitable[Response]]
-
-
-class Forbidden(HeadwaterError):
-    """A form without its CSRF token or from another origin (403)."""
-
-
-def _env() -> Environment:
-    env = Environment(loader=PackageLoader("headwater.web.ui", "templates"),
-                      autoescape=select_autoescape(default=True), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters["when"] = _when
-    env.filters["duration"] = _duration
-    env.filters["version"] = views.version_text
-    env.filters["q"] = lambda s: quote(str(s), safe="")
-    env.globals.update(status_key=status_key, STATUS=STATUS, NODE_WIDTH=NODE_WIDTH,
-                       NODE_HEIGHT=NODE_HEIGHT)
-    return env
-
-
-def _when(value: datetime | float | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, int | float):
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value)) + " UTC"
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (
-        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{seconds:.1f}s")
 
 
 def build_duration(b: Build) -> float | None:
@@ -94,95 +54,18 @@ def build_duration(b: Build) -> float | None:
     return end - b.start_time.timestamp()
 
 
-def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the routes)
-    """Add the UI's routes to the server's app. `dev`: loopback dev mode, no login."""
-    env = _env()
-    env.globals["build_duration"] = build_duration
-    sessions = Sessions()
+def mount_ui(app: FastAPI, ci: CI, *, cd: Controller | None = None,  # noqa: PLR0915
+             dev: bool) -> None:
+    """Add the UI's routes to the server's app (the CD pages: `cdroutes.py`; `cd`
+    None: no CD controller). `dev`: loopback dev mode, no login."""
+    pages = Pages(app, dev=dev, external_url=ci.settings.external_url,
+                  token_live=ci.check_token_sha256)
+    pages.env.globals["build_duration"] = build_duration
+    page, get, post, sessions = pages.page, pages.get, pages.post, pages.sessions
     logs = LogLines(ci)
     static = Path(str(resources.files("headwater.web.ui").joinpath("static")))
     app.mount("/ui/static", StaticFiles(directory=static), name="ui-static")
-    also = (ci.settings.external_url,)
-
-    def secure(request: Request) -> bool:
-        return request.url.scheme == "https" or ci.settings.external_url.startswith("https:")
-
-    def page(template: str, request: Request, session: Session | None, status: int = 200,
-             **context: Any) -> HTMLResponse:
-        html = env.get_template(template).render(
-            request=request, csrf=session.csrf if session else "", dev=dev,
-            logged_in=session is not None and not dev, **context)
-        return HTMLResponse(html, status_code=status, headers=_headers())
-
-    async def session_of(request: Request) -> tuple[Session | None, str | None]:
-        """The request's live session (and a new cookie value when dev mode made one)."""
-        sid = request.cookies.get(COOKIE)
-        session = sessions.get(sid)
-        if session is not None and session.token_sha256 != DEV \
-                and not await ci.check_token_sha256(session.token_sha256):
-            sessions.drop(sid)  # its token was revoked
-            session = None
-        if session is None and dev:
-            sid, session = sessions.create(DEV)
-            return session, sid
-        return session, None
-
-    def set_cookie(response: Response, request: Request, sid: str) -> None:
-        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict",
-                            secure=secure(request), path="/")
-
-    def guarded(handler: Callable[[Request, Session], Awaitable[Response]],
-                *, api: bool = False, post: bool = False) -> Handler:
-        async def route(request: Request) -> Response:
-            session, new_sid = await session_of(request)
-            if session is None:
-                if api:
-                    return JSONResponse({"detail": "log in first"}, status_code=401)
-                if post:
-                    return _forbidden("no session: log in again")
-                target = request.url.path + (f"?{request.url.query}" if request.url.query
-                                             else "")
-                return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
-            if post:
-                refusal = cross_site(request.method, _headers_of(request),
-                                     bound=_bound(request), also=also)
-                if refusal is not None:
-                    _log.warning("ui post refused: another origin", path=request.url.path,
-                                 origin=request.headers.get("origin"))
-                    return _forbidden("refused: this form was posted from another site")
-                form = await request.form()
-                given = form.get("csrf")
-                if not session.csrf_ok(given if isinstance(given, str) else None):
-                    _log.warning("ui post refused: bad csrf token", path=request.url.path)
-                    return _forbidden("refused: the form's CSRF token is missing or stale; "
-                                      "reload the page and try again")
-            try:
-                response = await handler(request, session)
-            except UserError as e:
-                status = 404 if isinstance(e, NotFound) else 400
-                response = page("error.html", request, session, status=status,
-                                message=str(e))
-            if new_sid is not None:
-                set_cookie(response, request, new_sid)
-            return response
-        return route
-
-    def get(path: str, **kw: bool) -> Callable[[Callable[[Request, Session],
-                                                          Awaitable[Response]]], None]:
-        def deco(fn: Callable[[Request, Session], Awaitable[Response]]) -> None:
-            app.add_api_route(path, guarded(fn, **kw), methods=["GET"],
-                              include_in_schema=False)
-        return deco
-
-    def post(path: str) -> Callable[[Callable[[Request, Session], Awaitable[Response]]],
-                                    None]:
-        def deco(fn: Callable[[Request, Session], Awaitable[Response]]) -> None:
-            app.add_api_route(path, guarded(fn, post=True), methods=["POST"],
-                              include_in_schema=False)
-        return deco
-
-    def back(url: str) -> RedirectResponse:
-        return RedirectResponse(url, status_code=303)
+    mount_cd(pages, ci, cd)
 
     # -- login -----------------------------------------------------------------------
 
@@ -193,19 +76,19 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
         response = page("login.html", request, None, next=_safe_next(next), login_csrf=token)
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
-                            secure=secure(request), path="/login", max_age=3600)
+                            secure=pages.secure(request), path="/login", max_age=3600)
         return response
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        refusal = cross_site("POST", _headers_of(request), bound=_bound(request), also=also)
+        refusal = pages.cross_site(request, "POST")
         form = await request.form()
         csrf, token, next_ = (form.get("csrf"), form.get("token"), form.get("next"))
         cookie = request.cookies.get(LOGIN_COOKIE)
         if refusal is not None or not isinstance(csrf, str) or not cookie \
                 or not Session(token_sha256="", csrf=cookie).csrf_ok(csrf):
             _log.warning("login refused: cross-site or no csrf")
-            return _forbidden("refused: log in from the server's own login page")
+            return forbidden("refused: log in from the server's own login page")
         target = _safe_next(next_ if isinstance(next_, str) else "/")
         if not isinstance(token, str) or not token.strip() \
                 or not await ci.check_token(token.strip()):
@@ -214,7 +97,7 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
                         login_csrf=cookie, error="That token is not valid.")
         sid, _ = sessions.create(sha256_hex(token.strip()))
         response = back(target)
-        set_cookie(response, request, sid)
+        pages.set_cookie(response, request, sid)
         response.delete_cookie(LOGIN_COOKIE, path="/login")
         _log.info("logged in")
         return response
@@ -341,29 +224,6 @@ def mount_ui(app: FastAPI, ci: CI, *, dev: bool) -> None:  # noqa: PLR0915 (the 
         after = int(request.headers.get("last-event-id") or
                     (after_text if after_text.isdigit() else 0))
         return event_stream(ci, build.id, after)
-
-
-def _headers() -> dict[str, str]:
-    return {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
-            "Cache-Control": "no-store"}
-
-
-def _forbidden(message: str) -> Response:
-    return Response(message + "\n", status_code=403, media_type="text/plain",
-                    headers=_headers())
-
-
-def _headers_of(request: Request) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in request.headers.items():
-        out[name] = f"{out[name]}, {value}" if name in out else value
-    return out
-
-
-def _bound(request: Request) -> tuple[str, int]:
-    server = request.scope.get("server") or ("127.0.0.1", 0)
-    return str(server[0]), int(server[1] or 0)
 
 
 def _safe_next(target: str) -> str:
