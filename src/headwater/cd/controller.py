@@ -154,6 +154,10 @@ class SourceLoop:
     marks: deque[SyncMark] = field(default_factory=lambda: deque(maxlen=SYNC_MARKS))
     last: SyncResult | None = None
     stalled: str = ""  # the revision that failed with a user error, until another syncs
+    # Failures outside a sync, kept until the next success: the status says them (a
+    # source that cannot fetch must not look like one not synced yet). Redacted by git.
+    fetch_error: str = ""
+    automation_error: str = ""
     _requests: asyncio.Queue[_Request | _Read] = field(default_factory=asyncio.Queue)
     _waiting: _Request | None = None  # queued and not taken yet: later asks join it
     history: History = field(init=False)
@@ -276,7 +280,9 @@ class SourceLoop:
                     revision = await self.syncer.fetch()
                 except GitError as e:  # reported; retried at the next poll
                     self.log.warning("git fetch failed", source=src.name, err=str(e))
+                    self.fetch_error = str(e)
                     continue
+                self.fetch_error = ""
                 if due("poll", revision=revision, before=before,
                        synced=self.syncer.synced, stalled=self.stalled):
                     await self.sync_once(fetch=False)
@@ -311,7 +317,9 @@ class SourceLoop:
         except (GitError, RegistryError, OSError, UserError) as e:
             self.log.warning("image automation failed", source=self.syncer.source.name,
                              err=str(e))
+            self.automation_error = str(e)
             return False, None
+        self.automation_error = ""
         if revision:
             self.metrics.released(self.syncer.source.name)
         return True, revision
@@ -492,7 +500,9 @@ class Controller:
 
     def status(self) -> list[dict[str, Any]]:
         """Each source's state (Ready, Failed, Stalled: the last sync failed with a user
-        error and waits for a new commit; None before the first sync) and last result."""
+        error and waits for a new commit; None before the first sync), last result, and
+        the last poll's fetch and automation round's failures ("" when they went well)."""
         return [{"source": name, "state": loop.state(),
-                 "last": loop.last.to_json() if loop.last else None}
+                 "last": loop.last.to_json() if loop.last else None,
+                 "fetch_error": loop.fetch_error, "automation_error": loop.automation_error}
                 for name, loop in self.loops.items()]

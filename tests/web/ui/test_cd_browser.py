@@ -148,6 +148,9 @@ def test_lock_unlock_release_and_automate_from_the_cd_page_commit_to_git(
     with s.server.api() as api:
         wait_for(lambda: any(x["source"] == s.source and x["state"] == "Ready"
                              for x in api.get("/cd/status").json()["sources"]), 90)
+        # a source that cannot fetch says so (not "nothing synced yet" and silence)
+        wait_for(lambda: any(x["source"] == "secret-url" and x["fetch_error"]
+                             for x in api.get("/cd/status").json()["sources"]), 30)
     ui.login()
     page = ui.page
     page.goto(ui.url("/cd"))
@@ -164,6 +167,8 @@ def test_lock_unlock_release_and_automate_from_the_cd_page_commit_to_git(
     html = page.content()
     assert SECRET_PASSWORD not in html and SECRET_TOKEN not in html
     expect(page.locator("#source-secret-url")).to_contain_text("deploy:***@127.0.0.1:9")
+    expect(page.locator("#source-secret-url [role=alert]")).to_contain_text(
+        "Git cannot be fetched")
     readable(page)
     ui.shot("cd")
     before = s.subjects()

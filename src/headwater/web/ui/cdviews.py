@@ -73,6 +73,8 @@ class SourceRow:
     last_ok: bool | None
     last_reason: str
     last_error: str             # the last sync's message when it failed, redacted
+    fetch_error: str            # the last poll's `git fetch` failed: why, redacted
+    automation_error: str       # the last image automation round failed: why, redacted
     workloads: tuple[WorkloadRow, ...]
     scan_error: str             # the registries could not be scanned: why
 
@@ -148,6 +150,7 @@ async def cd_page(cd: Controller | None) -> CDPage:
             status.get(name, {}).get("state"), loop.syncer.revision, loop.syncer.synced,
             last["ok"] if last else None, last["reason"] if last else "",
             redact(last["message"], secrets) if last and not last["ok"] else "",
+            redact(loop.fetch_error, secrets), redact(loop.automation_error, secrets),
             images.get(name, ()), redact(scan_error, secrets)))
     releases_error = ""
     try:
