@@ -355,6 +355,10 @@ class CI:
         """Whether the token with that hash is still live (a UI session's token)."""
         return await self.store.check_token_sha256(token_sha256)
 
+    async def token_name(self, token_sha256: str) -> str | None:
+        """The name of a UI session's token (the author of the commits it asks for)."""
+        return await self.store.token_name_sha256(token_sha256)
+
     async def tokens(self) -> list[ApiToken]:
         return await self.store.list_tokens()
 

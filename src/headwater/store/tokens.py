@@ -75,6 +75,13 @@ class TokensMixin:
                 .where(api_tokens.c.token_sha256 == wanted))).scalar_one_or_none()
         return stored is not None and hmac.compare_digest(stored, wanted)
 
+    async def token_name_sha256(self, wanted: str) -> str | None:
+        """The name of the live token of this sha256 (hex): who a web session is."""
+        async with self._db.read() as conn:
+            return (await conn.execute(
+                sa.select(api_tokens.c.name)
+                .where(api_tokens.c.token_sha256 == wanted))).scalar_one_or_none()
+
     async def has_tokens(self) -> bool:
         async with self._db.read() as conn:
             found = (await conn.execute(sa.select(api_tokens.c.id).limit(1))).first()

@@ -192,6 +192,9 @@ def test_lock_unlock_release_and_automate_from_the_cd_page_commit_to_git(
     expect(row.get_by_role("button", name=f"Release {newer} to {workload}")).to_have_count(0)
     assert s.subjects()[0].startswith("Locked: ")
     assert "fluxcd.io/locked" in s.file()
+    # by whom: the session's token name, as the CLI's --user (the source's git-email)
+    assert 'fluxcd.io/locked_user: "admin <' in s.file()
+    assert plain_git("log", "-1", "--format=%an", "origin/main", cwd=s.repo.work) == "admin"
     ui.shot("cd-locked")
 
     row.get_by_role("button", name=f"Unlock {workload}").click()

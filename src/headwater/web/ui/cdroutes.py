@@ -26,7 +26,7 @@ from headwater.cd.controller import Controller, UnknownSource
 from headwater.ci.service import CI
 from headwater.web.ui import cdviews
 from headwater.web.ui.pages import Pages, back
-from headwater.web.ui.sessions import Session
+from headwater.web.ui.sessions import DEV, Session
 
 DONE = {"automate": "Automated", "deautomate": "Deautomated", "lock": "Locked",
         "unlock": "Unlocked", "release": "Released"}
@@ -58,6 +58,12 @@ def mount_cd(pages: Pages, ci: CI, cd: Controller | None) -> None:
         query = urlencode({"action": action, "source": source, "commit": commit or "none"})
         return back(f"/cd?{query}#source-{quote(source, safe='')}")
 
+    async def user(session: Session) -> str | None:
+        """The session's token name, as `--user` of the CLI: the commit's author (with
+        the source's git-email) and a lock's user. Dev mode: the source's git-user."""
+        return None if session.token_sha256 == DEV else await ci.token_name(
+            session.token_sha256)
+
     @pages.get("/cd")
     async def cd_view(request: Request, session: Session) -> Response:
         q = request.query_params
@@ -77,11 +83,12 @@ def mount_cd(pages: Pages, ci: CI, cd: Controller | None) -> None:
         image = (await request.form()).get("image")
         commit = await controller().release(
             p["source"], p["workload"], image=image if isinstance(image, str) and image
-            else None, update_all=not image)
+            else None, update_all=not image, user=await user(session))
         return after("release", p["source"], commit)
 
     @pages.post("/cd/{source}/workloads/{workload:path}/{action}")
     async def act(request: Request, session: Session) -> Response:
         p = request.path_params
-        commit = await controller().act(p["source"], p["workload"], p["action"])
+        commit = await controller().act(p["source"], p["workload"], p["action"],
+                                        user=await user(session))
         return after(p["action"], p["source"], commit)
