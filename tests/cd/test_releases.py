@@ -26,7 +26,9 @@ from headwater.cd.releases import (
     parse_graph,
     parse_log,
 )
+from headwater.cd.rollouts import MAX_WATCHED, watched
 from headwater.gitrepo import GitOutputTooLarge
+from headwater.kube.objects import ObjId
 from tests.gitseed import plain_git, write_files
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -246,3 +248,11 @@ async def test_history_bounds_what_a_pusher_controls(tmp_path: Path,
     monkeypatch.setattr(releases, "LOG_BYTES", 10_000)
     with pytest.raises(GitOutputTooLarge, match="its output is over 10000 bytes"):
         await History(root, "refs/heads/main", ("deploy",), timeout=20).releases(50)
+
+
+def test_a_rollout_watch_follows_apps_workloads_and_at_most_its_bound() -> None:
+    deployments = [ObjId("apps", "Deployment", "prod", f"d{i:03}") for i in range(60)]
+    others = [ObjId("", "ConfigMap", "prod", "c"), ObjId("batch", "Job", "prod", "j")]
+    assert watched(others) == []
+    assert watched([*others, *deployments]) == deployments[:MAX_WATCHED]
+    assert watched(deployments, limit=2) == deployments[:2]

@@ -4,8 +4,10 @@ A sync that created or configured Deployments, StatefulSets or DaemonSets starts
 background watch (`kube/health.py` `wait_ready`, the sync's own health check) that
 records, per workload, when its rollout was complete or that it was not within the
 timeout. A release's `ready` combines the marks of the workloads it changed
-(`releases.combine`). Everything is bounded: the watches running at once per source
-(the oldest is cancelled for a new one) and the marks kept.
+(`releases.combine`). Everything is bounded: the workloads one watch follows (each is
+one GET a second: a first sync of hundreds of Deployments must not become hundreds of
+requests a second), the watches running at once per source (the oldest is cancelled
+for a new one) and the marks kept.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from headwater.kube.client import Kube
 from headwater.kube.errors import ApiError
 from headwater.kube.objects import ObjId
 
+MAX_WATCHED = 50  # workloads one sync's watch follows; the others get no mark
 
-def watched(ids: Iterable[ObjId]) -> list[ObjId]:
-    """The objects a rollout watch follows: apps workloads `wait_ready` knows."""
+
+def watched(ids: Iterable[ObjId], limit: int = MAX_WATCHED) -> list[ObjId]:
+    """The objects a rollout watch follows: apps workloads `wait_ready` knows, at most
+    `limit` of them (in name order)."""
     return sorted({i for i in ids if i.group == "apps" and i.kind in health.WORKLOADS},
-                  key=str)
+                  key=str)[:limit]
 
 
 class Rollouts:
