@@ -106,6 +106,7 @@ def _play(stack: StackInfo, name: str, *flags: str) -> subprocess.CompletedProce
     assert f"the page now: <h1>Hello World, release {target}</h1>" in done.stdout
     assert f"export KUBECONFIG={stack.kubeconfig}" in done.stdout
     assert f"git clone {stack.git.git_url(name + '.git')}" in done.stdout
+    assert f"/cd/releases/{name}/{_git(bare, 'rev-parse', 'master')}" in done.stdout
 
     # The hops really happened.
     assert _version(bare) == target

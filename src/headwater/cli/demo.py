@@ -112,6 +112,8 @@ def _succeeded(result: Result, timeline: list[str]) -> None:
     out.print("where to look next:", highlight=False)
     for line in (f"  UI and API   {result.server_url}   token: "
                  f"$(cat {result.token_file})",
+                 f"  timeline     {result.server_url}/cd/releases/{result.name}/"
+                 f"{result.release_commit}   (this release, hop by hop)",
                  f"  fly          headwater -t demo login -c {result.server_url} "
                  f"--token-stdin < {result.token_file}",
                  f"  kubernetes   export KUBECONFIG={result.kubeconfig}; "

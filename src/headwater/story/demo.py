@@ -85,6 +85,7 @@ class Result:
     token_file: Path
     kubeconfig: str | None
     clone_url: str
+    release_commit: str  # the CD source is named as the story: its timeline's URL
 
 
 def example_dir() -> Path:
@@ -530,7 +531,8 @@ class Story:
                                "built nothing")
         return Result(name=self.name, version=target, page=served, builds=len(builds),
                       server_url=self.url, token_file=self.token_file,
-                      kubeconfig=self.info.kubeconfig, clone_url=self.info.git.git_url(self.repo))
+                      kubeconfig=self.info.kubeconfig, clone_url=self.info.git.git_url(self.repo),
+                      release_commit=sha)
 
     async def _commit(self, target: str) -> None:
         """The human commit: the page names the release it will become."""
