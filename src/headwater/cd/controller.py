@@ -51,7 +51,7 @@ from headwater.cd.rollouts import Rollouts
 from headwater.cd.sync import Syncer, SyncResult
 from headwater.cd.verbs import ContainerImages, Located, all_workloads
 from headwater.errors import UserError
-from headwater.gitrepo import Checkout, GitError
+from headwater.gitrepo import Checkout, GitError, redact_url
 from headwater.registry import RegistryError, Scanner
 
 ACTIONS: dict[str, Callable[..., Awaitable[str | None]]] = {
@@ -501,8 +501,14 @@ class Controller:
     def status(self) -> list[dict[str, Any]]:
         """Each source's state (Ready, Failed, Stalled: the last sync failed with a user
         error and waits for a new commit; None before the first sync), last result, and
-        the last poll's fetch and automation round's failures ("" when they went well)."""
+        the last poll's fetch and automation round's failures ("" when they went well),
+        and where it reads: its URL (credentials as ***), branch, paths, the revision
+        checked out and the one synced last ("" before)."""
         return [{"source": name, "state": loop.state(),
                  "last": loop.last.to_json() if loop.last else None,
-                 "fetch_error": loop.fetch_error, "automation_error": loop.automation_error}
+                 "fetch_error": loop.fetch_error, "automation_error": loop.automation_error,
+                 "url": redact_url(loop.syncer.source.git_url),
+                 "branch": loop.syncer.source.git_branch,
+                 "paths": list(loop.syncer.source.paths),
+                 "revision": loop.syncer.revision, "synced": loop.syncer.synced}
                 for name, loop in self.loops.items()]

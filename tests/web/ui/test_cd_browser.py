@@ -151,6 +151,9 @@ def test_lock_unlock_release_and_automate_from_the_cd_page_commit_to_git(
         # a source that cannot fetch says so (not "nothing synced yet" and silence)
         wait_for(lambda: any(x["source"] == "secret-url" and x["fetch_error"]
                              for x in api.get("/cd/status").json()["sources"]), 30)
+        status = api.get("/cd/status").text
+        assert SECRET_PASSWORD not in status and SECRET_TOKEN not in status
+        assert "https://deploy:***@127.0.0.1:9/x.git" in status
     ui.login()
     page = ui.page
     page.goto(ui.url("/cd"))

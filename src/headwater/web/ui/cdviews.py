@@ -24,7 +24,6 @@ from headwater.cd.source import Source
 from headwater.cd.verbs import ContainerImages, Located
 from headwater.ci.service import CI
 from headwater.errors import HeadwaterError
-from headwater.gitrepo import redact_url
 from headwater.gitrepo.errors import redact
 from headwater.registry import InvalidReference, parse
 from headwater.web.timeline import Hop, released_image, timeline
@@ -140,17 +139,15 @@ async def cd_page(cd: Controller | None) -> CDPage:
         scan_error = str(e)
         images = {found.source: tuple(_from_located(loc) for loc in found.workloads)
                   for found in await cd.workloads()}
-    status = {s["source"]: s for s in cd.status()}
     rows = []
-    for name, loop in cd.loops.items():
-        src, last = loop.syncer.source, status.get(name, {}).get("last")
-        secrets = _secrets(src)
+    for s in cd.status():
+        name, last = s["source"], s["last"]
+        secrets = _secrets(cd.loops[name].syncer.source)
         rows.append(SourceRow(
-            name, redact_url(src.git_url), src.git_branch, src.paths,
-            status.get(name, {}).get("state"), loop.syncer.revision, loop.syncer.synced,
-            last["ok"] if last else None, last["reason"] if last else "",
+            name, s["url"], s["branch"], tuple(s["paths"]), s["state"], s["revision"],
+            s["synced"], last["ok"] if last else None, last["reason"] if last else "",
             redact(last["message"], secrets) if last and not last["ok"] else "",
-            redact(loop.fetch_error, secrets), redact(loop.automation_error, secrets),
+            redact(s["fetch_error"], secrets), redact(s["automation_error"], secrets),
             images.get(name, ()), redact(scan_error, secrets)))
     releases_error = ""
     try:
