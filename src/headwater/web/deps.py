@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from headwater.cd.controller import Controller
 from headwater.ci.service import CI
+from headwater.store.tokens import sha256_hex
 
 TokenCheck = Callable[[str], Awaitable[bool]]
 
@@ -73,6 +74,20 @@ async def require_token(request: Request,
     if scheme.lower() != "bearer" or not token or not await check(token):
         raise HTTPException(401, "a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _caller(request: Request,
+                  authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The name of the caller's token (the server's tokens have names); None in dev mode
+    and for `headwater cd --api-token`'s single token."""
+    ci = services(request).ci
+    scheme, _, token = (authorization or "").partition(" ")
+    if ci is None or scheme.lower() != "bearer" or not token:
+        return None
+    return await ci.token_name(sha256_hex(token))
+
+
+Caller = Annotated[str | None, Depends(_caller)]
 
 
 def static_token(expected: str) -> TokenCheck:

@@ -235,3 +235,16 @@ def test_lock_unlock_release_and_automate_from_the_cd_page_commit_to_git(
     readable(page)
     ui.shot("timeline-by-hand")
     fits_a_phone(ui, urlsplit(page.url).path, "timeline-by-hand")
+
+    # The API's actions are authored by the caller's token name too, unless the body
+    # names a user (the CLI's --user).
+    def last() -> str:
+        s.subjects()  # fetched
+        return plain_git("log", "-1", "--format=%an|%s", "origin/main", cwd=s.repo.work)
+
+    with s.server.api() as api:
+        url = f"/cd/workloads/{s.source}/{quote(workload, safe='')}"
+        assert api.post(f"{url}/deautomate").status_code == 200
+        assert last().startswith("admin|Deautomated: ")
+        assert api.post(f"{url}/automate", json={"user": "Ann"}).status_code == 200
+        assert last().startswith("Ann|Automated: ")

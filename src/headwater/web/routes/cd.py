@@ -33,7 +33,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from headwater.web.deps import CDController, require_token
+from headwater.web.deps import Caller, CDController, require_token
 
 router = APIRouter(prefix="/api/v1", tags=["cd"], dependencies=[Depends(require_token)])
 
@@ -71,7 +71,8 @@ async def _images(cd: CDController, source: str | None = None) -> dict[str, Any]
 
 
 class ActionBody(BaseModel):
-    user: str | None = None       # the commit's author, "Name <email>" or a name
+    user: str | None = None       # the commit's author, "Name <email>" or a name (by
+                                  # default the name of the caller's token)
     message: str | None = None    # why (in the commit; a lock's message)
 
 
@@ -82,17 +83,17 @@ class ReleaseBody(ActionBody):
 
 
 async def _release(cd: CDController, source: str, workload: str,
-                   body: ReleaseBody | None = None) -> dict[str, Any]:
+                   body: ReleaseBody | None = None, *, caller: Caller) -> dict[str, Any]:
     b = body or ReleaseBody()
     revision = await cd.release(source, workload, image=b.image, update_all=b.update_all,
-                                force=b.force, user=b.user, message=b.message)
+                                force=b.force, user=b.user or caller, message=b.message)
     return {"revision": revision}
 
 
 async def _act(cd: CDController, source: str, workload: str, action: str,
-               body: ActionBody | None = None) -> dict[str, Any]:
+               body: ActionBody | None = None, *, caller: Caller) -> dict[str, Any]:
     b = body or ActionBody()
-    return {"revision": await cd.act(source, workload, action, user=b.user,
+    return {"revision": await cd.act(source, workload, action, user=b.user or caller,
                                      message=b.message)}
 
 
